@@ -1,0 +1,87 @@
+"""Config loading: defaults, shorthands, dotted overrides, strict keys with clear messages."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from textransfer.config import ConfigError, dump_config, load_config, parse_override
+
+BASE = {
+    "name": "t",
+    "data": {"train": "movies", "eval": {"products": "products"}},
+    "encoder": "tfidf",
+    "strategy": {"name": "frozen", "head": {"name": "logreg", "C": 2.0}},
+}
+
+
+def test_shorthands_and_defaults():
+    cfg = load_config(BASE)
+    assert cfg.encoder.name == "tfidf" and cfg.encoder.params() == {}
+    assert cfg.strategy.head.name == "logreg" and cfg.strategy.head.params() == {"C": 2.0}
+    assert cfg.data.train.source == "movies" and cfg.data.eval["products"].source == "products"
+    assert cfg.data.test_size == 0.2 and cfg.seed == 0
+
+
+def test_dotted_overrides_parse_yaml_values():
+    cfg = load_config(BASE, ["strategy.head=mlp", "training.lr=3e-4", "training.epochs=2", "encoder.max_features=50"])
+    assert cfg.strategy.head.name == "mlp" and cfg.strategy.head.params() == {}
+    assert cfg.training == {"lr": 3e-4, "epochs": 2}
+    assert cfg.encoder.params() == {"max_features": 50}
+    assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("seeed=1", "unknown key 'seeed' in section 'top level'"),
+        ("data.trian=movies", "unknown key 'trian' in section 'data'"),
+        ("encoder.max_featurs=5", "unknown key 'max_featurs' in section 'encoder'.*Did you mean 'max_features'"),
+        ("strategy.head.hiden=5", r"unknown key 'hiden' in section 'strategy.head'"),
+        ("training.learning_rate=1", "unknown key 'learning_rate' in section 'training'"),
+        ("encoder.name=bert", "unknown encoder 'bert'.*Known encoders: .*tfidf"),
+        ("data.test_size=1.5", "data.test_size: must be a fraction"),
+    ],
+)
+def test_bad_keys_are_named_with_their_section(override, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_config(BASE, [override])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    missing = tmp_path / "missing_data.yaml"
+    missing.write_text("name: x\n")
+    with pytest.raises(ConfigError, match="missing required key 'data'"):
+        load_config(missing)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(BASE, ["strategy.head=mlp"])
+    path = tmp_path / "resolved.yaml"
+    path.write_text(dump_config(cfg))
+    again = load_config(path)
+    assert again == cfg
+    assert yaml.safe_load(path.read_text())["strategy"]["head"]["name"] == "mlp"
+
+
+def test_setups_inherit_top_level_sections():
+    cfg = load_config({**BASE, "training": {"epochs": 3}, "setups": [
+        {"name": "a"}, {"name": "b", "encoder": {"name": "tfidf", "max_features": 10}, "training": {"lr": 0.1}}]})
+    a, b = cfg.resolved_setups()
+    assert a.encoder.params() == {} and a.training == {"epochs": 3}
+    assert b.encoder.params() == {"max_features": 10} and b.training == {"epochs": 3, "lr": 0.1}
+    with pytest.raises(ConfigError, match="duplicate setup names"):
+        load_config({**BASE, "setups": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
+        load_config(path)

@@ -1,0 +1,52 @@
+"""textransfer: transfer learning for text classification.
+
+Public API (imported lazily, so ``import textransfer`` is cheap)::
+
+    textransfer.load(model_dir) -> Classifier          # .predict(texts), .predict_proba(texts)
+    textransfer.predict(model_dir, texts) -> labels
+    textransfer.run(config_or_path, overrides) -> RunResult
+    textransfer.create_encoder / create_head / create_strategy(name, **kwargs)
+    textransfer.list_encoders / list_heads / list_strategies / list_datasets()
+    textransfer.load_dataset(spec) -> LabeledTexts
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": ("textransfer.classifier", "load"),
+    "predict": ("textransfer.classifier", "predict"),
+    "Classifier": ("textransfer.classifier", "Classifier"),
+    "run": ("textransfer.runner", "run"),
+    "load_config": ("textransfer.config", "load_config"),
+    "RunConfig": ("textransfer.config", "RunConfig"),
+    "create_encoder": ("textransfer.encoders.base", "create_encoder"),
+    "list_encoders": ("textransfer.encoders.base", "list_encoders"),
+    "create_head": ("textransfer.heads.base", "create_head"),
+    "list_heads": ("textransfer.heads.base", "list_heads"),
+    "create_strategy": ("textransfer.strategies.base", "create_strategy"),
+    "list_strategies": ("textransfer.strategies.base", "list_strategies"),
+    "list_datasets": ("textransfer.data", "list_datasets"),
+    "load_dataset": ("textransfer.data", "load"),
+    "LabeledTexts": ("textransfer.data.labeled", "LabeledTexts"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'textransfer' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,107 @@
+"""The ``textransfer`` command: run configs, predict, list components. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+# Errors a user can fix: printed as one message, no traceback (--debug shows it).
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError, RuntimeError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="textransfer", description="Transfer learning for text classification.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="train and evaluate from a YAML config")
+    r.add_argument("config", help="YAML config file")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set strategy.head=mlp (repeatable)")
+
+    pr = sub.add_parser("predict", help="predict labels with a saved model")
+    pr.add_argument("model_dir", help="model directory (runs/<name>/model)")
+    pr.add_argument("texts", nargs="*", help="texts to classify")
+    pr.add_argument("--input", help="file of inputs (.csv .tsv .jsonl .parquet .txt)")
+    pr.add_argument("--output", help="CSV to write (with --input; default: stdout for texts)")
+    pr.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
+    pr.add_argument("--batch-size", type=int, default=32)
+    pr.add_argument("--proba", action="store_true", help="print class probabilities too")
+
+    ls = sub.add_parser("list", help="list registered components")
+    ls.add_argument("what", choices=["encoders", "heads", "strategies", "datasets", "resources"])
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from textransfer.runner import run, summary_table
+
+    result = run(args.config, args.overrides)
+    print(summary_table(result.metrics))
+    print(f"\nrun directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from textransfer.classifier import load
+
+    if bool(args.texts) == bool(args.input):
+        raise ValueError("give either texts or --input FILE (not both, not neither)")
+    clf = load(args.model_dir)
+    if args.input:
+        if not args.output:
+            raise ValueError("--input needs --output FILE.csv")
+        from textransfer.prediction import predict_file
+
+        n = predict_file(clf, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size)
+        print(f"{n} predictions written to {args.output}")
+        return 0
+    proba = clf.predict_proba(args.texts, batch_size=args.batch_size)
+    labels = clf.label_map.decode(proba.argmax(axis=1))
+    for text, label, row in zip(args.texts, labels, proba, strict=True):
+        if args.proba:
+            probs = json.dumps({str(lab): round(float(p), 4) for lab, p in zip(clf.labels, row, strict=True)})
+            print(f"{label}\t{probs}\t{text}")
+        else:
+            print(f"{label}\t{text}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "resources":
+        from textransfer.resources import list_resources
+
+        for name, info in list_resources().items():
+            print(f"{name}\t{info}")
+        return 0
+    from textransfer.data import list_datasets
+    from textransfer.encoders.base import list_encoders
+    from textransfer.heads.base import list_heads
+    from textransfer.strategies.base import list_strategies
+
+    names = {"encoders": list_encoders, "heads": list_heads, "strategies": list_strategies,
+             "datasets": list_datasets}[args.what]()
+    print("\n".join(names))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``textransfer`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handlers = {"run": _cmd_run, "predict": _cmd_predict, "list": _cmd_list}
+    try:
+        return handlers[args.command](args)
+    except _USER_ERRORS as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Encoder contracts.
+
+Every encoder implements :class:`Encoder`; encoders whose weights can be trained (transformer,
+sentence, CNN) also satisfy :class:`TrainableEncoder`; encoders that learn something from the
+training texts before encoding (TF-IDF's vocabulary, SIF's principal component) satisfy
+:class:`FittableEncoder`. Strategies check these protocols, never concrete classes.
+
+To add an encoder: subclass :class:`Encoder` in a new module of this package, decorate it with
+``@register_encoder("name")`` and import the module in ``encoders/__init__.py``. Implement
+``dim``, ``_encode``, ``config`` and, when the encoder holds state that ``config`` cannot rebuild,
+``save``/``load``. The contract tests in ``tests/test_encoder_contract.py`` then cover it.
+Helpers: :func:`check_inputs` validates inputs; :meth:`Encoder.fingerprint` hashes ``config``
+plus :meth:`Encoder.state_digest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from textransfer._registry import Registry
+
+
+def _load_builtin_encoders() -> None:
+    import textransfer.encoders  # noqa: F401  (registers the built-in encoders)
+
+
+ENCODERS: Registry[Encoder] = Registry("encoder", loader=_load_builtin_encoders)
+register_encoder = ENCODERS.register
+
+CONFIG_FILE = "encoder.json"
+
+
+def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
+    """Returns ``inputs`` as a list, raising TypeError for anything that is not a text.
+
+    Args:
+        inputs: a list/tuple of strings (a single string is rejected: wrap it in a list).
+        modality: what the encoder accepts, for the message.
+    """
+    if isinstance(inputs, (str, bytes)):
+        raise TypeError(
+            "expected a list of texts, got a single string: wrap it in a list, e.g. ['my text']"
+        )
+    if not isinstance(inputs, Sequence) and not hasattr(inputs, "__iter__"):
+        raise TypeError(f"expected a list of texts, got {type(inputs).__name__}")
+    items = list(inputs)
+    if modality == "text":
+        for i, x in enumerate(items):
+            if not isinstance(x, str):
+                raise TypeError(
+                    f"input {i} is {type(x).__name__} ({x!r:.40}), not str: this is a text encoder; "
+                    "convert inputs to strings (missing values to '') before predicting"
+                )
+    return items
+
+
+class Encoder(ABC):
+    """Maps inputs to fixed-size float32 feature vectors.
+
+    Implement: ``dim`` (property), ``_encode(items, batch_size)``, ``config()``.
+    Optional: ``save``/``load`` (default: ``config`` as JSON is enough to rebuild),
+    ``state_digest`` (anything beyond ``config`` that changes the output).
+    """
+
+    registry_name: ClassVar[str]
+    modality: ClassVar[str] = "text"
+
+    @property
+    def name(self) -> str:
+        return type(self).registry_name
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Size of each feature vector."""
+
+    @abstractmethod
+    def _encode(self, items: list[Any], batch_size: int) -> np.ndarray:
+        """Encodes validated, non-empty ``items``; returns (n, dim) array in input order."""
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Constructor keyword arguments that rebuild this encoder (JSON-serialisable)."""
+
+    def encode(self, inputs: Sequence[Any], batch_size: int = 32) -> np.ndarray:
+        """Encodes ``inputs`` into a float32 array of shape ``(len(inputs), dim)``, in input order.
+
+        Example:
+            >>> enc = create_encoder("tfidf"); enc.fit(["good film", "bad film"])
+            >>> enc.encode(["good"]).shape  # doctest: +SKIP
+            (1, 3)
+        """
+        items = check_inputs(inputs, self.modality)
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self._encode(items, batch_size)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def state_digest(self) -> str:
+        """A digest of state not captured by ``config`` (fitted vocabulary, trained weights)."""
+        return ""
+
+    def fingerprint(self) -> str:
+        """Identifies this encoder's output: same fingerprint, same features (for the cache)."""
+        payload = json.dumps(
+            {"name": self.name, "config": self.config(), "state": self.state_digest()},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+    def save(self, directory: str | Path) -> None:
+        """Writes what :meth:`load` needs into ``directory`` (created if missing)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Encoder:
+        """Rebuilds an encoder saved by :meth:`save`."""
+        kwargs = json.loads((Path(directory) / CONFIG_FILE).read_text())
+        return cls(**kwargs)
+
+
+@runtime_checkable
+class FittableEncoder(Protocol):
+    """An encoder that learns from the training inputs (e.g. a vocabulary) before encoding."""
+
+    def fit(self, inputs: Sequence[Any]) -> Any: ...
+
+
+@runtime_checkable
+class TrainableEncoder(Protocol):
+    """An encoder whose weights can be trained end to end (fine-tuning, DANN).
+
+    ``module`` is the ``nn.Module`` holding all weights; ``collate(items)`` turns raw inputs into
+    a batch (dict of tensors); ``forward(batch)`` returns pooled features ``(n, dim)``;
+    ``layer_groups()`` returns ``[(group_name, [parameters])]`` ordered bottom -> top
+    (embeddings, layer 0 .. L-1, pooler), the unit of freezing and layer-wise learning rates.
+    """
+
+    module: Any
+
+    def collate(self, items: list[Any]) -> dict[str, Any]: ...
+
+    def forward(self, batch: dict[str, Any]) -> Any: ...
+
+    def layer_groups(self) -> list[tuple[str, list[Any]]]: ...
+
+
+def create_encoder(name: str, **kwargs: Any) -> Encoder:
+    """Builds a registered encoder by name (see :func:`list_encoders`).
+
+    Example:
+        >>> enc = create_encoder("static", vectors="glove-6b-50d", pooling="mean")  # doctest: +SKIP
+    """
+    return ENCODERS.create(name, **kwargs)
+
+
+def list_encoders() -> list[str]:
+    """Names of the registered encoders."""
+    return ENCODERS.names()

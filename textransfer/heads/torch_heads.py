@@ -1,0 +1,126 @@
+"""Torch heads (linear, MLP): ``nn.Module``s trained by ``textransfer.training``, on frozen
+features or jointly with a fine-tuned encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from textransfer.heads.base import WEIGHTS_FILE, Head, register_head
+
+
+def _make_module(in_dim: int, num_classes: int, hidden: int | None, dropout: float, activation: str) -> Any:
+    import torch
+    from torch import nn
+
+    class HeadModule(nn.Module):
+        """``forward(features, labels=None) -> {"logits", "loss"}`` (loss only with labels)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = [nn.Dropout(dropout)]
+            if hidden:
+                act = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}[activation]
+                layers += [nn.Linear(in_dim, hidden), act(), nn.Dropout(dropout)]
+                layers.append(nn.Linear(hidden, num_classes))
+            else:
+                layers.append(nn.Linear(in_dim, num_classes))
+            self.net = nn.Sequential(*layers)
+
+        def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+            logits = self.net(features)
+            out = {"logits": logits}
+            if labels is not None:
+                out["loss"] = nn.functional.cross_entropy(logits.float(), labels)
+            return out
+
+    return HeadModule()
+
+
+class TorchHeadBase(Head):
+    """Shared build/predict/save of the torch heads; subclasses set ``hidden``."""
+
+    hidden: int | None = None
+
+    def __init__(self, dropout: float = 0.1, activation: Literal["gelu", "relu", "tanh"] = "gelu") -> None:
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{type(self).registry_name}: dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
+        self.activation = activation
+        self.module: Any = None
+        self.in_dim: int | None = None
+        self.num_classes: int | None = None
+
+    def build(self, in_dim: int, num_classes: int) -> None:
+        self.in_dim, self.num_classes = int(in_dim), int(num_classes)
+        self.module = _make_module(self.in_dim, self.num_classes, self.hidden, self.dropout, self.activation)
+
+    def predict_proba(self, features: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        import torch
+
+        if self.module is None:
+            raise RuntimeError(f"{self.name}: build and train the head before predicting")
+        self.module.eval()
+        param = next(self.module.parameters())
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, len(features), batch_size):
+                x = torch.as_tensor(features[start : start + batch_size], device=param.device, dtype=param.dtype)
+                outs.append(torch.softmax(self.module(x)["logits"].float(), dim=-1).cpu().numpy())
+        if not outs:
+            return np.zeros((0, self.num_classes or 0), dtype=np.float32)
+        return np.concatenate(outs).astype(np.float32)
+
+    def save(self, directory: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        if self.module is None:
+            raise RuntimeError(f"{self.name}: nothing to save, the head is not built")
+        d = Path(directory)
+        self._write_config(d, in_dim=self.in_dim, num_classes=self.num_classes)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+        save_file(state, str(d / WEIGHTS_FILE))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TorchHeadBase:
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        meta = cls._read_config(d)
+        head = cls(**meta["config"])
+        head.build(meta["in_dim"], meta["num_classes"])
+        head.module.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
+        head.module.eval()
+        return head
+
+
+@register_head("linear")
+class LinearHead(TorchHeadBase):
+    """Dropout + one linear layer.
+
+    Example:
+        >>> head = LinearHead(dropout=0.0); head.build(8, 2)
+        >>> head.predict_proba(np.zeros((3, 8), np.float32)).shape
+        (3, 2)
+    """
+
+    def config(self) -> dict[str, Any]:
+        return {"dropout": self.dropout, "activation": self.activation}
+
+
+@register_head("mlp")
+class MLPHead(TorchHeadBase):
+    """Dropout, a hidden layer with an activation, dropout, then a linear output layer."""
+
+    def __init__(
+        self, hidden: int = 256, dropout: float = 0.1, activation: Literal["gelu", "relu", "tanh"] = "gelu"
+    ) -> None:
+        if hidden < 1:
+            raise ValueError(f"mlp: hidden must be >= 1, got {hidden}")
+        super().__init__(dropout=dropout, activation=activation)
+        self.hidden = int(hidden)
+
+    def config(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "dropout": self.dropout, "activation": self.activation}

@@ -1,0 +1,13 @@
+"""Transfer strategies behind one interface: ``fit(encoder, head, train, val, target_unlabeled)``."""
+
+from textransfer.strategies import frozen  # noqa: F401
+from textransfer.strategies.base import (
+    STRATEGIES,
+    CapabilityError,
+    Strategy,
+    create_strategy,
+    list_strategies,
+    register_strategy,
+)
+
+__all__ = ["STRATEGIES", "CapabilityError", "Strategy", "create_strategy", "list_strategies", "register_strategy"]

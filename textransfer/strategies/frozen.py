@@ -1,0 +1,108 @@
+"""Frozen feature extraction: encode each split once (cached), then fit the head on arrays."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from textransfer.classifier import Classifier
+from textransfer.data.labeled import LabeledTexts
+from textransfer.encoders.base import Encoder, FittableEncoder
+from textransfer.encoders.cache import encode_cached
+from textransfer.heads.base import ArrayHead, Head, TorchHead
+from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+
+logger = logging.getLogger("textransfer.strategies")
+
+
+def fit_torch_head_on_arrays(
+    head: Head, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None, strategy: Strategy
+) -> dict[str, Any]:
+    """Trains a TorchHead on feature arrays with the one training loop; returns its history."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from textransfer.training.loop import train
+
+    def collate(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        feats, labels = zip(*rows, strict=True)
+        return {"features": torch.stack(feats), "labels": torch.stack(labels)}
+
+    def loader(a: np.ndarray, b: np.ndarray, shuffle: bool) -> DataLoader:
+        ds = TensorDataset(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)), torch.from_numpy(b))
+        gen = torch.Generator().manual_seed(strategy.training.seed)
+        return DataLoader(ds, batch_size=strategy.training.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+
+    val_loader = loader(x_val, y_val, False) if x_val is not None and y_val is not None else None
+    result = train(head.module, loader(x, y, True), val_loader, strategy.training)  # type: ignore[attr-defined]
+    return {"best_epoch": result.best_epoch, "history": result.history, "stopped_early": result.stopped_early}
+
+
+@register_strategy("frozen")
+class FrozenStrategy(Strategy):
+    """Pretrained encoder kept fixed; only the head learns.
+
+    Each split is encoded once; features are cached on disk keyed by the encoder's fingerprint and
+    the data's fingerprint, so a second run of the same config does not encode again. Fittable
+    encoders (TF-IDF) are fitted on the training texts first. Torch heads are trained by the
+    training loop, with early stopping on ``val`` (or on 10% of ``train`` held out when no
+    validation set is given).
+
+    Example:
+        >>> clf = FrozenStrategy().fit(create_encoder("tfidf"), create_head("logreg"), train)  # doctest: +SKIP
+    """
+
+    def __init__(self, val_fraction: float = 0.1) -> None:
+        super().__init__()
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"frozen: val_fraction must be in [0, 1), got {val_fraction}")
+        self.val_fraction = val_fraction
+        self.last_fit_info: dict[str, Any] = {}
+
+    def config(self) -> dict[str, Any]:
+        return {"val_fraction": self.val_fraction}
+
+    def features(self, encoder: Encoder, data: LabeledTexts) -> np.ndarray:
+        """Frozen features of ``data`` (through the cache when one is set)."""
+        return encode_cached(encoder, data, self.cache, batch_size=self.batch_size)
+
+    def fit(
+        self,
+        encoder: Encoder,
+        head: Head,
+        train: LabeledTexts,
+        val: LabeledTexts | None = None,
+        target_unlabeled: LabeledTexts | None = None,
+    ) -> Classifier:
+        label_map = self.label_map_for(train)
+        if isinstance(encoder, FittableEncoder):
+            encoder.fit(train.texts)
+        x = self.features(encoder, train)
+        y = label_map.encode(train.labels or [])
+        head.build(x.shape[1], len(label_map))
+        info: dict[str, Any] = {"train_rows": len(train)}
+        if isinstance(head, ArrayHead):
+            head.fit(np.asarray(x), y, num_classes=len(label_map))  # type: ignore[call-arg]
+        elif isinstance(head, TorchHead):
+            if val is not None and val.labels is not None:
+                x_val, y_val = self.features(encoder, val), label_map.encode(val.labels)
+            elif self.val_fraction > 0 and len(train) >= 20 and np.bincount(y).min() >= 2:
+                from sklearn.model_selection import train_test_split
+
+                # Hold out part of the already computed features rather than encoding again.
+                tr_idx, va_idx = train_test_split(
+                    np.arange(len(y)), test_size=self.val_fraction, stratify=y, random_state=self.training.seed
+                )
+                x_val, y_val = np.asarray(x)[va_idx], y[va_idx]
+                x, y = np.asarray(x)[tr_idx], y[tr_idx]
+            else:
+                x_val = y_val = None
+            info.update(fit_torch_head_on_arrays(head, np.asarray(x), y, x_val, y_val, self))
+        else:
+            raise CapabilityError(
+                f"head {head.name!r} can neither be fitted on arrays nor trained as a torch module"
+            )
+        self.last_fit_info = info
+        return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
