@@ -17,6 +17,8 @@ constructor argument, checked against the component's signature when the config 
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -189,6 +191,28 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     return f"invalid config {source}:\n  " + "\n  ".join(lines)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``3e-4`` as a float (YAML 1.1 needs ``3.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+
+
 def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     """Sets ``tree["a"]["b"] = value`` for ``dotted == "a.b"``, creating sections as needed."""
     keys = dotted.split(".")
@@ -212,7 +236,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set expects KEY=VALUE (e.g. strategy.head=mlp), got {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _yaml_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
@@ -225,14 +249,14 @@ def load_config(path: str | Path | dict[str, Any], overrides: list[str] | tuple[
         >>> cfg = load_config("configs/movies_frozen.yaml", ["strategy.head=mlp"])  # doctest: +SKIP
     """
     if isinstance(path, dict):
-        raw, source = dict(path), "(dict)"
+        raw, source = copy.deepcopy(path), "(dict)"
     else:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file not found: {p} (cwd: {Path.cwd()})")
         source = str(p)
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+            raw = _yaml_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p} is not valid YAML: {exc}") from None
         except UnicodeDecodeError as exc:

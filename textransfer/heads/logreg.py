@@ -89,8 +89,9 @@ class LogisticRegressionHead(Head):
             full_coef[model.classes_] = coef
             full_int[model.classes_] = intercept
             coef, intercept = full_coef, full_int
-        self.coef = coef.astype(np.float32)
-        self.intercept = intercept.astype(np.float32)
+        # Contiguous copies: safetensors writes the raw buffer, whatever the strides.
+        self.coef = np.ascontiguousarray(coef, dtype=np.float32)
+        self.intercept = np.ascontiguousarray(intercept, dtype=np.float32)
         return self
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:

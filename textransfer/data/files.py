@@ -1,0 +1,256 @@
+"""Reading CSV / TSV / JSONL / Parquet files into a :class:`RawTable`, with errors that name the
+file, the column or row at fault, and the fix (never a bare pandas traceback).
+
+pandas is imported inside the readers so that ``import textransfer.data`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textransfer.data.sources import DataSource
+
+__all__ = ["RawTable", "read_file", "check_columns"]
+
+_SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+@dataclass
+class RawTable:
+    """Columns of a source before validation: one entry per data row, in file order.
+
+    Attributes:
+        where: how messages name the source (the file path, ``hf:imdb``, ...).
+        columns: the columns found, for "column not found" messages.
+        texts: raw text values (may hold None/NaN/empty strings).
+        labels: raw label values, or None for unlabeled data.
+        ids: one id per row.
+        lines: the 1-based line of the file each row starts on, when it is known exactly.
+    """
+
+    where: str
+    columns: list[str]
+    texts: Sequence[Any]
+    labels: Sequence[Any] | None
+    ids: Sequence[Any]
+    lines: Sequence[int] | None = None
+
+    def row_note(self, i: int) -> str:
+        """How messages name row ``i`` (0-based): ``row 3 (line 4 of the file)``."""
+        if self.lines is not None:
+            return f"row {i + 1} (line {self.lines[i]} of the file)"
+        return f"row {i + 1}"
+
+
+def check_columns(where: str, columns: Sequence[str], src: DataSource) -> None:
+    """Raises a ValueError naming a missing text/label column and listing the columns found."""
+    wanted = [("text_column", src.text_column)]
+    if src.label_column is not None:
+        wanted.append(("label_column", src.label_column))
+    for key, col in wanted:
+        if col not in columns:
+            extra = " or `label_column: null` for unlabeled data" if key == "label_column" else ""
+            raise ValueError(
+                f"{where}: column {col!r} not found; columns are {list(columns)}. "
+                f"Fix: set `{key}:` to one of them{extra}"
+            )
+
+
+def _format_of(src: DataSource, path: Path) -> str:
+    if src.format != "auto":
+        return src.format
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    fmt = _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise ValueError(
+            f"{path}: cannot tell the format from the suffix {''.join(path.suffixes) or '(none)'!r}: "
+            f"set `format:` to csv, tsv, jsonl or parquet, or rename the file to one of "
+            f"{', '.join(sorted(_SUFFIX_FORMATS))}"
+        )
+    return fmt
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(
+                f"{path}: not a valid gzip file ({exc}); decompress it or fix the name"
+            ) from None
+    return raw
+
+
+def _decode(path: Path, raw: bytes, encoding: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise ValueError(
+            f"{path}: byte 0x{bad} at byte offset {exc.start} (line {line}) is not valid {encoding}. "
+            "Fix: if the file is in another encoding, set `encoding: latin-1` (or cp1252) in the "
+            "data config; or re-save the file as UTF-8"
+        ) from None
+    # A UTF-8 byte-order mark would otherwise become part of the first column's name.
+    return text.removeprefix("\ufeff")
+
+
+def read_file(src: DataSource) -> RawTable:
+    """Reads ``src.source`` as a CSV/TSV/JSONL/Parquet file (checked, not yet validated per row)."""
+    path = Path(src.source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"data file {src.source!r} does not exist (resolved to {path.resolve()}; current "
+            f"directory {os.getcwd()}). Fix: check the path (relative paths are resolved from the "
+            "current directory), or use a packaged dataset name (see textransfer.data.list_datasets())"
+        )
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory: point `source:` at a data file inside it")
+    fmt = _format_of(src, path)
+    if fmt == "parquet":
+        table = _read_parquet(path, src)
+    else:
+        raw = _read_bytes(path)
+        if not raw.strip():
+            raise ValueError(
+                f"{path}: the file is empty. Fix: point `source:` at a file with data rows"
+            )
+        text = _decode(path, raw, src.encoding)
+        table = (
+            _read_jsonl(path, text, src)
+            if fmt == "jsonl"
+            else _read_delimited(path, text, fmt, src)
+        )
+    if not table.texts:
+        raise ValueError(f"{path}: the file has no data rows (only a header?). Fix: add rows")
+    return table
+
+
+def _ids(columns: Sequence[str], values: dict[str, list[Any]], n: int) -> list[Any]:
+    # The source's own ids when it has an `id` column with one unique value per row.
+    if "id" in columns:
+        ids = values["id"]
+        if len(set(map(str, ids))) == n and not any(v is None for v in ids):
+            return [v.item() if hasattr(v, "item") else v for v in ids]
+    return list(range(1, n + 1))
+
+
+def _table_from_frame(path: Path, df: Any, src: DataSource, lines: list[int] | None) -> RawTable:
+    columns = [str(c) for c in df.columns]
+    check_columns(str(path), columns, src)
+    texts = df[src.text_column].tolist()
+    labels = df[src.label_column].tolist() if src.label_column is not None else None
+    ids_source = {"id": df["id"].tolist()} if "id" in columns else {}
+    return RawTable(str(path), columns, texts, labels, _ids(columns, ids_source, len(df)), lines)
+
+
+def _read_delimited(path: Path, text: str, fmt: str, src: DataSource) -> RawTable:
+    import pandas as pd
+
+    sep = "," if fmt == "csv" else "\t"
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            # Texts stay strings ("1.50" must not become 1.5); only empty fields count as missing,
+            # so a review that reads "NA" or "null" is kept as text.
+            dtype={src.text_column: str},
+            keep_default_na=False,
+            na_values=[""],
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"{path}: the file is empty. Fix: point `source:` at a file with data rows"
+        ) from None
+    except pd.errors.ParserError as exc:
+        other = "tsv" if fmt == "csv" else "csv"
+        raise ValueError(
+            f"{path}: cannot parse as {fmt.upper()} ({exc}). Fix: quote fields that contain the "
+            f"separator {sep!r} or line breaks, or set `format: {other}` if the file uses the "
+            "other separator"
+        ) from None
+    # Row r sits on line r + 1 (after the header) unless quoted fields span lines or blank lines
+    # were skipped; only then are line numbers exact enough to print.
+    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    lines = list(range(2, len(df) + 2)) if n_lines == len(df) + 1 else None
+    return _table_from_frame(path, df, src, lines)
+
+
+def _read_jsonl(path: Path, text: str, src: DataSource) -> RawTable:
+    records: list[dict[str, Any]] = []
+    lines: list[int] | None = []
+    if text.lstrip().startswith("["):  # a .json file holding one array of records
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        records, lines = list(loaded), None
+    else:
+        # split("\n"), not splitlines(): U+2028 and friends may legally sit inside JSON strings.
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"{path}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno}). "
+                    "Fix: write one JSON object per line (JSON Lines), e.g. "
+                    '{"text": "...", "label": "..."}'
+                ) from None
+            lines.append(lineno)
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            where = f"line {lines[i]}" if lines else f"record {i + 1}"
+            raise ValueError(
+                f"{path}: {where} is a JSON {type(rec).__name__}, not an object. Fix: write one "
+                'object per row, e.g. {"text": "...", "label": "..."}'
+            )
+    columns = list(dict.fromkeys(k for rec in records for k in rec))
+    if not records:
+        raise ValueError(f"{path}: the file has no JSON records. Fix: add rows")
+    check_columns(str(path), columns, src)
+    # A key missing from a row reads as None and is handled like an empty field.
+    values = {c: [rec.get(c) for rec in records] for c in columns}
+    labels = values[src.label_column] if src.label_column is not None else None
+    return RawTable(
+        str(path),
+        columns,
+        values[src.text_column],
+        labels,
+        _ids(columns, values, len(records)),
+        lines,
+    )
+
+
+def _read_parquet(path: Path, src: DataSource) -> RawTable:
+    import pandas as pd
+
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file; all mean the same
+        raise ValueError(
+            f"{path}: cannot read as Parquet ({type(exc).__name__}: {exc}). Fix: check that the "
+            "file is a complete Parquet file, or set `format:` to the file's real format"
+        ) from None
+    return _table_from_frame(path, df, src, lines=None)

@@ -1,0 +1,368 @@
+"""One resolver for every data source: packaged corpora, local files and Hugging Face datasets.
+
+A source is described by a :class:`DataSource` (the ``data:`` block of a config, or a bare string)
+and read by :func:`load` into :class:`LabeledTexts`. Every loader feeds the same finishing steps:
+rows with empty or missing texts/labels are dropped (or rejected), labels are normalised (ints
+stay ints, everything else becomes str) and renamed with ``label_map``, and ``limit`` takes a
+seeded, stratified subsample.
+
+Example:
+    >>> from textransfer.data import load
+    >>> movies = load("movies")  # doctest: +SKIP
+    >>> len(movies), movies.label_counts()  # doctest: +SKIP
+    (10072, {'positive': 4996, 'negative': 5076})
+    >>> reviews = load({"source": "reviews.csv", "text_column": "body", "label_column": "stars"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+
+from textransfer._registry import UnknownNameError
+from textransfer.data.labeled import Label, LabeledTexts
+from textransfer.data.packaged import DATASETS
+from textransfer.data.splits import stratified_subsample
+
+if TYPE_CHECKING:
+    from textransfer.data.files import RawTable
+
+__all__ = ["DataSource", "LoadReport", "load", "load_with_report"]
+
+logger = logging.getLogger("textransfer.data")
+
+FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".pq", ".gz")
+_SHOWN_ROWS = 5  # how many dropped row numbers a warning or error spells out
+
+
+class DataSource(BaseModel):
+    """Where a dataset comes from and how to read it (the ``data:`` block of a config).
+
+    Attributes:
+        source: a packaged corpus (``movies``, ``products``, ``rt-polarity``; see
+            ``list_datasets()``), ``hf:NAME`` for a Hugging Face dataset, or a file path.
+        text_column: column holding the texts (files and ``hf:``).
+        label_column: column holding the labels; None reads unlabeled data.
+        format: file format; ``auto`` picks it from the suffix (.csv, .tsv, .txt = tab-separated,
+            .jsonl/.json = JSON lines, .parquet; a trailing .gz is decompressed).
+        split: the split of a Hugging Face dataset.
+        hf_config: the configuration (subset) name of a Hugging Face dataset.
+        neutral_band: packaged sentiment corpora: drop sentences with abs(score) < band.
+        on_invalid: ``drop`` rows with empty/missing texts or labels (logged), or ``error``.
+        limit: keep a seeded, stratified subsample of this many rows.
+        sample_seed: the seed of that subsample.
+        encoding: text encoding of CSV/TSV/JSONL files.
+        domain: a short name for reports; defaults to the packaged name or the file stem.
+        label_map: renames labels, keys matched against ``str(label)``, e.g.
+            ``{"1": "positive", "0": "negative"}``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    text_column: str = "text"
+    label_column: str | None = "label"
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = "auto"
+    split: str = "train"
+    hf_config: str | None = None
+    neutral_band: float = 0.5
+    on_invalid: Literal["drop", "error"] = "drop"
+    limit: int | None = None
+    sample_seed: int = 0
+    encoding: str = "utf-8"
+    domain: str | None = None
+    label_map: dict[str, str] | None = None
+
+    @field_validator("source", "text_column", "split")
+    @classmethod
+    def _not_blank(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError(f"`{info.field_name}` must not be empty")
+        return value.strip() if info.field_name == "source" else value
+
+    @field_validator("neutral_band")
+    @classmethod
+    def _band(cls, value: float) -> float:
+        if not value >= 0:  # also rejects NaN
+            raise ValueError(
+                f"neutral_band must be >= 0 (sentences with abs(score) < band are dropped), got {value}"
+            )
+        return value
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(
+                f"limit must be a positive number of rows (or null for all), got {value}"
+            )
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r}: use a Python codec name such as utf-8, latin-1 or cp1252"
+            ) from None
+        return value
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _label_map_keys(cls, value: Any) -> Any:
+        # YAML reads `1: positive` with an int key; labels are matched by their string form.
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataSource:
+        if self.label_column is not None and self.label_column == self.text_column:
+            raise ValueError(
+                f"text_column and label_column are both {self.text_column!r}: name two different columns"
+            )
+        if self.source.startswith("hf:") and not self.source[3:].strip():
+            raise ValueError("`source: hf:` needs a dataset name, e.g. hf:imdb")
+        return self
+
+    @classmethod
+    def parse(cls, spec: str | dict[str, Any] | DataSource | Path) -> DataSource:
+        """Builds a DataSource from a bare source string, a config dict, or a DataSource.
+
+        Example:
+            >>> DataSource.parse("movies").source
+            'movies'
+        """
+        if isinstance(spec, DataSource):
+            return spec
+        if isinstance(spec, (str, Path)):
+            return cls(source=str(spec))
+        if isinstance(spec, dict):
+            return cls.model_validate(spec)
+        raise TypeError(
+            f"a data source is a name/path string, a dict or a DataSource, got {type(spec).__name__}"
+        )
+
+    @property
+    def kind(self) -> Literal["hf", "packaged", "file"]:
+        """Which loader reads this source."""
+        if self.source.startswith("hf:"):
+            return "hf"
+        if self.source in DATASETS and not Path(self.source).is_file():
+            return "packaged"
+        if _looks_like_file(self.source):
+            return "file"
+        return "packaged"  # the registry raises for unknown names, listing the known ones
+
+    def resolved_domain(self) -> str:
+        """``domain``, else the packaged name, the file stem, or the HF dataset name."""
+        if self.domain:
+            return self.domain
+        kind = self.kind
+        if kind == "hf":
+            return self.source[3:].rstrip("/").split("/")[-1]
+        if kind == "file":
+            name = Path(self.source).name
+            while Path(name).suffix.lower() in FILE_SUFFIXES:
+                name = Path(name).stem
+            return name or self.source
+        return self.source
+
+
+def _looks_like_file(source: str) -> bool:
+    path = Path(source).expanduser()
+    return (
+        path.exists()
+        or any(source.lower().endswith(s) for s in FILE_SUFFIXES)
+        or "/" in source
+        or "\\" in source
+        or source.startswith((".", "~"))
+    )
+
+
+@dataclass
+class LoadReport:
+    """What happened while loading a source.
+
+    Attributes:
+        source: the source string.
+        rows_read: data rows read before any were dropped.
+        dropped: how many rows were dropped for empty or missing texts/labels.
+        dropped_rows: their 1-based data row numbers.
+        reasons: count per reason (``"empty text"``, ``"missing label"``, ...).
+        kept: rows in the returned data (after ``limit``).
+    """
+
+    source: str
+    rows_read: int = 0
+    dropped: int = 0
+    dropped_rows: list[int] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    kept: int = 0
+
+
+def load(spec: str | dict[str, Any] | DataSource | Path) -> LabeledTexts:
+    """Loads a dataset from a packaged name, ``hf:NAME`` or a file path (or a full spec).
+
+    Args:
+        spec: a source string or a :class:`DataSource` (or its dict form).
+
+    Returns:
+        The rows as LabeledTexts; ids are the source's own ``id`` column where it has one, else
+        1-based data row numbers.
+
+    Raises:
+        FileNotFoundError, ValueError, UnknownNameError: with the file, column or row at fault
+            and the fix. Dropped rows are logged on the ``textransfer.data`` logger; use
+            :func:`load_with_report` to get their count.
+
+    Example:
+        >>> data = load({"source": "rt-polarity", "limit": 10})  # doctest: +SKIP
+    """
+    return load_with_report(spec)[0]
+
+
+def load_with_report(
+    spec: str | dict[str, Any] | DataSource | Path,
+) -> tuple[LabeledTexts, LoadReport]:
+    """Like :func:`load`, and also returns a :class:`LoadReport` (rows read, dropped, kept)."""
+    src = DataSource.parse(spec)
+    kind = src.kind
+    if kind == "hf":
+        from textransfer.data.hf import read_hf
+
+        table = read_hf(src)
+    elif kind == "file":
+        from textransfer.data.files import read_file
+
+        table = read_file(src)
+    else:
+        table = _read_packaged(src)
+    return _finish(table, src)
+
+
+def _read_packaged(src: DataSource) -> RawTable:
+    from textransfer.data.files import RawTable
+
+    try:
+        factory = DATASETS.get(src.source)
+    except UnknownNameError as exc:
+        raise UnknownNameError(
+            f"{exc} — or give a file path (.csv, .tsv, .jsonl, .parquet) or hf:NAME"
+        ) from None
+    data = factory(src)
+    if not isinstance(data, LabeledTexts):
+        raise TypeError(
+            f"dataset {src.source!r} returned {type(data).__name__}; a registered dataset must "
+            "return LabeledTexts"
+        )
+    labels = data.labels if src.label_column is not None else None
+    return RawTable(src.source, ["text", "label"], data.texts, labels, data.ids)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas missing values, without pandas
+        return True
+    try:
+        return bool(value != value)  # numpy NaN scalars
+    except (TypeError, ValueError):
+        return False
+
+
+def _row_problem(text: Any, label: Any, labeled: bool) -> str | None:
+    if _is_missing(text):
+        return "missing text"
+    if isinstance(text, str) and not text.strip():
+        return "empty text"
+    if labeled:
+        if _is_missing(label):
+            return "missing label"
+        if isinstance(label, str) and not label.strip():
+            return "empty label"
+    return None
+
+
+def _normalise_labels(labels: list[Any]) -> list[Label]:
+    """Whole numbers stay (Python) ints when every label is numeric; anything else becomes str."""
+    values = [v.item() if hasattr(v, "item") else v for v in labels]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric and all(isinstance(v, int) or float(v).is_integer() for v in values):
+        return [int(v) for v in values]
+    return [str(v) for v in values]
+
+
+def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]:
+    labeled = table.labels is not None
+    report = LoadReport(source=src.source, rows_read=len(table.texts))
+    keep: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for i, text in enumerate(table.texts):
+        problem = _row_problem(text, table.labels[i] if labeled else None, labeled)
+        if problem is None:
+            keep.append(i)
+        else:
+            bad.append((i, problem))
+    if bad:
+        for _, problem in bad:
+            report.reasons[problem] = report.reasons.get(problem, 0) + 1
+        report.dropped = len(bad)
+        report.dropped_rows = [i + 1 for i, _ in bad]
+        why = ", ".join(f"{n} {p}" for p, n in report.reasons.items())
+        shown = "; ".join(f"{table.row_note(i)}: {p}" for i, p in bad[:_SHOWN_ROWS])
+        more = f"; and {len(bad) - _SHOWN_ROWS} more" if len(bad) > _SHOWN_ROWS else ""
+        if src.on_invalid == "error":
+            raise ValueError(
+                f"{table.where}: {len(bad)} of {len(table.texts)} rows are unusable ({why}): "
+                f"{shown}{more}. Fix the rows, or set `on_invalid: drop` to skip them"
+            )
+        logger.warning(
+            "%s: dropped %d of %d rows (%s): %s%s. Set `on_invalid: error` to fail instead",
+            table.where,
+            len(bad),
+            len(table.texts),
+            why,
+            shown,
+            more,
+        )
+    if not keep:
+        raise ValueError(
+            f"{table.where}: no usable rows ({len(table.texts)} read, all with empty or missing "
+            f"text in {src.text_column!r} or label in {src.label_column!r}): check the column names"
+        )
+    texts = [t if isinstance(t, str) else str(t) for t in (table.texts[i] for i in keep)]
+    labels = _normalise_labels([table.labels[i] for i in keep]) if labeled else None
+    if labels is not None and src.label_map:
+        labels = _apply_label_map(labels, src.label_map, table.where)
+    data = LabeledTexts(
+        texts, labels, domain=src.resolved_domain(), ids=[table.ids[i] for i in keep]
+    )
+    if src.limit is not None:
+        data = stratified_subsample(data, src.limit, seed=src.sample_seed)
+    report.kept = len(data)
+    return data, report
+
+
+def _apply_label_map(labels: list[Label], mapping: dict[str, str], where: str) -> list[Label]:
+    seen = {str(lab) for lab in labels}
+    unused = [k for k in mapping if k not in seen]
+    if unused:
+        # A key that matches nothing is almost always a typo or a type mix-up ("1.0" vs "1").
+        logger.warning(
+            "%s: label_map keys %s match no label; labels found: %s",
+            where,
+            unused,
+            sorted(seen)[:20],
+        )
+    return [mapping.get(str(lab), lab) for lab in labels]

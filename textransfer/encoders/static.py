@@ -1,0 +1,284 @@
+"""Static word vectors (GloVe, word2vec, fastText .vec) pooled into sentence vectors.
+
+The vectors are loaded once per process into a gensim ``KeyedVectors`` and shared by every encoder
+that names the same resolved source. Pooling is vectorised: tokens become row ids through a dict,
+and per-sentence sums / maxima are segment reductions over one flat id array.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from textransfer.encoders.base import CONFIG_FILE, Encoder, check_inputs, register_encoder
+from textransfer.resources import VectorSource, resolve_vectors
+
+logger = logging.getLogger(__name__)
+
+COMPONENT_FILE = "sif_component.safetensors"
+
+# Words, PTB-style clitics ("do" + "n't", "it" + "'s": how GloVe's corpus was tokenised), and any
+# other single non-space character as punctuation.
+_TOKEN_RE = re.compile(r"\w+(?=n't)|n't|'\w+|\w+|[^\w\s]")
+
+# resolved source key -> (KeyedVectors, unigram probabilities p(w) as float32 (V,))
+_VECTORS: dict[str, tuple[Any, np.ndarray]] = {}
+_VECTORS_LOCK = threading.Lock()
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Splits ``text`` into words and punctuation (lowercased by default, as GloVe is)."""
+    return _TOKEN_RE.findall(text.lower() if lowercase else text)
+
+
+def _read_file(path: str) -> Any:
+    from textransfer._optional import require
+
+    require("gensim", extra="static", feature="the static encoder")
+    from gensim.models import KeyedVectors
+
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] == ".kv":
+        # gensim's own format (pickle-based): only load files you trust.
+        return KeyedVectors.load(path)
+    if ".bin" in suffixes:
+        return KeyedVectors.load_word2vec_format(path, binary=True)
+    opener = gzip.open if suffixes and suffixes[-1] == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        first = f.readline().split()
+    # word2vec text starts with "<vocab_size> <dim>"; GloVe text starts with a word and its vector.
+    has_header = len(first) == 2 and all(t.isdigit() for t in first)
+    return KeyedVectors.load_word2vec_format(
+        path, binary=False, no_header=not has_header, unicode_errors="replace"
+    )
+
+
+def _unigram_probs(kv: Any) -> np.ndarray:
+    """p(w) for SIF weights: real counts when the vectors carry them, else Zipf from rank.
+
+    gensim invents counts ``V - rank`` when a word2vec/GloVe file has none; those say nothing
+    about frequency, so they are treated as absent. The files are frequency-ordered, so Zipf's
+    law ``p ∝ 1 / (rank + 1)`` is a fair estimate.
+    """
+    n = len(kv.index_to_key)
+    counts = None
+    if n and "count" in getattr(kv, "expandos", {}):
+        c = np.asarray(kv.expandos["count"], dtype=np.float64)
+        fake = np.array_equal(c, np.arange(n, 0, -1, dtype=np.float64))
+        if not fake and np.all(c > 0):
+            counts = c
+    if counts is None:
+        counts = 1.0 / np.arange(1, n + 1, dtype=np.float64)
+    return (counts / counts.sum()).astype(np.float32)
+
+
+def load_vectors(source: VectorSource) -> tuple[Any, np.ndarray]:
+    """The ``KeyedVectors`` and ``p(w)`` for ``source``, loaded once per process (shared)."""
+    with _VECTORS_LOCK:
+        hit = _VECTORS.get(source.key)
+        if hit is not None:
+            return hit
+        if source.kind == "arrays":
+            from textransfer._optional import require
+
+            require("gensim", extra="static", feature="the static encoder")
+            from gensim.models import KeyedVectors
+
+            words, matrix = source.load_arrays()
+            kv = KeyedVectors(matrix.shape[1], count=len(words), dtype=np.float32)
+            kv.add_vectors(words, matrix)
+        else:
+            kv = _read_file(source.path)
+        kv.vectors = np.ascontiguousarray(kv.vectors, dtype=np.float32)
+        entry = (kv, _unigram_probs(kv))
+        _VECTORS[source.key] = entry
+        logger.info("loaded %d word vectors of dim %d from %s", *kv.vectors.shape, source.path)
+        return entry
+
+
+@register_encoder("static")
+class StaticEncoder(Encoder):
+    """Pooled static word vectors: mean, max, or SIF (Arora et al. 2017).
+
+    The vectors are referenced by name or path (saved in the config), never copied into a saved
+    model: the same vectors must be available where the model is loaded. Only the SIF principal
+    component learned by :meth:`fit` is saved (as safetensors).
+
+    Args:
+        vectors: ``"glove-6b-50d"`` (packaged), a vectors file (word2vec ``.bin`` / text, GloVe
+            text, gensim ``.kv``, optionally gzipped) or a gensim-data name (online).
+        pooling: ``"mean"`` of known token vectors; element-wise ``"max"``; ``"sif"``: mean of
+            vectors weighted by ``a / (a + p(w))``, minus the first principal component of the
+            training sentence vectors once :meth:`fit` has run.
+        lowercase: lowercase before looking tokens up (GloVe's vocabulary is lowercase).
+        sif_a: the SIF smoothing constant ``a``.
+
+    Attributes:
+        last_oov_rate: fraction of tokens not found in the vectors in the last :meth:`encode`.
+
+    Example:
+        >>> enc = StaticEncoder("glove-6b-50d", pooling="mean")  # doctest: +SKIP
+        >>> enc.encode(["a fine film"]).shape  # doctest: +SKIP
+        (1, 50)
+    """
+
+    def __init__(
+        self,
+        vectors: str = "glove-6b-50d",
+        pooling: Literal["mean", "max", "sif"] = "mean",
+        lowercase: bool = True,
+        sif_a: float = 1e-3,
+    ) -> None:
+        if pooling not in ("mean", "max", "sif"):
+            raise ValueError(f"static: pooling must be 'mean', 'max' or 'sif', got {pooling!r}")
+        if not sif_a > 0:
+            raise ValueError(f"static: sif_a must be > 0, got {sif_a}")
+        self.vectors = str(vectors)
+        self.pooling = pooling
+        self.lowercase = bool(lowercase)
+        self.sif_a = float(sif_a)
+        self.component: np.ndarray | None = None  # (dim,) float32 unit vector, set by fit
+        self.last_oov_rate: float = 0.0
+        self._kv: Any = None
+        self._probs: np.ndarray | None = None
+
+    # -- vectors ---------------------------------------------------------------------------
+
+    def _load(self) -> Any:
+        if self._kv is None:
+            self._kv, self._probs = load_vectors(resolve_vectors(self.vectors))
+        return self._kv
+
+    @property
+    def keyed_vectors(self) -> Any:
+        """The shared gensim ``KeyedVectors`` (loaded on first use)."""
+        return self._load()
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().vector_size)
+
+    # -- pooling ---------------------------------------------------------------------------
+
+    def _pool(self, items: list[str]) -> np.ndarray:
+        """Pooled (n, dim) float32 vectors before any SIF component removal."""
+        kv = self._load()
+        lookup = kv.key_to_index
+        n, dim = len(items), kv.vector_size
+        ids_per_text: list[list[int]] = []
+        total = 0
+        for text in items:
+            toks = tokenize(text, self.lowercase)
+            total += len(toks)
+            ids_per_text.append([i for i in map(lookup.get, toks) if i is not None])
+        lengths = np.fromiter((len(x) for x in ids_per_text), dtype=np.int64, count=n)
+        known = int(lengths.sum())
+        self.last_oov_rate = 0.0 if total == 0 else 1.0 - known / total
+        logger.info(
+            "static: %d texts, %d tokens, out-of-vocabulary rate %.3f",
+            n,
+            total,
+            self.last_oov_rate,
+        )
+        out = np.zeros((n, dim), dtype=np.float32)
+        nonempty = np.flatnonzero(lengths)
+        if known == 0:
+            return out
+        flat = np.fromiter((i for ids in ids_per_text for i in ids), dtype=np.int64, count=known)
+        rows = kv.vectors[flat]  # (known, dim)
+        # reduceat over segment starts; empty segments are excluded because reduceat would return
+        # the next segment's first row for them instead of an empty reduction.
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        if self.pooling == "max":
+            out[nonempty] = np.maximum.reduceat(rows, starts, axis=0)
+            return out
+        if self.pooling == "sif":
+            assert self._probs is not None
+            weights = self.sif_a / (self.sif_a + self._probs[flat])
+            rows = rows * weights[:, None]
+        sums = np.add.reduceat(rows.astype(np.float64), starts, axis=0)
+        out[nonempty] = (sums / lengths[nonempty, None]).astype(np.float32)
+        return out
+
+    def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
+        x = self._pool(items)
+        if self.pooling == "sif" and self.component is not None:
+            u = self.component
+            x = x - np.outer(x @ u, u)
+        return x.astype(np.float32, copy=False)
+
+    def fit(self, inputs: Sequence[str]) -> StaticEncoder:
+        """For ``pooling="sif"``: learns the first principal component of the weighted training
+        sentence vectors, which :meth:`encode` then removes. A no-op for mean and max pooling.
+
+        Args:
+            inputs: training texts.
+
+        Returns:
+            self.
+        """
+        items = check_inputs(inputs)
+        if self.pooling != "sif":
+            return self
+        if not items:
+            raise ValueError("static: cannot fit SIF on an empty list of texts")
+        x = self._pool(items).astype(np.float64)
+        # Uncentred SVD, as in the reference implementation (TruncatedSVD, 1 component).
+        _, s, vt = np.linalg.svd(x, full_matrices=False)
+        if s.size == 0 or s[0] == 0:
+            self.component = None  # no known token in any training text: nothing to remove
+            return self
+        u = vt[0]
+        # The sign of a singular vector is arbitrary; fix it so fits are reproducible.
+        u = u * np.sign(u[np.argmax(np.abs(u))])
+        self.component = u.astype(np.float32)
+        return self
+
+    # -- identity and persistence ------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "vectors": self.vectors,
+            "pooling": self.pooling,
+            "lowercase": self.lowercase,
+            "sif_a": self.sif_a,
+        }
+
+    def state_digest(self) -> str:
+        if self.component is None:
+            return ""
+        return hashlib.sha256(self.component.tobytes()).hexdigest()[:24]
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the config (vectors by name/path) and the SIF component when fitted."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2, sort_keys=True))
+        comp = d / COMPONENT_FILE
+        if self.component is not None:
+            from safetensors.numpy import save_file
+
+            save_file({"component": self.component}, str(comp))
+        elif comp.exists():
+            comp.unlink()
+
+    @classmethod
+    def load(cls, directory: str | Path) -> StaticEncoder:
+        d = Path(directory)
+        enc = cls(**json.loads((d / CONFIG_FILE).read_text()))
+        comp = d / COMPONENT_FILE
+        if comp.exists():
+            from safetensors.numpy import load_file
+
+            enc.component = load_file(str(comp))["component"].astype(np.float32)
+        return enc

@@ -1,0 +1,337 @@
+"""Hugging Face transformer (``AutoModel``) with mean or CLS pooling; trainable end to end.
+
+Also home of :func:`transformer_layer_groups`, the one place that knows how to split a transformer
+into embeddings / layer 0..L-1 / top, which the sentence encoder reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder
+from textransfer.resources import resolve_model
+
+# Where transformer families keep their stack of blocks, most common first
+# (BERT/RoBERTa/ELECTRA, DistilBERT, GPT-2, T5/BART encoders, Llama-style, XLNet, ...).
+_LAYER_PATHS = (
+    "encoder.layer",
+    "transformer.layer",
+    "encoder.layers",
+    "transformer.layers",
+    "layers",
+    "h",
+    "transformer.h",
+    "layer",
+    "encoder.block",
+    "block",
+    "model.layers",
+)
+
+
+def _get(module: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+def find_layer_stack(model: Any) -> Any:
+    """The ``nn.ModuleList`` of a transformer's blocks (e.g. ``encoder.layer`` of BERT).
+
+    Raises:
+        ValueError: naming the model type, when no known layout matches.
+    """
+    import torch.nn as nn
+
+    for path in _LAYER_PATHS:
+        found = _get(model, path)
+        if isinstance(found, nn.ModuleList) and len(found) > 0:
+            return found
+    model_type = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+    raise ValueError(
+        f"cannot find the stack of transformer layers in a {model_type!r} model "
+        f"({type(model).__name__}); looked for {', '.join(_LAYER_PATHS)}. Add its attribute path "
+        "to textransfer.encoders.transformer._LAYER_PATHS"
+    )
+
+
+def transformer_layer_groups(model: Any, root: Any = None) -> list[tuple[str, list[Any]]]:
+    """Splits parameters into groups ordered bottom -> top, for freezing and layer-wise lrs.
+
+    Groups: ``embeddings`` (everything registered before the layer stack), ``layer.0`` ..
+    ``layer.{L-1}``, and ``pooler`` (everything after: pooler, final norm, and any parameter of
+    ``root`` outside ``model``, e.g. a sentence-transformers Dense module). Every parameter of
+    ``root`` (default ``model``) is in exactly one group; shared (tied) parameters once.
+
+    Args:
+        model: the transformer backbone (a Hugging Face ``PreTrainedModel``).
+        root: the module whose parameters must all be covered (defaults to ``model``).
+
+    Returns:
+        ``[(name, [nn.Parameter, ...]), ...]``; empty groups are left out.
+    """
+    root = model if root is None else root
+    layers = find_layer_stack(model)
+    seen: set[int] = set()
+    layer_groups: list[tuple[str, list[Any]]] = []
+    for i, block in enumerate(layers):
+        params = []
+        for p in block.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+        layer_groups.append((f"layer.{i}", params))
+    # Registration order follows the forward pass in HF models (embeddings, blocks, pooler), so
+    # what comes before the first block is the input side and what comes after is the top.
+    first_block = {id(p) for p in layers[0].parameters()}
+    bottom, top = [], []
+    past_layers = False
+    for _, p in root.named_parameters():
+        if id(p) in first_block:
+            past_layers = True
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        (top if past_layers else bottom).append(p)
+    # The input embedding matrix belongs at the bottom even if it is tied to an output head.
+    get_emb = getattr(model, "get_input_embeddings", None)
+    emb = get_emb() if callable(get_emb) else None
+    if emb is not None:
+        emb_ids = {id(p) for p in emb.parameters()}
+        moved = [p for p in top if id(p) in emb_ids]
+        top = [p for p in top if id(p) not in emb_ids]
+        bottom.extend(moved)
+    if not bottom:
+        model_type = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+        raise ValueError(f"found no embedding parameters before the layer stack of {model_type!r}")
+    groups = [("embeddings", bottom), *layer_groups]
+    if top:
+        groups.append(("pooler", top))
+    return [(name, ps) for name, ps in groups if ps]
+
+
+def pool_hidden(hidden: Any, attention_mask: Any, pooling: str) -> Any:
+    """Pools token states ``(n, t, d)`` to ``(n, d)``: mean over the attention mask, or token 0."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def weights_digest(module: Any) -> str:
+    """sha256 over a module's state dict (names, shapes, dtypes and bytes), 24 hex chars."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def modified_fingerprint(encoder: Encoder) -> str:
+    """Fingerprint of an encoder with modified weights: its config without ``model`` plus the
+    weights' digest, so that where the weights live (saved and reloaded) does not change it."""
+    payload = json.dumps(
+        {
+            "name": encoder.name,
+            "config": {**encoder.config(), "model": None},
+            "state": encoder.state_digest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+@register_encoder("transformer")
+class TransformerEncoder(Encoder):
+    """A Hugging Face ``AutoModel`` whose token states are pooled into one vector per text.
+
+    Satisfies :class:`~textransfer.encoders.base.TrainableEncoder`: fine-tuning trains
+    :attr:`module` through :meth:`collate` / :meth:`forward` and sets ``weights_modified``, after
+    which :meth:`save` writes the weights (``save_pretrained``, safetensors) instead of a
+    reference to the pretrained name.
+
+    Args:
+        model: packaged name (``all-MiniLM-L6-v2``), local directory, or hub id (online).
+        pooling: ``"mean"`` over non-padding tokens, or the first (``"cls"``) token's state.
+        max_length: truncate inputs to this many tokens.
+        normalize: L2-normalise the pooled vectors.
+        trust_remote_code: allow model code from the hub (off unless you trust the source).
+
+    Example:
+        >>> enc = TransformerEncoder("all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> enc.encode(["a fine film", "dull"]).shape  # doctest: +SKIP
+        (2, 384)
+    """
+
+    def __init__(
+        self,
+        model: str = "all-MiniLM-L6-v2",
+        pooling: Literal["cls", "mean"] = "mean",
+        max_length: int = 128,
+        normalize: bool = False,
+        trust_remote_code: bool = False,
+    ) -> None:
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"transformer: pooling must be 'cls' or 'mean', got {pooling!r}")
+        if int(max_length) < 1:
+            raise ValueError(f"transformer: max_length must be >= 1, got {max_length}")
+        self.model = str(model)
+        self.pooling = pooling
+        self.max_length = int(max_length)
+        self.normalize = bool(normalize)
+        self.trust_remote_code = bool(trust_remote_code)
+        self.weights_modified = False
+        self._module: Any = None
+        self._tokenizer: Any = None
+        self._hf_config: Any = None
+
+    # -- lazy loading ------------------------------------------------------------------------
+
+    def _source(self) -> str:
+        return resolve_model(self.model)
+
+    @property
+    def hf_config(self) -> Any:
+        """The model's ``PretrainedConfig`` (read without loading weights)."""
+        if self._hf_config is None:
+            if self._module is not None:
+                self._hf_config = self._module.config
+            else:
+                from textransfer._optional import require
+
+                tf = require("transformers", feature="the transformer encoder")
+                self._hf_config = tf.AutoConfig.from_pretrained(
+                    self._source(), trust_remote_code=self.trust_remote_code
+                )
+        return self._hf_config
+
+    @property
+    def module(self) -> Any:
+        """The ``AutoModel`` (``nn.Module``), loaded on first use, in eval mode."""
+        if self._module is None:
+            from textransfer._optional import require
+
+            tf = require("transformers", feature="the transformer encoder")
+            src = self._source()
+            self._module = tf.AutoModel.from_pretrained(
+                src, trust_remote_code=self.trust_remote_code
+            ).eval()
+            self._hf_config = self._module.config
+        return self._module
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from textransfer._optional import require
+
+            tf = require("transformers", feature="the transformer encoder")
+            self._tokenizer = tf.AutoTokenizer.from_pretrained(
+                self._source(), trust_remote_code=self.trust_remote_code
+            )
+        return self._tokenizer
+
+    @property
+    def dim(self) -> int:
+        cfg = self.hf_config
+        for key in ("hidden_size", "d_model", "dim", "n_embd"):
+            value = getattr(cfg, key, None)
+            if isinstance(value, int):
+                return value
+        raise ValueError(f"cannot read the hidden size from the {cfg.model_type!r} config")
+
+    # -- TrainableEncoder ----------------------------------------------------------------------
+
+    def collate(self, items: list[str]) -> dict[str, Any]:
+        """Tokenises ``items`` into a dict of int64 tensors ``(n, t)``, padded to the longest."""
+        batch = self.tokenizer(
+            list(items),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return dict(batch)
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        """Pooled features ``(n, dim)`` as a tensor with grad (no ``inference_mode`` here)."""
+        import torch.nn.functional as F
+
+        module = self.module
+        device = next(module.parameters()).device
+        inputs = {k: v.to(device) for k, v in batch.items() if hasattr(v, "to")}
+        out = module(**inputs)
+        pooled = pool_hidden(out.last_hidden_state, inputs["attention_mask"], self.pooling)
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    def layer_groups(self) -> list[tuple[str, list[Any]]]:
+        """``[("embeddings", ...), ("layer.0", ...), ..., ("pooler", ...)]``, bottom -> top."""
+        return transformer_layer_groups(self.module)
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        module = self.module
+        was_training = module.training
+        module.eval()
+        # Length-sorted batches pad less; the original order is restored at the end.
+        order = np.argsort([-len(t) for t in items], kind="stable")
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(items), batch_size):
+                    idx = order[start : start + batch_size]
+                    feats = self.forward(self.collate([items[i] for i in idx]))
+                    out[idx] = feats.float().cpu().numpy()
+        finally:
+            module.train(was_training)
+        return out
+
+    # -- identity and persistence ----------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "normalize": self.normalize,
+            "trust_remote_code": self.trust_remote_code,
+        }
+
+    def state_digest(self) -> str:
+        return weights_digest(self.module) if self.weights_modified else ""
+
+    def fingerprint(self) -> str:
+        return super().fingerprint() if not self.weights_modified else modified_fingerprint(self)
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the config; with ``weights_modified``, also the model + tokenizer (safetensors)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        cfg = self.config()
+        if self.weights_modified:
+            self.module.save_pretrained(str(d))
+            self.tokenizer.save_pretrained(str(d))
+            cfg["model"] = "."  # relative to the directory, resolved by load
+        (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TransformerEncoder:
+        d = Path(directory).resolve()
+        kwargs = json.loads((d / CONFIG_FILE).read_text())
+        modified = kwargs.get("model") == "."
+        if modified:
+            kwargs["model"] = str(d)
+        enc = cls(**kwargs)
+        enc.weights_modified = modified
+        return enc
