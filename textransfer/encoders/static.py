@@ -95,7 +95,8 @@ def load_vectors(source: VectorSource) -> tuple[Any, np.ndarray]:
             from gensim.models import KeyedVectors
 
             words, matrix = source.load_arrays()
-            kv = KeyedVectors(matrix.shape[1], count=len(words), dtype=np.float32)
+            # count=0: add_vectors appends, so a preallocated count would leave zero rows in front.
+            kv = KeyedVectors(matrix.shape[1], count=0, dtype=np.float32)
             kv.add_vectors(words, matrix)
         else:
             kv = _read_file(source.path)
