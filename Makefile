@@ -11,7 +11,7 @@ STAMP := $(VENV)/.textransfer-installed
 # torch first and pinned: 2.13.0 installs as a CPU build here; an unpinned torch pulls a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean bench
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ lint: install
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
+
+# Benchmarks against peers (sentence-transformers, gensim): writes docs/benchmarks.md. Not part of test.
+bench: install
+	HF_HUB_OFFLINE=1 $(PY) bench/run_all.py

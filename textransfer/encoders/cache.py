@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,46 @@ def encode_cached(encoder: Any, data: Any, cache: FeatureCache | None, batch_siz
     features = encoder.encode(data.texts, batch_size=batch_size)
     cache.put(key, features)
     return features
+
+
+def encode_streamed(
+    encoder: Any,
+    texts: Sequence[Any],
+    path: str | Path,
+    batch_size: int = 32,
+    chunk_size: int = 10_000,
+) -> np.ndarray:
+    """Encodes ``texts`` chunk by chunk into a ``.npy`` file and returns it memory-mapped.
+
+    Peak memory is one chunk of inputs and features, whatever ``len(texts)``: features go to
+    disk as they are computed (``np.lib.format.open_memmap``), never into one in-memory array.
+    The file is written under a temporary name and renamed when complete.
+
+    Args:
+        encoder: an Encoder.
+        texts: the inputs (a list, or any sequence that slices lazily).
+        path: the ``.npy`` file to write.
+        batch_size: passed to ``encoder.encode``.
+        chunk_size: inputs encoded per call (and held in memory at once).
+
+    Returns:
+        A read-only memory-mapped float32 array ``(len(texts), encoder.dim)``, equal to
+        ``encoder.encode(texts)``.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    dst = Path(path)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    n = len(texts)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, encoder.dim))
+    try:
+        for start in range(0, n, chunk_size):
+            out[start : start + chunk_size] = encoder.encode(
+                list(texts[start : start + chunk_size]), batch_size=batch_size
+            )
+        out.flush()
+    finally:
+        del out
+    os.replace(tmp, dst)
+    return np.load(dst, mmap_mode="r")

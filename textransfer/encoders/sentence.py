@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from textransfer.encoders._fast import Int8Cache, Precision, check_precision
 from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder
 from textransfer.encoders.transformer import (
     modified_fingerprint,
@@ -30,6 +31,9 @@ class SentenceEncoder(Encoder):
         normalize: L2-normalise the embeddings.
         max_length: truncate inputs to this many tokens (default: the model's own limit).
         trust_remote_code: allow model code from the hub (off unless you trust the source).
+        precision: ``"fp32"``, or ``"int8"``: :meth:`encode` runs a copy whose ``nn.Linear``
+            layers (Dense modules included) are dynamically quantised to int8 (CPU only).
+            Training (:meth:`forward`) always uses the fp32 weights.
 
     Example:
         >>> enc = SentenceEncoder("all-MiniLM-L6-v2", normalize=True)  # doctest: +SKIP
@@ -43,6 +47,7 @@ class SentenceEncoder(Encoder):
         normalize: bool = False,
         max_length: int | None = None,
         trust_remote_code: bool = False,
+        precision: Precision = "fp32",
     ) -> None:
         if max_length is not None and int(max_length) < 1:
             raise ValueError(f"sentence: max_length must be >= 1 or None, got {max_length}")
@@ -50,8 +55,10 @@ class SentenceEncoder(Encoder):
         self.normalize = bool(normalize)
         self.max_length = None if max_length is None else int(max_length)
         self.trust_remote_code = bool(trust_remote_code)
+        self.precision = check_precision(precision, "sentence")
         self.weights_modified = False
         self._module: Any = None
+        self._int8 = Int8Cache()
 
     @property
     def module(self) -> Any:
@@ -118,21 +125,45 @@ class SentenceEncoder(Encoder):
 
     # -- encoding ------------------------------------------------------------------------------
 
+    def _batch_order(self, items: list[str]) -> np.ndarray:
+        """Positions of ``items``, longest in tokens first (characters when no tokenizer)."""
+        tokenizer = getattr(self.module, "tokenizer", None)
+        if callable(tokenizer):
+            limit = self.module.max_seq_length or None
+            ids = tokenizer(items, truncation=limit is not None, max_length=limit)["input_ids"]
+            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(items))
+        else:
+            lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+        return np.argsort(-lengths, kind="stable")
+
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
+        """Batches of similar token length through the model's own preprocessing and modules,
+        under ``inference_mode``; each batch is written straight into its output rows."""
+        import torch
+        import torch.nn.functional as F
+
         module = self.module
         was_training = module.training
+        module.eval()
+        device = next(module.parameters()).device
+        if self.precision == "int8" and device.type != "cpu":
+            raise ValueError(f"sentence: precision='int8' runs on the CPU; the model is on {device}")
+        runner = self._int8.get(module) if self.precision == "int8" else module
+        order = self._batch_order(items)
+        out = np.empty((len(items), self.dim), dtype=np.float32)
         try:
-            # encode() sorts by length and restores the order itself.
-            out = module.encode(
-                items,
-                batch_size=batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=self.normalize,
-                show_progress_bar=False,
-            )
+            with torch.inference_mode():
+                for start in range(0, len(items), batch_size):
+                    idx = order[start : start + batch_size]
+                    batch = self.collate([items[i] for i in idx])
+                    batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.items()}
+                    emb = runner(batch)["sentence_embedding"]
+                    if self.normalize:
+                        emb = F.normalize(emb, dim=-1)
+                    out[idx] = emb.float().cpu().numpy()
         finally:
             module.train(was_training)
-        return np.asarray(out, dtype=np.float32)
+        return out
 
     # -- identity and persistence ----------------------------------------------------------------
 
@@ -142,6 +173,7 @@ class SentenceEncoder(Encoder):
             "normalize": self.normalize,
             "max_length": self.max_length,
             "trust_remote_code": self.trust_remote_code,
+            "precision": self.precision,
         }
 
     def state_digest(self) -> str:

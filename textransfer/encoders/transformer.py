@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from textransfer.encoders._fast import Int8Cache, Precision, check_precision, length_sorted_batches
 from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder
 from textransfer.resources import resolve_model
 
@@ -165,6 +166,9 @@ class TransformerEncoder(Encoder):
         max_length: truncate inputs to this many tokens.
         normalize: L2-normalise the pooled vectors.
         trust_remote_code: allow model code from the hub (off unless you trust the source).
+        precision: ``"fp32"``, or ``"int8"``: :meth:`encode` runs a copy whose ``nn.Linear``
+            layers are dynamically quantised to int8 (CPU; about 2x faster, features within
+            ~0.97 cosine of fp32). Training (:meth:`forward`) always uses the fp32 weights.
 
     Example:
         >>> enc = TransformerEncoder("all-MiniLM-L6-v2")  # doctest: +SKIP
@@ -179,6 +183,7 @@ class TransformerEncoder(Encoder):
         max_length: int = 128,
         normalize: bool = False,
         trust_remote_code: bool = False,
+        precision: Precision = "fp32",
     ) -> None:
         if pooling not in ("cls", "mean"):
             raise ValueError(f"transformer: pooling must be 'cls' or 'mean', got {pooling!r}")
@@ -189,8 +194,10 @@ class TransformerEncoder(Encoder):
         self.max_length = int(max_length)
         self.normalize = bool(normalize)
         self.trust_remote_code = bool(trust_remote_code)
+        self.precision = check_precision(precision, "transformer")
         self.weights_modified = False
         self._module: Any = None
+        self._int8 = Int8Cache()
         self._tokenizer: Any = None
         self._hf_config: Any = None
 
@@ -279,20 +286,31 @@ class TransformerEncoder(Encoder):
     # -- encoding ------------------------------------------------------------------------------
 
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
+        """Tokenises once, runs length-sorted batches under ``inference_mode`` (no autograd
+        bookkeeping), pools in place and writes each batch straight into the output rows."""
         import torch
+        import torch.nn.functional as F
 
         module = self.module
         was_training = module.training
         module.eval()
-        # Length-sorted batches pad less; the original order is restored at the end.
-        order = np.argsort([-len(t) for t in items], kind="stable")
+        runner = self._int8.get(module) if self.precision == "int8" else module
+        device = next(module.parameters()).device
+        if self.precision == "int8" and device.type != "cpu":
+            raise ValueError(f"transformer: precision='int8' runs on the CPU; the model is on {device}")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         try:
             with torch.inference_mode():
-                for start in range(0, len(items), batch_size):
-                    idx = order[start : start + batch_size]
-                    feats = self.forward(self.collate([items[i] for i in idx]))
-                    out[idx] = feats.float().cpu().numpy()
+                for idx, batch in length_sorted_batches(
+                    self.tokenizer, items, batch_size, self.max_length
+                ):
+                    if runner is module:
+                        batch = {k: v.to(device) for k, v in batch.items()}
+                    hidden = runner(**batch).last_hidden_state
+                    pooled = pool_hidden(hidden, batch["attention_mask"], self.pooling)
+                    if self.normalize:
+                        pooled = F.normalize(pooled, dim=-1)
+                    out[idx] = pooled.float().cpu().numpy()
         finally:
             module.train(was_training)
         return out
@@ -306,6 +324,7 @@ class TransformerEncoder(Encoder):
             "max_length": self.max_length,
             "normalize": self.normalize,
             "trust_remote_code": self.trust_remote_code,
+            "precision": self.precision,
         }
 
     def state_digest(self) -> str:
