@@ -3,21 +3,32 @@ nothing else in textransfer moves tensors between devices or sets up autocast.
 
 ``train`` fits any ``nn.Module`` whose ``forward(**batch)`` returns ``{"loss", "logits"}`` (the
 batch holds ``labels``). Validation runs each epoch through ``gather_for_metrics``; early stopping
-watches ``TrainingArgs.metric`` and the best weights are restored at the end.
+watches ``TrainingArgs.metric`` and the best weights are restored at the end. With a
+``checkpoint_dir``, the state after every epoch is saved (see ``training/checkpoint.py``) and
+``resume=True`` continues from the newest complete checkpoint, reproducing the uninterrupted run.
+
+Several processes: ``torchrun --nproc_per_node N`` (or ``accelerate launch`` on GPUs) runs the
+same code; each process sees its shard of every batch list, and metrics are gathered.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import logging
 import math
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from textransfer.training import checkpoint as ckpt
+
 logger = logging.getLogger("textransfer.training")
+
+DEFAULT_LR = 1e-3  # for heads trained on frozen features; fine-tuning brings its own default
 
 
 @dataclass
@@ -27,7 +38,8 @@ class TrainingArgs:
     Attributes:
         epochs: passes over the training data.
         batch_size: examples per optimiser step and process (before accumulation).
-        lr: peak learning rate (AdamW).
+        lr: peak learning rate (AdamW); None: the strategy's default (1e-3 for a head on frozen
+            features, 5e-5 for fine-tuning, where it is the lr of the top encoder group).
         weight_decay: AdamW weight decay (not applied to biases and norms).
         warmup_ratio: fraction of steps with linear warmup, then linear decay to 0.
         grad_accum: batches accumulated per optimiser step.
@@ -37,11 +49,12 @@ class TrainingArgs:
         patience: epochs without improvement before stopping (None: never stop early).
         seed: seeds data order, dropout and initialisation.
         progress: show a tqdm bar.
+        keep_checkpoints: complete epoch checkpoints kept on disk (when checkpointing).
     """
 
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.0
     grad_accum: int = 1
@@ -51,15 +64,18 @@ class TrainingArgs:
     patience: int | None = 3
     seed: int = 0
     progress: bool = False
+    keep_checkpoints: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum"):
+        for name in ("epochs", "batch_size", "grad_accum", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"training.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +89,7 @@ class TrainResult:
     best_epoch: int | None = None
     best_metric: float | None = None
     stopped_early: bool = False
+    resumed_from: int | None = None  # the epoch of the checkpoint training resumed from
 
 
 class TrainingError(RuntimeError):
@@ -119,11 +136,60 @@ def evaluate(accelerator: Any, module: Any, loader: Iterable[dict[str, Any]]) ->
         for batch in loader:
             out = module(**batch)
             logits, labels = accelerator.gather_for_metrics((out["logits"], batch["labels"]))
-            losses.append(float(out["loss"]) * len(batch["labels"]))
+            losses.append(float(out["loss"]) * len(labels))
             ys.append(labels.cpu().numpy())
             preds.append(logits.argmax(-1).cpu().numpy())
     n = sum(len(y) for y in ys) or 1
     return sum(losses) / n, np.concatenate(ys), np.concatenate(preds)
+
+
+def _cpu_state(module: Any) -> dict[str, Any]:
+    # Clones on the CPU: the best weights must not follow later updates nor hold GPU memory.
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+
+
+def _save_epoch(accelerator: Any, root: Path, epoch: int, state: dict[str, Any], best: dict[str, Any] | None, keep: int) -> None:
+    """Writes the checkpoint of ``epoch`` atomically (every process takes part)."""
+    from safetensors.torch import save_file
+
+    tmp = ckpt.partial_dir(root, epoch)
+    # accelerate logs one INFO line per file saved; one line per checkpoint (below) is enough.
+    logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a crash during an earlier save
+        root.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))  # model, optimizer, scheduler, RNG states of each process
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / ckpt.STATE_FILE).write_text(json.dumps(state, indent=2))
+        if best is not None:
+            save_file(best, str(tmp / ckpt.BEST_FILE))
+        ckpt.write_manifest(tmp, epoch)
+        path = ckpt.finalize(root, epoch, keep)
+        logger.info("checkpoint: %s", path)
+    accelerator.wait_for_everyone()
+
+
+def _multi_process_cpu() -> bool:
+    """True under a multi-process launcher (torchrun) on a machine without a GPU.
+
+    Accelerate only sets up gloo (``MULTI_CPU``) when told ``cpu=True``; without it, each process
+    would train alone and they would overwrite each other's checkpoints.
+    """
+    import os
+
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world > 1 and not torch.cuda.is_available()
+
+
+def _settings(args: TrainingArgs, n_batches: int, module: Any) -> dict[str, Any]:
+    """What must match between a checkpoint and the run that resumes from it."""
+    skip = {"progress", "keep_checkpoints"}
+    params = sum(p.numel() for p in module.parameters())
+    return {**{k: v for k, v in args.to_dict().items() if k not in skip}, "batches": n_batches, "parameters": params}
 
 
 def train(
@@ -133,46 +199,121 @@ def train(
     args: TrainingArgs | None = None,
     optimizer_groups: list[dict[str, Any]] | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    find_unused_parameters: bool = False,
 ) -> TrainResult:
     """Trains ``module`` in place and returns the history.
 
     Args:
         module: ``nn.Module``; ``module(**batch)`` -> ``{"loss": scalar, "logits": (n, k)}``.
-        train_loader: a torch DataLoader of dict batches that include ``labels``.
+        train_loader: a torch DataLoader of dict batches that include ``labels`` ``(n,)``; a
+            batch sampler with ``set_epoch`` is told the epoch (deterministic order on resume).
         val_loader: optional DataLoader for per-epoch validation and early stopping.
         args: optimisation settings.
         optimizer_groups: AdamW parameter groups (default: :func:`param_groups`); lets callers
-            give layer-wise learning rates. Only ``requires_grad`` parameters may appear.
-        on_epoch_start: called with the epoch index before each epoch (e.g. gradual unfreezing).
+            give layer-wise learning rates. Parameters frozen now but unfrozen by
+            ``on_epoch_start`` later may appear (AdamW skips parameters without a gradient).
+        on_epoch_start: called with the epoch index (0-based) before each epoch (e.g. gradual
+            unfreezing); also on resume, so it must depend on the epoch only.
+        on_epoch_end: called with the epoch (1-based) and its history row, after the checkpoint.
+        checkpoint_dir: where epoch checkpoints go (None: no checkpoints). Without ``resume``,
+            old checkpoints there are removed first.
+        resume: continue from the newest complete checkpoint in ``checkpoint_dir``.
+        find_unused_parameters: tell DDP that some parameters may get no gradient in a step
+            (gradual unfreezing); ignored in a single process.
+
+    Raises:
+        TrainingError: NaN/inf loss, or nothing to train.
+        CheckpointError: a corrupt/partial checkpoint, or one written with other settings.
     """
     import torch
     from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from textransfer.training.freezing import count_parameters
+
     args = args or TrainingArgs()
+    lr = args.lr if args.lr is not None else DEFAULT_LR
     set_seed(args.seed)
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.grad_accum)
-    groups = optimizer_groups or param_groups(module, args.lr, args.weight_decay)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.grad_accum,
+        kwargs_handlers=handlers, cpu=_multi_process_cpu(),
+    )
+    groups = optimizer_groups or param_groups(module, lr, args.weight_decay)
     if not groups:
         raise TrainingError("no trainable parameters: everything is frozen")
-    optimizer = torch.optim.AdamW(groups, lr=args.lr)
-    steps = math.ceil(len(train_loader) / args.grad_accum) * args.epochs
+    # The fused kernel (one pass over all tensors; what Trainer uses on torch >= 2.8) makes the
+    # optimizer step of a 22M-parameter model several times cheaper on CPU and GPU alike.
+    try:
+        optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or an unsupported device/dtype
+        optimizer = torch.optim.AdamW(groups, lr=lr)
+    n_batches = len(train_loader)
+    steps = math.ceil(n_batches / args.grad_accum) * args.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * steps), steps)
+    batch_sampler = getattr(train_loader, "batch_sampler", None)  # kept: prepare() wraps it
+    settings = _settings(args, n_batches, module)
     module, optimizer, train_loader, scheduler = accelerator.prepare(module, optimizer, train_loader, scheduler)
     if val_loader is not None:
         val_loader = accelerator.prepare(val_loader)
+    unwrapped = accelerator.unwrap_model(module)
 
     result = TrainResult()
     best_state: dict[str, Any] | None = None
-    bad_epochs = 0
-    for epoch in range(args.epochs):
+    bad_epochs = start = 0
+    root = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if root is not None and resume:
+        found = ckpt.latest(root)
+        if found is None:
+            logger.warning("resume: no checkpoint in %s yet; training from the start", root)
+        else:
+            path, state = found
+            if state["settings"] != settings:
+                diff = sorted(k for k in settings if state["settings"].get(k) != settings[k])
+                raise ckpt.CheckpointError(
+                    f"checkpoint {path} was written with other settings (differs in: {', '.join(diff)}); "
+                    "restore the original config, or run without --resume to start over"
+                )
+            accelerator.load_state(str(path))
+            if (path / ckpt.BEST_FILE).exists():
+                from safetensors.torch import load_file
+
+                best_state = load_file(str(path / ckpt.BEST_FILE))
+            result = TrainResult(**{**state["result"], "resumed_from": state["epoch"]})
+            bad_epochs, start = state["bad_epochs"], state["epoch"]
+            logger.info("resumed from %s (epoch %d of %d done)", path, start, args.epochs)
+    elif root is not None:
+        if accelerator.is_main_process and (n := ckpt.clear(root)):
+            logger.info("removed %d old checkpoint(s) in %s (use --resume to continue a run)", n, root)
+        accelerator.wait_for_everyone()
+
+    last_counts = None
+    for epoch in range(start, args.epochs):
+        if result.stopped_early:
+            break
         if on_epoch_start is not None:
             on_epoch_start(epoch)
+        # Accelerate's loader re-sets its sampler's epoch from its own counter, which restarts at 0
+        # in a resumed run: set both, so the data order depends on the epoch only.
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        if hasattr(batch_sampler, "set_epoch"):
+            batch_sampler.set_epoch(epoch)
+        counts = count_parameters(unwrapped)
+        if counts != last_counts:
+            logger.info("epoch %d: %s of %s parameters trainable (%.1f%%)", epoch + 1, f"{counts[0]:,}",
+                        f"{counts[1]:,}", 100 * counts[0] / max(counts[1], 1))
+            last_counts = counts
         module.train()
         total, seen = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not args.progress or not accelerator.is_local_main_process)
-        for batch in bar:
+        bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{args.epochs}",
+                   disable=not args.progress or not accelerator.is_local_main_process)
+        for batch in train_loader:
             with accelerator.accumulate(module):
                 loss = module(**batch)["loss"]
                 if not torch.isfinite(loss):
@@ -188,23 +329,30 @@ def train(
                 optimizer.zero_grad()
             total += loss.item() * len(batch["labels"])
             seen += len(batch["labels"])
+            bar.update(1)
             bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
         row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1)}
         if val_loader is not None:
             val_loss, y, pred = evaluate(accelerator, module, val_loader)
             score = _score(args.metric, val_loss, y, pred)
             row.update(val_loss=val_loss, val_accuracy=_score("accuracy", val_loss, y, pred))
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
             if result.best_metric is None or score > result.best_metric:
                 result.best_metric, result.best_epoch, bad_epochs = score, epoch + 1, 0
-                best_state = copy.deepcopy(accelerator.unwrap_model(module).state_dict())
+                best_state = _cpu_state(unwrapped)
             else:
                 bad_epochs += 1
+        bar.close()
         result.history.append(row)
         logger.info("epoch %s", {k: round(v, 4) for k, v in row.items()})
         if args.patience is not None and val_loader is not None and bad_epochs >= args.patience:
             result.stopped_early = True
-            break
-    unwrapped = accelerator.unwrap_model(module)
+        if root is not None:
+            state = {"epoch": epoch + 1, "bad_epochs": bad_epochs, "settings": settings,
+                     "result": {k: v for k, v in asdict(result).items() if k != "resumed_from"}}
+            _save_epoch(accelerator, root, epoch + 1, state, best_state, args.keep_checkpoints)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
     unwrapped.eval()

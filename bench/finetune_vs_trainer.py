@@ -1,0 +1,153 @@
+"""Fine-tuning throughput and accuracy: textransfer's loop vs ``transformers.Trainer``.
+
+The same model (all-MiniLM-L6-v2 body, mean pooling, a linear layer), data (a seeded, stratified
+subset of the movie sentences, 80/20 split), batch size, max_length, epochs, lr, seed and
+schedule (no warmup, linear decay, AdamW, clipping at 1.0, no weight decay) go through:
+
+1. textransfer: ``FinetuneStrategy`` (length-grouped batches, dynamic padding);
+2. ``Trainer`` with its defaults (random batches, ``DataCollatorWithPadding``);
+3. ``Trainer`` with length grouping (``group_by_length=True``; ``train_sampling_strategy=
+   "group_by_length"`` in transformers 5).
+
+Prints training samples/s (wall time of the training call only), the ratios textransfer/Trainer,
+and test accuracy of each. Run from the repository root (or after ``pip install -e .``)::
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 1500 --repeats 3
+    HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 0 --epochs 2 --bf16   # GPU, all rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+
+import numpy as np
+
+
+def _data(subset: int, seed: int):
+    from textransfer.data import load
+    from textransfer.data.splits import stratified_split
+
+    spec = {"source": "movies", "neutral_band": 0.5, **({"limit": subset} if subset else {})}
+    return stratified_split(load(spec), 0.2, seed=seed)
+
+
+def run_textransfer(args, train, test) -> tuple[float, float]:
+    import textransfer
+    from textransfer.training import TrainingArgs
+
+    enc = textransfer.create_encoder("transformer", model=args.model, max_length=args.max_length)
+    strategy = textransfer.create_strategy("finetune", val_fraction=0.0)
+    strategy.training = TrainingArgs(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, warmup_ratio=0.0,
+        patience=None, seed=args.seed, mixed_precision="bf16" if args.bf16 else "no",
+    )
+    _ = enc.module, enc.tokenizer  # load before timing, as the Trainer runs get their model ready-made
+    t0 = time.perf_counter()
+    clf = strategy.fit(enc, textransfer.create_head("linear", dropout=0.1), train)
+    seconds = time.perf_counter() - t0
+    acc = float(np.mean(np.array(clf.predict(test.texts, batch_size=64)) == np.array(test.labels)))
+    return len(train) * args.epochs / seconds, acc
+
+
+def run_trainer(args, train, test, group_by_length: bool) -> tuple[float, float]:
+    import torch
+    from transformers import (
+        AutoModel,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from textransfer.resources import resolve_model
+
+    path = resolve_model(args.model)
+    tok = AutoTokenizer.from_pretrained(path)
+    labels = sorted(set(train.labels))
+
+    class MeanPoolClassifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = AutoModel.from_pretrained(path)
+            self.drop = torch.nn.Dropout(0.1)
+            self.out = torch.nn.Linear(self.body.config.hidden_size, len(labels))
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
+            hidden = self.body(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            logits = self.out(self.drop(pooled))
+            loss = None if labels is None else torch.nn.functional.cross_entropy(logits.float(), labels)
+            return {"loss": loss, "logits": logits}
+
+    def encode(data):
+        enc = tok(list(data.texts), truncation=True, max_length=args.max_length)
+        return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+                 "token_type_ids": enc["token_type_ids"][i], "labels": labels.index(y)}
+                for i, y in enumerate(data.labels)]
+
+    torch.manual_seed(args.seed)
+    model = MeanPoolClassifier()
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    grouping = {}
+    if group_by_length:
+        grouping = ({"group_by_length": True} if "group_by_length" in fields
+                    else {"train_sampling_strategy": "group_by_length"})
+    with tempfile.TemporaryDirectory() as out:
+        targs = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64,
+            num_train_epochs=args.epochs, learning_rate=args.lr, seed=args.seed, report_to="none",
+            save_strategy="no", logging_strategy="no", disable_tqdm=True, bf16=args.bf16, **grouping,
+        )
+        trainer = Trainer(model=model, args=targs, train_dataset=encode(train),
+                          data_collator=DataCollatorWithPadding(tok))
+        t0 = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - t0
+        pred = trainer.predict(encode(test))
+    acc = float(np.mean(pred.predictions.argmax(-1) == pred.label_ids))
+    return len(train) * args.epochs / seconds, acc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--subset", type=int, default=1500, help="movie sentences to use (0: all 10,072)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--bf16", action="store_true", help="bf16 mixed precision (GPU)")
+    p.add_argument("--repeats", type=int, default=1, help="runs of each, in rotated order (median)")
+    args = p.parse_args(argv)
+
+    train, test = _data(args.subset, args.seed)
+    print(f"train {len(train)} / test {len(test)} sentences, batch {args.batch_size}, "
+          f"max_length {args.max_length}, epochs {args.epochs}, bf16 {args.bf16}")
+    runs = {
+        "textransfer": lambda: run_textransfer(args, train, test),
+        "Trainer (defaults)": lambda: run_trainer(args, train, test, group_by_length=False),
+        "Trainer (group_by_length)": lambda: run_trainer(args, train, test, group_by_length=True),
+    }
+    # Rotating the order between repeats keeps a machine whose load drifts (shared CPUs) from
+    # favouring whichever run comes last; the median of the repeats is reported.
+    names = list(runs)
+    measured: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    for r in range(args.repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            measured[name].append(runs[name]())
+            print(f"repeat {r + 1}: {name}: {measured[name][-1][0]:.1f} samples/s", flush=True)
+    results = {n: (float(np.median([m[0] for m in ms])), ms[-1][1]) for n, ms in measured.items()}
+    ours = results["textransfer"][0]
+    print("\n| run | train samples/s | textransfer / this | test accuracy |\n|---|---|---|---|")
+    for name, (sps, acc) in results.items():
+        print(f"| {name} | {sps:.1f} | {ours / sps:.2f} | {acc:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

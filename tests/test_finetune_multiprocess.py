@@ -1,0 +1,84 @@
+"""Two processes on one CPU machine (``torchrun --nproc_per_node 2``, gloo): the same fine-tuning
+code trains through DDP, evaluates through ``gather_for_metrics`` and writes one checkpoint.
+
+``accelerate launch --cpu --num_processes 2`` starts a single process with accelerate 1.15 here
+(see ../shared/RESOURCES.md), so the test uses torchrun, which accelerate picks up the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tests import test_finetune as _ft  # noqa: E402
+
+word_bert_dir = _ft.word_bert_dir  # the session fixture, shared with test_finetune.py
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import textransfer
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+    from textransfer.encoders.transformer import weights_digest
+    from tests.conftest import make_toy
+    from textransfer.training import TrainingArgs
+
+    bert, out = sys.argv[1], sys.argv[2]
+    toy = make_toy("movies", ["film", "movie", "plot", "actor"], n=64, seed=1)
+    strategy = textransfer.create_strategy("finetune", gradual_unfreezing=True, val_fraction=0.25)
+    strategy.training = TrainingArgs(epochs=12, lr=3e-3, batch_size=8, patience=None, seed=0)
+    strategy.checkpoint_dir = out + "/checkpoints"
+    enc = textransfer.create_encoder("transformer", model=bert, max_length=16)
+    head = textransfer.create_head("linear")
+    clf = strategy.fit(enc, head, toy)
+    state = PartialState()
+    # DDP keeps the replicas identical, also while gradual unfreezing changes what trains.
+    digests = gather_object([weights_digest(enc.module) + weights_digest(head.module)])
+    if state.is_main_process:
+        acc = float(np.mean(np.array(clf.predict(toy.texts)) == np.array(toy.labels)))
+        hist = strategy.last_fit_info["history"]
+        print("RESULT " + json.dumps({"processes": state.num_processes, "type": str(state.distributed_type),
+                                     "accuracy": acc, "val_accuracy": hist[-1]["val_accuracy"],
+                                     "replicas_equal": len(set(digests)) == 1, "n_digests": len(digests)}))
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_cpu_run(word_bert_dir, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or str(Path(sys.executable).with_name("torchrun"))
+    script = tmp_path / "ddp_finetune.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
+           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), str(script), str(word_bert_dir),
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["processes"] == 2 and "MULTI_CPU" in result["type"]
+    assert result["replicas_equal"] and result["n_digests"] == 2
+    assert result["accuracy"] >= 0.9
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch-12"]

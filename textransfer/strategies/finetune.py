@@ -1,0 +1,211 @@
+"""Fine-tuning: encoder and head trained end to end, with a declarative freezing spec.
+
+Config (the fine-tuning-specific settings live in ``strategy:``; the optimisation settings shared
+by every strategy — ``lr``, ``epochs``, ``batch_size``, warmup, accumulation, clipping,
+``mixed_precision``, early stopping — in ``training:``)::
+
+    encoder: {name: transformer, model: all-MiniLM-L6-v2, max_length: 64}
+    strategy:
+      name: finetune
+      head: linear
+      freeze_embeddings: false
+      freeze_bottom: 0          # bottom k transformer layers stay fixed
+      gradual_unfreezing: false # ULMFiT: head only first, then one more group per epoch
+      layer_lr_decay: 1.0       # each lower group: lr x decay
+      head_lr: null             # default: training.lr
+    training: {lr: 5.0e-5, epochs: 3, batch_size: 32, warmup_ratio: 0.1}
+
+No torch import at module level: the strategy registry imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from textransfer.classifier import Classifier
+from textransfer.data.labeled import LabeledTexts
+from textransfer.encoders.base import ENCODERS, Encoder, TrainableEncoder
+from textransfer.heads.base import Head, TorchHead
+from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+from textransfer.training.freezing import FreezePlan, FreezeSpec
+
+logger = logging.getLogger("textransfer.strategies")
+
+DEFAULT_LR = 5e-5  # BERT-style fine-tuning; the loop's own default (1e-3) suits heads only
+_TRAINABLE_MEMBERS = ("module", "collate", "forward", "layer_groups")  # TrainableEncoder
+
+
+def trainable_encoder_names() -> list[str]:
+    """Registered encoders whose class provides the TrainableEncoder members."""
+    return [n for n in ENCODERS.names() if all(hasattr(ENCODERS.get(n), m) for m in _TRAINABLE_MEMBERS)]
+
+
+@register_strategy("finetune")
+class FinetuneStrategy(Strategy):
+    """Trains a TrainableEncoder and a torch head together with the one training loop.
+
+    Freezing, gradual unfreezing and layer-wise learning rates work on the encoder's
+    ``layer_groups()`` (bottom -> top), so any TrainableEncoder — text or vision — can use them.
+    Parameters that get no gradient from the forward pass (e.g. BERT's pooler under mean
+    pooling) are kept frozen. Checkpoints go to ``checkpoint_dir`` (set by the runner to
+    ``<run_dir>/checkpoints``) at the end of every epoch; ``resume=True`` continues from there.
+
+    Args:
+        freeze_embeddings: keep the input groups (embeddings) fixed.
+        freeze_bottom: keep the bottom ``k`` layers fixed (0 .. number of layers).
+        gradual_unfreezing: head only in epoch 1, then one more group from the top per epoch.
+        layer_lr_decay: the top group trains at ``training.lr``, each lower one at ``x decay``.
+        head_lr: the head's learning rate (default: ``training.lr``).
+        val_fraction: share of ``train`` held out for validation when no ``val`` is given.
+
+    Example:
+        >>> strategy = create_strategy("finetune", freeze_bottom=3, layer_lr_decay=0.9)  # doctest: +SKIP
+        >>> clf = strategy.fit(create_encoder("transformer"), create_head("linear"), train)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        freeze_embeddings: bool = False,
+        freeze_bottom: int = 0,
+        gradual_unfreezing: bool = False,
+        layer_lr_decay: float = 1.0,
+        head_lr: float | None = None,
+        val_fraction: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.spec = FreezeSpec(bool(freeze_embeddings), int(freeze_bottom), bool(gradual_unfreezing))
+        if not 0.0 < layer_lr_decay <= 1.0:
+            raise ValueError(f"finetune: layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
+        if head_lr is not None and head_lr <= 0:
+            raise ValueError(f"finetune: head_lr must be > 0 (or null for training.lr), got {head_lr}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"finetune: val_fraction must be in [0, 1), got {val_fraction}")
+        self.layer_lr_decay = float(layer_lr_decay)
+        self.head_lr = None if head_lr is None else float(head_lr)
+        self.val_fraction = float(val_fraction)
+        self.checkpoint_dir: Path | None = None
+        self.resume = False
+        self.last_fit_info: dict[str, Any] = {}
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "freeze_embeddings": self.spec.freeze_embeddings,
+            "freeze_bottom": self.spec.freeze_bottom,
+            "gradual_unfreezing": self.spec.gradual_unfreezing,
+            "layer_lr_decay": self.layer_lr_decay,
+            "head_lr": self.head_lr,
+            "val_fraction": self.val_fraction,
+        }
+
+    @property
+    def lr(self) -> float:
+        return self.training.lr if self.training.lr is not None else DEFAULT_LR
+
+    def check(self, encoder: Encoder, head: Head) -> None:
+        """Raises :class:`CapabilityError` when ``encoder`` or ``head`` cannot be fine-tuned."""
+        if not isinstance(encoder, TrainableEncoder):
+            raise CapabilityError(
+                f"finetune needs an encoder whose weights can be trained; {encoder.name!r} cannot "
+                f"(it lacks {', '.join(m for m in _TRAINABLE_MEMBERS if not hasattr(encoder, m))}). "
+                f"Trainable encoders: {', '.join(trainable_encoder_names())}; or use strategy: frozen"
+            )
+        if not isinstance(head, TorchHead):
+            raise CapabilityError(
+                f"finetune trains the head by backpropagation together with the encoder; head "
+                f"{head.name!r} is not a torch module. Use head: linear or mlp, or strategy: frozen"
+            )
+
+    def prepare(self, encoder: Encoder, head: Head, num_classes: int, probe: list[Any]) -> tuple[Any, FreezePlan]:
+        """Builds the trained module and its freeze plan (all eventually trainable groups on).
+
+        Args:
+            encoder: a TrainableEncoder.
+            head: a TorchHead (built here for ``encoder.dim`` features and ``num_classes``).
+            num_classes: number of classes.
+            probe: a few training inputs for finding the parameters no gradient reaches.
+
+        Returns:
+            ``(module, plan)``: ``module(**batch) -> {"loss", "logits"}``; ``plan.apply(stage)``
+            sets the freezing of a gradual-unfreezing stage.
+        """
+        import torch
+
+        from textransfer.training.loop import set_seed
+        from textransfer.training.model import EncoderWithHead, unused_parameters
+
+        self.check(encoder, head)
+        set_seed(self.training.seed)  # the head's initial weights are part of a repeatable run
+        plan = FreezePlan(encoder.layer_groups(), self.spec)  # type: ignore[attr-defined]
+        head.build(encoder.dim, num_classes)
+        model = EncoderWithHead(encoder, head.module)  # type: ignore[attr-defined]
+        batch = encoder.collate(list(probe))  # type: ignore[attr-defined]
+        batch["labels"] = torch.arange(len(probe)) % num_classes
+        unused = unused_parameters(model, batch)
+        if unused:
+            logger.info("finetune: %d parameter tensors get no gradient (e.g. an unused pooler); kept frozen", len(unused))
+        plan.exclude(unused)
+        plan.apply(None)
+        return model, plan
+
+    def optimizer_groups(self, plan: FreezePlan, head: Head) -> list[dict[str, Any]]:
+        """Layer-wise AdamW groups (see :meth:`FreezePlan.optimizer_groups`)."""
+        return plan.optimizer_groups(
+            list(head.module.parameters()), self.lr, self.head_lr, self.layer_lr_decay,  # type: ignore[attr-defined]
+            self.training.weight_decay,
+        )
+
+    def fit(
+        self,
+        encoder: Encoder,
+        head: Head,
+        train: LabeledTexts,
+        val: LabeledTexts | None = None,
+        target_unlabeled: LabeledTexts | None = None,
+    ) -> Classifier:
+        from textransfer.training.batching import input_loader
+        from textransfer.training.loop import train as train_loop
+
+        self.check(encoder, head)
+        label_map = self.label_map_for(train)
+        if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
+            from textransfer.data.splits import stratified_split
+
+            train, val = stratified_split(train, self.val_fraction, seed=self.training.seed)
+        y = label_map.encode(train.labels or [])
+        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
+        args, seed = self.training, self.training.seed
+        loader = input_loader(encoder, train.texts, y, args.batch_size, shuffle=True, seed=seed)
+        val_loader = None
+        if val is not None and val.labels is not None:
+            val_loader = input_loader(encoder, val.texts, label_map.encode(val.labels), args.batch_size, shuffle=False)
+        gradual = self.spec.gradual_unfreezing
+        if gradual and args.epochs < plan.num_stages:
+            logger.warning(
+                "finetune: gradual_unfreezing over %d epochs reaches only the top %d of %d groups; "
+                "use training.epochs >= %d to unfreeze all", args.epochs, args.epochs - 1,
+                plan.num_stages - 1, plan.num_stages,
+            )
+        result = train_loop(
+            model, loader, val_loader, args,
+            optimizer_groups=self.optimizer_groups(plan, head),
+            on_epoch_start=plan.apply if gradual else None,
+            checkpoint_dir=self.checkpoint_dir,
+            resume=self.resume,
+            find_unused_parameters=gradual,
+        )
+        plan.apply(None)  # leave the encoder trainable-as-configured, not at a gradual stage
+        encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
+        encoder.module.eval()  # type: ignore[attr-defined]
+        self.last_fit_info = {
+            "train_rows": len(train),
+            "val_rows": 0 if val is None else len(val),
+            "best_epoch": result.best_epoch,
+            "history": result.history,
+            "stopped_early": result.stopped_early,
+            "resumed_from": result.resumed_from,
+            "active_groups": plan.active_groups(None),
+        }
+        return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+
