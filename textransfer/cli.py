@@ -22,6 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="YAML config file")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set strategy.head=mlp (repeatable)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue interrupted fine-tuning from the last epoch checkpoint in the run directory")
+
+    cd = sub.add_parser("crossdomain", help="cross-domain evaluation grid: sources x targets x setups x seeds")
+    cd.add_argument("config", help="YAML config (see configs/crossdomain_*.yaml)")
+    cd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set seeds=[0] (repeatable)")
 
     pr = sub.add_parser("predict", help="predict labels with a saved model")
     pr.add_argument("model_dir", help="model directory (runs/<name>/model)")
@@ -40,9 +47,19 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace) -> int:
     from textransfer.runner import run, summary_table
 
-    result = run(args.config, args.overrides)
+    result = run(args.config, args.overrides, resume=args.resume)
     print(summary_table(result.metrics))
     print(f"\nrun directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_crossdomain(args: argparse.Namespace) -> int:
+    from textransfer.crossdomain import run_crossdomain
+    from textransfer.evaluation.report import summary_table
+
+    result = run_crossdomain(args.config, args.overrides)
+    print("\n".join(summary_table(result.metrics["rows"])))
+    print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, plots/)")
     return 0
 
 
@@ -93,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``textransfer`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": _cmd_run, "predict": _cmd_predict, "list": _cmd_list}
+    handlers = {"run": _cmd_run, "crossdomain": _cmd_crossdomain, "predict": _cmd_predict, "list": _cmd_list}
     try:
         return handlers[args.command](args)
     except _USER_ERRORS as exc:

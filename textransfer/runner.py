@@ -20,12 +20,13 @@ from typing import Any
 
 from textransfer.classifier import Classifier
 from textransfer.config import RunConfig, SetupConfig, dump_config, load_config
-from textransfer.data import LabeledTexts, load as load_data, stratified_split
-from textransfer.encoders.base import ENCODERS
+from textransfer.data import LabeledTexts, stratified_split
+from textransfer.data import load as load_data
+from textransfer.encoders.base import ENCODERS, Encoder
 from textransfer.encoders.cache import FeatureCache, encode_cached
 from textransfer.evaluation.metrics import classification_metrics, majority_baseline
-from textransfer.heads.base import HEADS
-from textransfer.strategies.base import STRATEGIES
+from textransfer.heads.base import HEADS, Head
+from textransfer.strategies.base import STRATEGIES, Strategy
 from textransfer.training.loop import TrainingArgs
 
 logger = logging.getLogger("textransfer.runner")
@@ -76,16 +77,33 @@ def evaluate(clf: Classifier, data: LabeledTexts, cache: FeatureCache | None, ba
     return metrics
 
 
-def run_setup(setup: SetupConfig, splits: Splits, config: RunConfig, out_dir: Path) -> tuple[Classifier, dict[str, Any]]:
-    """Builds, trains, evaluates and saves one setup into ``out_dir``."""
+def build_components(
+    setup: SetupConfig, seed: int, cache: FeatureCache | None, batch_size: int
+) -> tuple[Encoder, Head, Strategy]:
+    """Fresh encoder, head and strategy of ``setup``; the strategy gets cache, seed and batch size."""
     assert setup.encoder is not None and setup.strategy is not None
     encoder = ENCODERS.create(setup.encoder.name, **setup.encoder.params())
     head = HEADS.create(setup.strategy.head.name, **setup.strategy.head.params())
     strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
-    cache = FeatureCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
     strategy.cache = cache
-    strategy.training = TrainingArgs(**{"seed": config.seed, **(setup.training or {})})
-    strategy.batch_size = config.batch_size
+    strategy.training = TrainingArgs(**{"seed": seed, **(setup.training or {})})
+    strategy.batch_size = batch_size
+    return encoder, head, strategy
+
+
+def run_setup(
+    setup: SetupConfig, splits: Splits, config: RunConfig, out_dir: Path, resume: bool = False
+) -> tuple[Classifier, dict[str, Any]]:
+    """Builds, trains, evaluates and saves one setup into ``out_dir``.
+
+    Strategies that checkpoint (they have a ``checkpoint_dir`` attribute) write epoch
+    checkpoints into ``out_dir/checkpoints``; ``resume`` continues from the newest one.
+    """
+    cache = FeatureCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
+    encoder, head, strategy = build_components(setup, config.seed, cache, config.batch_size)
+    if hasattr(strategy, "checkpoint_dir"):  # fine-tuning: epoch checkpoints, --resume
+        strategy.checkpoint_dir = out_dir / "checkpoints"
+        strategy.resume = resume
 
     logger.info("setup %s: %s + %s (%s)", setup.name, encoder.name, head.name, strategy.name)
     t0 = time.perf_counter()
@@ -167,8 +185,13 @@ def write_report(run_dir: Path, config: RunConfig, splits: Splits, metrics: dict
     (run_dir / "report.md").write_text("\n".join(lines))
 
 
-def run(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunResult:
+def run(
+    config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (), resume: bool = False
+) -> RunResult:
     """Runs a config end to end and writes the run directory.
+
+    ``resume=True`` continues interrupted fine-tuning from the newest epoch checkpoint under the
+    run directory (same config and seed give the same final model as an uninterrupted run).
 
     Example:
         >>> result = textransfer.run("configs/movies_frozen.yaml", ["strategy.head=mlp"])  # doctest: +SKIP
@@ -188,7 +211,7 @@ def run(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] =
     for setup in setups:
         out_dir = run_dir if len(setups) == 1 else run_dir / setup.name
         out_dir.mkdir(parents=True, exist_ok=True)
-        clf, res = run_setup(setup, splits, config, out_dir)
+        clf, res = run_setup(setup, splits, config, out_dir, resume=resume)
         metrics[setup.name] = res
         classifiers[setup.name] = clf
         if out_dir != run_dir:

@@ -1,5 +1,15 @@
-"""Metrics and reports."""
+"""Metrics and reports: classification metrics, calibration, bootstrap CIs, domain divergence."""
 
+from textransfer.evaluation.bootstrap import bootstrap_ci
+from textransfer.evaluation.calibration import expected_calibration_error, reliability_bins
+from textransfer.evaluation.divergence import proxy_a_distance
 from textransfer.evaluation.metrics import classification_metrics, majority_baseline
 
-__all__ = ["classification_metrics", "majority_baseline"]
+__all__ = [
+    "bootstrap_ci",
+    "classification_metrics",
+    "expected_calibration_error",
+    "majority_baseline",
+    "proxy_a_distance",
+    "reliability_bins",
+]

@@ -1,0 +1,175 @@
+"""End-to-end cross-domain runs on the toy two-domain corpus, and the bad-input errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from textransfer.config import ConfigError
+from textransfer.crossdomain import load_domains, run_crossdomain
+from textransfer.crossdomain_config import load_crossdomain_config
+from textransfer.data.labeled import LabeledTexts
+
+
+def write_domain(path: Path, data: LabeledTexts, labels: bool = True, rename: dict[str, str] | None = None) -> str:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"] if labels else ["text"])
+        for text, lab in zip(data.texts, data.labels or [], strict=True):
+            w.writerow([text, (rename or {}).get(str(lab), lab)] if labels else [text])
+    return str(path)
+
+
+@pytest.fixture
+def toy_config(tmp_path: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts) -> dict[str, Any]:
+    return {
+        "name": "toy_xd",
+        "output_dir": str(tmp_path / "runs"),
+        "cache_dir": str(tmp_path / "cache"),
+        "seeds": [0, 1],
+        "domains": {
+            "movies": write_domain(tmp_path / "movies.csv", toy_movies),
+            "products": write_domain(tmp_path / "products.csv", toy_products),
+        },
+        "sources": ["movies"],
+        "targets": ["products"],
+        "encoders": {"tfidf": {"name": "tfidf", "min_df": 1}},
+        "strategies": {
+            "frozen": {"name": "frozen", "head": "logreg"},
+            "coral": {"name": "coral", "head": "logreg", "seeds": [0]},
+        },
+        "evaluation": {"n_boot": 100},
+    }
+
+
+def test_end_to_end_writes_every_output(toy_config: dict[str, Any], tmp_path: Path, toy_products: LabeledTexts) -> None:
+    from textransfer.cli import main
+
+    # Also an unlabeled target (adaptation runs; scoring says what is missing).
+    toy_config["domains"]["shop"] = {"source": write_domain(tmp_path / "shop.csv", toy_products, labels=False),
+                                     "label_column": None}
+    toy_config["targets"] += ["shop"]
+    toy_config["strategies"]["coral"]["oracle"] = False
+    path = tmp_path / "xd.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(toy_config))
+    assert main(["crossdomain", str(path), "--set", "evaluation.ece_bins=10"]) == 0
+    run_dir = Path(toy_config["output_dir"]) / "toy_xd"
+    for name in ("report.md", "metrics.json", "config.resolved.yaml", "plots/accuracy.png", "plots/a_distance_vs_gap.png"):
+        assert (run_dir / name).is_file(), name
+    assert len(list((run_dir / "plots").glob("confusion_*.png"))) == 4
+    assert len(list((run_dir / "plots").glob("reliability_*.png"))) == 4
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rows = {(r["setup"], r["target"]): r for r in metrics["rows"]}
+    row = rows[("tfidf+frozen", "products")]
+    for key in ("in_domain", "cross_domain", "oracle", "target_only"):
+        assert {"mean", "std", "ci95"} <= set(row[key]["accuracy"]), key
+        assert row[key]["ece"]["mean"] >= 0 and row[key]["confusion_matrix"]
+    assert row["transfer_gap"] == pytest.approx(row["oracle"]["accuracy"]["mean"] - row["cross_domain"]["accuracy"]["mean"])
+    assert row["negative_transfer"]["flag"] in (True, False) and row["a_distance"]["mean"] > 0
+    assert row["seeds"] == [0, 1] and rows[("tfidf+coral", "products")]["seeds"] == [0]
+    coral = rows[("tfidf+coral", "products")]
+    assert "adaptation_gain" in coral and "oracle" not in coral and "transfer_gap" not in coral
+    assert "no labels" in rows[("tfidf+frozen", "shop")]["cross_domain"]["missing"]
+    report = (run_dir / "report.md").read_text()
+    assert "## Does adaptation help?" in report and "tfidf+coral" in report
+    assert "shop" in report and "no labels" in report
+
+
+def test_same_domain_is_reported_in_domain(toy_config: dict[str, Any]) -> None:
+    toy_config["targets"] = ["movies"]
+    toy_config["evaluation"].update(plots=False, n_boot=0)
+    result = run_crossdomain(load_crossdomain_config(toy_config))
+    row = result.metrics["rows"][0]
+    assert row["same_domain"] and row["transfer_gap"] == 0 and row["a_distance"] is None
+    assert row["cross_domain"]["accuracy"] == row["in_domain"]["accuracy"]
+    assert "movies → movies (in-domain)" in (result.run_dir / "report.md").read_text()
+
+
+def test_pipeline_main(toy_config: dict[str, Any], tmp_path: Path) -> None:
+    import yaml
+
+    from pipelines.cross_domain import main
+
+    toy_config["strategies"].pop("coral")
+    toy_config["evaluation"].update(plots=False, n_boot=0)
+    path = tmp_path / "xd.yaml"
+    path.write_text(yaml.safe_dump(toy_config))
+    assert main(["--config", str(path), "--set", "seeds=[3]"]) == 0
+    metrics = json.loads((Path(toy_config["output_dir"]) / "toy_xd" / "metrics.json").read_text())
+    assert metrics["seeds"] == [3]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"bogus": 1}, "unknown key 'bogus'"),
+        ({"targets": ["nowhere"]}, "unknown domain(s) ['nowhere']"),
+        ({"strategies": {"f": {"name": "frozen", "head": "logreg", "encoders": ["bert"]}}}, "unknown encoder(s) ['bert']"),
+        ({"strategies": {"f": {"name": "frozen", "head": "logreg", "seeds": [7]}}}, "not among the top-level seeds"),
+        ({"strategies": {"f": {"name": "coral", "head": "logreg", "regg": 1}}}, "regg"),
+        ({"encoders": {"x": {"name": "nosuch"}}}, "nosuch"),
+        ({"test_size": 1.5}, "strictly between 0 and 1"),
+    ],
+)
+def test_config_errors(toy_config: dict[str, Any], change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as exc:
+        load_crossdomain_config({**toy_config, **change})
+    assert message in str(exc.value)
+
+
+def test_label_sets_must_agree_or_be_mapped(toy_config: dict[str, Any], tmp_path: Path, toy_products: LabeledTexts) -> None:
+    rename = {"positive": "good", "negative": "bad"}
+    toy_config["domains"]["products"] = write_domain(tmp_path / "p2.csv", toy_products, rename=rename)
+    with pytest.raises(ValueError, match="label_map"):
+        load_domains(load_crossdomain_config(toy_config))
+    toy_config["domains"]["products"] = {"source": str(tmp_path / "p2.csv"), "label_map": {"good": "positive", "bad": "negative"}}
+    data, label_map = load_domains(load_crossdomain_config(toy_config))
+    assert label_map.labels == ["negative", "positive"] and set(data["products"].labels or []) == set(label_map.labels)
+
+
+def test_domain_too_small(toy_config: dict[str, Any], tmp_path: Path, toy_products: LabeledTexts) -> None:
+    toy_config["domains"]["products"] = write_domain(tmp_path / "tiny.csv", toy_products.subset([0, 1, 2]))
+    with pytest.raises(ValueError, match="domain 'products' is too small"):
+        run_crossdomain(load_crossdomain_config(toy_config))
+
+
+def test_unlabeled_source_is_an_error(toy_config: dict[str, Any], tmp_path: Path, toy_movies: LabeledTexts) -> None:
+    toy_config["domains"]["movies"] = {"source": write_domain(tmp_path / "m.csv", toy_movies, labels=False), "label_column": None}
+    with pytest.raises(ValueError, match="source domain 'movies' has no labels"):
+        load_domains(load_crossdomain_config(toy_config))
+
+
+def test_feature_store_fills_the_cache_with_the_right_rows(tmp_path: Path, tiny_bert_dir: Path, toy_movies: LabeledTexts) -> None:
+    import numpy as np
+
+    from textransfer.crossdomain import FeatureStore
+    from textransfer.encoders import create_encoder
+    from textransfer.encoders.cache import FeatureCache
+
+    enc = create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
+    cache = FeatureCache(tmp_path / "cache")
+    part = toy_movies.subset([5, 1, 7])
+    impostor = LabeledTexts(["not a movie row"] * 3, None, "movies", ids=part.ids)  # same ids, other texts
+    FeatureStore(cache, batch_size=8).warm(enc, toy_movies, part, impostor)
+    np.testing.assert_allclose(cache.get(FeatureCache.key(enc, part)), enc.encode(part.texts), atol=1e-5)
+    assert cache.get(FeatureCache.key(enc, impostor)) is None
+
+
+def test_target_only_baseline_uses_head_training_not_the_adaptations(toy_config: dict[str, Any]) -> None:
+    from textransfer.crossdomain import Experiment
+
+    toy_config["training"] = {"batch_size": 8}
+    toy_config["strategies"] = {
+        "lin": {"name": "frozen", "head": "linear", "training": {"epochs": 20}},
+        "dann": {"name": "dann", "head": "linear", "training": {"lr": 3e-5, "epochs": 1}, "baseline": "lin"},
+    }
+    exp = Experiment(load_crossdomain_config(toy_config))
+    by_name = {s.name: s for s in exp.config.setups()}
+    assert exp.frozen_baseline(by_name["tfidf+dann"]).training == {"batch_size": 8, "epochs": 20}
+    assert exp.frozen_baseline(by_name["tfidf+lin"]).training == {"batch_size": 8, "epochs": 20}

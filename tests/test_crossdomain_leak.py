@@ -1,0 +1,74 @@
+"""Target labels never reach training: strategies see the target only as unlabeled texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import textransfer.crossdomain as xd
+from tests.test_crossdomain import toy_config  # noqa: F401  (fixture)
+from textransfer.crossdomain_config import load_crossdomain_config
+from textransfer.data.labeled import LabeledTexts
+
+
+def test_strategies_never_receive_target_labels(
+    toy_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    calls: list[dict[str, Any]] = []
+    real_build = xd.build_components
+
+    def spy_build(*args: Any, **kwargs: Any) -> Any:
+        encoder, head, strategy = real_build(*args, **kwargs)
+        real_fit = strategy.fit
+
+        def spy_fit(enc: Any, hd: Any, train: LabeledTexts, val: Any = None, target_unlabeled: Any = None) -> Any:
+            calls.append({"seed": args[1], "train": train, "target": target_unlabeled})
+            return real_fit(enc, hd, train, val=val, target_unlabeled=target_unlabeled)
+
+        strategy.fit = spy_fit  # type: ignore[method-assign]
+        return encoder, head, strategy
+
+    monkeypatch.setattr(xd, "build_components", spy_build)
+    xd.run_crossdomain(load_crossdomain_config(toy_config))
+    source_fits = [c for c in calls if c["train"].domain == "movies"]
+    assert len(source_fits) == 3  # frozen x 2 seeds + coral x 1 seed
+    for c in source_fits:
+        assert c["target"] is not None and c["target"].labels is None  # texts only
+        assert c["target"].domain == "products"
+    # No fit sees a row of its seed's target test split, with or without labels (rows by id).
+    data, _ = xd.load_domains(load_crossdomain_config(toy_config))
+    for c in calls:
+        test = xd.split_domain("products", data["products"], 0.2, c["seed"]).test
+        assert test is not None
+        seen = set(c["train"].ids) if c["train"].domain == "products" else set()
+        seen |= set(c["target"].ids) if c["target"] is not None else set()
+        assert not seen & set(test.ids)
+    # The only fits on product labels are the oracle and the target-only baseline.
+    assert {c["train"].domain for c in calls} == {"movies", "products"}
+
+
+def test_predictions_do_not_depend_on_target_labels(toy_config: dict[str, Any], toy_products: LabeledTexts) -> None:  # noqa: F811
+    cfg = load_crossdomain_config({**toy_config, "evaluation": {"n_boot": 0, "oracle": False, "target_only": False}})
+    data, _ = xd.load_domains(cfg)
+    probas = []
+    for flip in (False, True):
+        doms = {n: xd.split_domain(n, d, cfg.test_size, 0) for n, d in data.items()}
+        tgt = doms["products"]
+        assert tgt.train is not None and tgt.train.labels is not None
+        if flip:  # scramble the target training labels: nothing trained on the source may change
+            flipped = ["positive" if lab == "negative" else "negative" for lab in tgt.train.labels]
+            tgt.train = LabeledTexts(tgt.train.texts, flipped, tgt.train.domain, tgt.train.ids)
+            tgt.unlabeled = tgt.train.without_labels()
+        exp = xd.Experiment(cfg)
+        setup = next(s for s in cfg.setups() if s.name == "tfidf+coral")
+        exp.run_pair(setup, "movies", "products", doms, 0, {})
+        probas.append(exp.scores[(setup.name, "movies", "products", "cross_domain")][0].proba)
+    np.testing.assert_array_equal(probas[0], probas[1])
+
+
+def test_experiment_refuses_labeled_target_texts(toy_config: dict[str, Any], toy_movies: LabeledTexts, toy_products: LabeledTexts) -> None:  # noqa: F811
+    exp = xd.Experiment(load_crossdomain_config(toy_config))
+    with pytest.raises(AssertionError, match="target labels must never reach training"):
+        exp.fit(exp.config.setups()[0], toy_movies, 0, toy_products)

@@ -1,0 +1,240 @@
+"""The config of a cross-domain experiment: domains, source -> target pairs and the grid.
+
+::
+
+    name: crossdomain_movies_products
+    seeds: [0, 1, 2]                # mean +- std over seeds; each seed re-splits and re-trains
+    test_size: 0.2                  # per labeled domain: held-out test split, never trained on
+    domains:                        # any data source (packaged name, file, hf:NAME)
+      movies: {source: movies}
+      products: {source: products}
+    sources: [movies]
+    targets: [products]
+    encoders:
+      minilm: {name: sentence, model: all-MiniLM-L6-v2}
+    strategies:                     # each with its head; `encoders:` limits it to some encoders
+      frozen: {name: frozen, head: logreg}
+      coral: {name: coral, head: logreg}
+      dann: {name: dann, head: linear, encoders: [minilm-tf], training: {epochs: 1, lr: 2e-5}}
+    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000}
+
+Every (encoder, strategy) pair is a *setup*; every setup is trained on each source and scored on
+each target. Unknown keys anywhere are errors, as are unknown registry names and constructor
+keys (checked when the config is loaded).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from textransfer.config import (
+    Component,
+    ComponentSpec,
+    ConfigError,
+    SetupConfig,
+    StrategyConfig,
+    _format_validation_error,
+    parse_override,
+    set_dotted,
+    validate_components,
+)
+from textransfer.data.sources import DataSource
+
+
+class GridStrategy(StrategyConfig):
+    """A strategy of the grid: ``{name, head, **kwargs}`` plus grid-only keys.
+
+    Attributes:
+        encoders: run this strategy only with these encoders (default: all).
+        training: TrainingArgs overrides for this strategy (merged over the top-level ones).
+        seeds: run this strategy only on these of the top-level seeds (slow strategies on CPU).
+        oracle: train this strategy's target oracle (off for slow strategies: the gap is n/a).
+        baseline: the grid strategy (key) this adaptation is compared with for the adaptation gain,
+            e.g. the same DANN with ``lambda_max: 0`` (default: frozen with the same head).
+    """
+
+    encoders: list[str] | None = None
+    training: dict[str, Any] | None = None
+    seeds: list[int] | None = None
+    oracle: bool = True
+    baseline: str | None = None
+
+
+class EvaluationConfig(BaseModel):
+    """What is measured besides accuracy.
+
+    Attributes:
+        n_boot: bootstrap resamples of the 95% intervals (0 disables them).
+        ece_bins: equal-width confidence bins of the ECE and reliability diagrams.
+        a_distance_rows: rows per domain for the proxy A-distance (held-out test splits).
+        oracle: also train each setup on the target's own train split.
+        target_only: also train the frozen encoder + same head on target labels at the source's
+            label budget (for the negative-transfer flag).
+        plots: write PNG plots.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    n_boot: int = Field(1000, ge=0)
+    ece_bins: int = Field(15, ge=1)
+    a_distance_rows: int = Field(2000, ge=4)
+    oracle: bool = True
+    target_only: bool = True
+    plots: bool = True
+
+
+def _source(v: Any) -> Any:
+    return {"source": v} if isinstance(v, str) else v
+
+
+class CrossDomainConfig(BaseModel):
+    """A cross-domain experiment (see the module docstring for the YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    output_dir: str = "runs"
+    cache_dir: str | None = "~/.cache/textransfer/features"
+    batch_size: int = 32
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    split_seed: int | None = None
+    test_size: float = 0.2
+    domains: dict[str, DataSource]
+    sources: list[str]
+    targets: list[str]
+    encoders: dict[str, ComponentSpec]
+    strategies: dict[str, GridStrategy]
+    training: dict[str, Any] = Field(default_factory=dict)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _domains(cls, v: Any) -> Any:
+        if not isinstance(v, dict) or not v:
+            raise ValueError("give at least one domain: `domains: {movies: movies, products: products}`")
+        out = {}
+        for name, spec in v.items():
+            spec = dict(_source(spec)) if isinstance(spec, (str, dict)) else spec
+            if isinstance(spec, dict):
+                spec.setdefault("domain", str(name))
+            out[str(name)] = spec
+        return out
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: ({"name": s} if isinstance(s, str) else s) for k, s in v.items()}
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith("."):
+            raise ValueError(f"must be a plain folder name (no '/'), got {v!r}")
+        return v
+
+    @field_validator("test_size")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.2), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> CrossDomainConfig:
+        for key in ("sources", "targets"):
+            names = getattr(self, key)
+            if not names:
+                raise ValueError(f"{key}: list at least one domain name from `domains` ({sorted(self.domains)})")
+            unknown = [n for n in names if n not in self.domains]
+            if unknown:
+                raise ValueError(f"{key}: unknown domain(s) {unknown}; defined under `domains`: {sorted(self.domains)}")
+        if not self.seeds:
+            raise ValueError("seeds: give at least one seed, e.g. [0]")
+        if not self.encoders or not self.strategies:
+            raise ValueError("the grid needs at least one entry under `encoders` and one under `strategies`")
+        for sname, strat in self.strategies.items():
+            unknown = [e for e in strat.encoders or [] if e not in self.encoders]
+            if unknown:
+                raise ValueError(
+                    f"strategies.{sname}.encoders: unknown encoder(s) {unknown}; defined: {sorted(self.encoders)}"
+                )
+            if strat.baseline is not None and strat.baseline not in self.strategies:
+                raise ValueError(f"strategies.{sname}.baseline: {strat.baseline!r} is not a key of `strategies`")
+            extra = sorted(set(strat.seeds or []) - set(self.seeds))
+            if extra:
+                raise ValueError(f"strategies.{sname}.seeds: {extra} are not among the top-level seeds {self.seeds}")
+        if not self.setups():
+            raise ValueError("the grid is empty: every strategy's `encoders:` list excludes all encoders")
+        for setup in self.setups():
+            validate_components(setup, where=f"setup {setup.name}")
+        return self
+
+    def grid(self) -> list[tuple[SetupConfig, str, str]]:
+        """``(setup, encoder key, strategy key)`` for each (encoder, strategy) of the grid; setups
+        are named ``encoder+strategy``."""
+        out = []
+        for sname, strat in self.strategies.items():
+            plain = StrategyConfig(name=strat.name, head=strat.head, **strat.params())
+            for ename, enc in self.encoders.items():
+                if strat.encoders is None or ename in strat.encoders:
+                    training = {**self.training, **(strat.training or {})}
+                    out.append((SetupConfig(name=f"{ename}+{sname}", encoder=enc, strategy=plain, training=training), ename, sname))
+        return out
+
+    def setups(self) -> list[SetupConfig]:
+        """The SetupConfigs of :meth:`grid`."""
+        return [g[0] for g in self.grid()]
+
+    def seeds_of(self, strategy_key: str) -> list[int]:
+        """The seeds a grid strategy runs on."""
+        return self.strategies[strategy_key].seeds or self.seeds
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """All (source, target) domain pairs."""
+        return [(s, t) for s in self.sources for t in self.targets]
+
+    def same_domain(self, a: str, b: str) -> bool:
+        """True when two domain names read the same data (reported as in-domain)."""
+        if a == b:
+            return True
+        da, db = (self.domains[x].model_dump(exclude={"domain"}) for x in (a, b))
+        return da == db
+
+
+def head_component(setup: SetupConfig) -> Component:
+    """The head of a setup (never None once validated)."""
+    assert setup.strategy is not None
+    return setup.strategy.head
+
+
+def load_crossdomain_config(path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> CrossDomainConfig:
+    """Reads and validates a cross-domain YAML config, applying ``key.sub=value`` overrides.
+
+    Example:
+        >>> cfg = load_crossdomain_config("configs/crossdomain_movies_products.yaml")  # doctest: +SKIP
+    """
+    if isinstance(path, dict):
+        raw, source = dict(path), "(dict)"
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p} (cwd: {Path.cwd()})")
+        source = str(p)
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: expected a mapping of sections at the top level")
+    for item in overrides:
+        set_dotted(raw, *parse_override(item))
+    try:
+        return CrossDomainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    except ValueError as exc:
+        raise ConfigError(f"invalid config {source}: {exc}") from None

@@ -1,0 +1,152 @@
+"""``report.md`` of a cross-domain run: tables, a plain verdict on each adaptation, figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textransfer.crossdomain_config import CrossDomainConfig
+    from textransfer.evaluation.scoring import Scored
+
+
+def _acc(part: dict[str, Any] | None, key: str = "accuracy", ci: bool = True) -> str:
+    if not part or key not in part:
+        return "n/a"
+    m = part[key]
+    text = f"{m['mean']:.3f}"
+    if m.get("std"):
+        text += f" ± {m['std']:.3f}"
+    if ci and "ci95" in m:
+        text += f" [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
+    return text
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _verdict(row: dict[str, Any], twin: dict[str, Any]) -> str:
+    gain = row["adaptation_gain"]
+    adapted, frozen = row["cross_domain"]["accuracy"], twin["cross_domain"]["accuracy"]
+    text = (
+        f"`{row['setup']}` {row['source']} → {row['target']}: cross-domain accuracy {adapted['mean']:.3f} vs "
+        f"{frozen['mean']:.3f} for `{twin['setup']}` (source-only), {gain:+.3f}"
+    )
+    low = adapted.get("ci95", [adapted["mean"]])[0]
+    if gain <= 0:
+        return text + f" — **{row['strategy']} does not help here**."
+    if low > frozen["mean"]:
+        return text + f" — {row['strategy']} helps (the source-only mean lies below its 95% CI)."
+    return text + f" — the gain is within the 95% CI [{low:.3f}, …]: **no clear improvement**."
+
+
+def summary_table(rows: list[dict[str, Any]]) -> list[str]:
+    head = [
+        "setup", "source → target", "in-domain acc", "cross-domain acc", "oracle acc", "gap", "loss",
+        "target-only acc (labels)", "neg. transfer", "A-dist", "ECE src", "ECE tgt", "F1 src", "F1 tgt",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        pair = f"{r['source']} → {r['target']}" + (" (in-domain)" if r["same_domain"] else "")
+        neg = r.get("negative_transfer")
+        neg_text = "n/a" if neg is None else ("**yes**" + (" (significant)" if neg["significant"] else "") if neg["flag"] else "no")
+        budget = r.get("target_only", {}).get("label_budget")
+        tonly = _acc(r.get("target_only"), ci=False) + (f" ({budget[0]})" if budget else "")
+        pad = r.get("a_distance")
+        cells = [
+            f"`{r['setup']}`", pair, _acc(r["in_domain"]), _acc(r["cross_domain"]), _acc(r.get("oracle"), ci=False),
+            _num(r.get("transfer_gap"), True), _num(r.get("transfer_loss"), True), tonly, neg_text,
+            "n/a" if pad is None else f"{pad['mean']:.2f}", _acc(r["in_domain"], "ece", False),
+            _acc(r["cross_domain"], "ece", False), _acc(r["in_domain"], "macro_f1", False),
+            _acc(r["cross_domain"], "macro_f1", False),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _details(r: dict[str, Any]) -> list[str]:
+    lines = [f"### `{r['setup']}` {r['source']} → {r['target']}", ""]
+    lines.append(
+        f"Seeds {r['seeds']}; source training rows used per seed: {r['train_rows']}; "
+        f"fit {r['fit_seconds']['mean']:.1f} s per model."
+    )
+    lines.append("")
+    for part in ("in_domain", "cross_domain", "oracle", "target_only"):
+        ev = r.get(part)
+        if ev is None or (part == "cross_domain" and r["same_domain"]):
+            continue
+        if "missing" in ev:
+            lines += [f"- {part}: {ev['missing']}", ""]
+            continue
+        labels = ev["labels"]
+        lines += [
+            f"**{part}** (n={ev['n']} per seed): accuracy {_acc(ev)}, macro-F1 {_acc(ev, 'macro_f1')}, "
+            f"ECE {_acc(ev, 'ece', False)}, majority class {ev['majority_baseline']:.3f}",
+            "",
+            "| class | precision | recall |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {lab} | {pc['precision']:.3f} | {pc['recall']:.3f} |" for lab, pc in ev["per_class"].items()]
+        lines += ["", "Confusion matrix summed over seeds (rows: true, columns: predicted):", ""]
+        lines.append("| | " + " | ".join(labels) + " |")
+        lines.append("|---|" + "---|" * len(labels))
+        lines += [f"| {lab} | " + " | ".join(str(c) for c in row) + " |" for lab, row in zip(labels, ev["confusion_matrix"], strict=True)]
+        lines.append("")
+    return lines
+
+
+def write_report(
+    run_dir: Path, config: CrossDomainConfig, metrics: dict[str, Any], scores: dict[tuple[str, ...], list[Scored]]
+) -> None:
+    """Writes ``report.md`` (and, when ``evaluation.plots`` is on, ``plots/*.png``) into ``run_dir``."""
+    rows = metrics["rows"]
+    figures: list[str] = []
+    if config.evaluation.plots:
+        from textransfer.evaluation.plots import write_plots
+
+        figures = write_plots(run_dir / "plots", metrics)
+    seeds = metrics["seeds"]
+    lines = [f"# Cross-domain report `{metrics['name']}`", ""]
+    lines += ["| domain | source | rows | labels |", "|---|---|---|---|"]
+    for n, d in metrics["domains"].items():
+        lines.append(f"| {n} | `{d['source']}` | {d['rows']} | {d['labels'] or '**no labels**'} |")
+    lines += [
+        "",
+        f"Seeds {seeds}: each seed makes a stratified {1 - config.test_size:.0%}/{config.test_size:.0%} train/test "
+        "split of every labeled domain and trains every model again. Accuracies are `mean ± std over seeds "
+        "[95% bootstrap CI of the mean]`. Models trained on a source see the target only as the texts of its "
+        "train split, without labels; target labels are used to score, and to train the oracle and the "
+        "target-only baseline. Nothing is tuned on a target test split.",
+        "",
+        "## Summary",
+        "",
+        *summary_table(rows),
+        "",
+        "## Does adaptation help?",
+        "",
+    ]
+    by_name = {(r["setup"], r["source"], r["target"]): r for r in rows}
+    verdicts = [
+        "- " + _verdict(r, by_name[(r["source_only"], r["source"], r["target"])])
+        for r in rows if "adaptation_gain" in r
+    ]
+    lines += verdicts or ["No adapted setup has a source-only counterpart (same encoder and head) in this grid."]
+    missing = sorted({r["cross_domain"]["missing"] for r in rows if "missing" in r["cross_domain"]})
+    missing += [
+        f"`{r['setup']}` {r['source']} → {r['target']}: no oracle was trained (`oracle: false` in its strategy), "
+        "so no transfer gap" for r in rows
+        if "oracle" not in r and "accuracy" in r["cross_domain"] and not r["same_domain"] and config.evaluation.oracle
+    ]
+    if missing:
+        lines += ["", "## What could not be measured", "", *[f"- {m}" for m in missing]]
+    lines += ["", "## Definitions", ""]
+    lines += [f"- **{k}**: {v}" for k, v in metrics["definitions"].items()]
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{Path(f).stem}](plots/{Path(f).name})" for f in figures]
+    lines += ["", "## Details per setup", ""]
+    for r in rows:
+        lines += _details(r)
+    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
