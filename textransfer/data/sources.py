@@ -45,8 +45,10 @@ class DataSource(BaseModel):
     """Where a dataset comes from and how to read it (the ``data:`` block of a config).
 
     Attributes:
-        source: a packaged corpus (``movies``, ``products``, ``rt-polarity``; see
-            ``list_datasets()``), ``hf:NAME`` for a Hugging Face dataset, or a file path.
+        source: a packaged corpus (``movies``, ``products``, ``rt-polarity``, image sets
+            ``digits`` / ``mnist-5k``; see ``list_datasets()``), ``hf:NAME`` for a Hugging Face
+            dataset, a file path, or images: ``images:DIR`` (one subfolder per class) or a
+            ``.npy`` / ``.npz`` file (see ``textransfer.vision.data``).
         text_column: column holding the texts (files and ``hf:``).
         label_column: column holding the labels; None reads unlabeled data.
         format: file format; ``auto`` picks it from the suffix (.csv, .tsv, .txt = tab-separated,
@@ -54,7 +56,8 @@ class DataSource(BaseModel):
         split: the split of a Hugging Face dataset.
         hf_config: the configuration (subset) name of a Hugging Face dataset.
         neutral_band: packaged sentiment corpora: drop sentences with abs(score) < band.
-        on_invalid: ``drop`` rows with empty/missing texts or labels (logged), or ``error``.
+        on_invalid: ``drop`` rows with empty/missing texts or labels, or unreadable image
+            files (logged with a count), or ``error``.
         limit: keep a seeded, stratified subsample of this many rows.
         sample_seed: the seed of that subsample.
         encoding: text encoding of CSV/TSV/JSONL files.
@@ -152,10 +155,12 @@ class DataSource(BaseModel):
         )
 
     @property
-    def kind(self) -> Literal["hf", "packaged", "file"]:
+    def kind(self) -> Literal["hf", "packaged", "file", "images"]:
         """Which loader reads this source."""
         if self.source.startswith("hf:"):
             return "hf"
+        if self.source.startswith("images:") or self.source.lower().endswith((".npy", ".npz")):
+            return "images"  # read by textransfer.vision.data
         if self.source in DATASETS and not Path(self.source).is_file():
             return "packaged"
         if _looks_like_file(self.source):
@@ -169,6 +174,8 @@ class DataSource(BaseModel):
         kind = self.kind
         if kind == "hf":
             return self.source[3:].rstrip("/").split("/")[-1]
+        if kind == "images":
+            return Path(self.source.removeprefix("images:")).expanduser().resolve().stem or self.source
         if kind == "file":
             name = Path(self.source).name
             while Path(name).suffix.lower() in FILE_SUFFIXES:
@@ -244,6 +251,10 @@ def load_with_report(
         from textransfer.data.files import read_file
 
         table = read_file(src)
+    elif kind == "images":  # `images:DIR` (class subfolders), .npy / .npz
+        from textransfer.vision.data import read_image_source
+
+        table = read_image_source(src)
     else:
         table = _read_packaged(src)
     return _finish(table, src)
@@ -341,7 +352,8 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
             f"{table.where}: no usable rows ({len(table.texts)} read, all with empty or missing "
             f"text in {src.text_column!r} or label in {src.label_column!r}): check the column names"
         )
-    texts = [t if isinstance(t, str) else str(t) for t in (table.texts[i] for i in keep)]
+    # Images (arrays with ndim >= 2, from image sources) stay as they are; other values -> str.
+    texts = [t if isinstance(t, str) or getattr(t, "ndim", 0) >= 2 else str(t) for t in (table.texts[i] for i in keep)]
     labels = _normalise_labels([table.labels[i] for i in keep]) if labeled else None
     if labels is not None and src.label_map:
         labels = _apply_label_map(labels, src.label_map, table.where)

@@ -42,11 +42,13 @@ def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
 
     Args:
         inputs: a list/tuple of strings (a single string is rejected: wrap it in a list).
-        modality: what the encoder accepts, for the message.
+        modality: what the encoder accepts: ``"text"`` items are checked here; other
+            modalities (``"image"``) are checked by their encoders' preprocessing.
     """
     if isinstance(inputs, (str, bytes)):
         raise TypeError(
-            "expected a list of texts, got a single string: wrap it in a list, e.g. ['my text']"
+            f"expected a list of {'texts' if modality == 'text' else modality + 's'}, got a single "
+            "string: wrap it in a list, e.g. ['my text'] (or ['cat.png'] for an image file)"
         )
     if not isinstance(inputs, Sequence) and not hasattr(inputs, "__iter__"):
         raise TypeError(f"expected a list of texts, got {type(inputs).__name__}")
@@ -54,6 +56,13 @@ def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
     if modality == "text":
         for i, x in enumerate(items):
             if not isinstance(x, str):
+                if hasattr(x, "shape") or hasattr(x, "getpixel"):  # an array or a PIL image
+                    raise TypeError(
+                        f"input {i} is an image ({type(x).__name__} of shape/size "
+                        f"{getattr(x, 'shape', getattr(x, 'size', '?'))}), not str: this is a text "
+                        "encoder (modality 'text'); classify images with an image encoder "
+                        "(efficientnet-lite0, cnn)"
+                    )
                 raise TypeError(
                     f"input {i} is {type(x).__name__} ({x!r:.40}), not str: this is a text encoder; "
                     "convert inputs to strings (missing values to '') before predicting"
