@@ -22,8 +22,8 @@ def _fit(head, x, y, k):
     if isinstance(head, ArrayHead):
         head.fit(x, y, num_classes=k)
     else:
-        from textransfer.strategies.frozen import fit_torch_head_on_arrays
         from textransfer.strategies.base import create_strategy
+        from textransfer.strategies.frozen import fit_torch_head_on_arrays
         from textransfer.training import TrainingArgs
 
         strategy = create_strategy("frozen")
