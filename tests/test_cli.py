@@ -84,7 +84,13 @@ def test_user_errors_exit_2_with_message(tiny_run, tmp_path, capsys):
     assert "body" in err and "review" in err  # names the missing column and lists those found
 
 
-@pytest.mark.parametrize("what", ["encoders", "heads", "strategies", "datasets"])
+@pytest.mark.parametrize("what", ["encoders", "heads", "strategies", "datasets", "resources"])
 def test_list(what, capsys):
     assert main(["list", what]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_list_resources_shows_packaged_models(capsys):
+    assert main(["list", "resources"]) == 0
+    out = capsys.readouterr().out
+    assert "all-MiniLM-L6-v2" in out and "glove-6b-50d" in out

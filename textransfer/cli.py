@@ -92,8 +92,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "resources":
         from textransfer.resources import list_resources
 
-        for name, info in list_resources().items():
-            print(f"{name}\t{info}")
+        for row in list_resources():
+            status = "installed" if row["installed"] else (row["install"] or "online only")
+            print(f"{row['name']}\t{row['kind']}\t{status}\t{row['description']}")
         return 0
     from textransfer.data import list_datasets
     from textransfer.encoders.base import list_encoders
