@@ -150,3 +150,43 @@ def test_run_and_resume_through_the_cli(word_bert_dir, toy_movies, toy_products,
     # Resuming a finished run restores its final state without training again.
     assert main(["-q", "run", str(path), "--resume"]) == 0
     np.testing.assert_allclose(textransfer.load(run_dir / "model").predict_proba(toy_products.texts), first, atol=1e-6)
+
+
+def test_pretokenised_batches_equal_per_batch_tokenisation(word_bert_dir, toy_movies):
+    """The training loader tokenises once and pads cached ids: the same tensors as ``collate``,
+    grouped by exact token counts."""
+    from textransfer.training.batching import TokenCollator, input_loader
+
+    enc = make_ft_encoder("transformer", word_bert_dir)
+    texts = list(toy_movies.texts) + ["a much longer sentence " * 20]  # truncated at max_length
+    labels = np.arange(len(texts)) % 2
+    loader = input_loader(enc, texts, labels, batch_size=8, shuffle=True, seed=3)
+    assert isinstance(loader.collate_fn, TokenCollator)
+    tokens = [len(x) for x in enc.tokenize_all(texts)["input_ids"]]
+    assert list(loader.batch_sampler.lengths) == tokens and max(tokens) == enc.max_length
+    seen = []
+    for indices, batch in zip(loader.batch_sampler, loader, strict=True):
+        expected = enc.collate([texts[i] for i in indices])
+        assert set(batch) == {*expected, "labels"}
+        for key, value in expected.items():
+            assert torch.equal(batch[key], value), key
+        assert batch["labels"].tolist() == labels[indices].tolist()
+        seen += indices
+    assert sorted(seen) == list(range(len(texts)))
+
+
+def test_length_grouping_is_seeded_per_epoch_and_pads_little():
+    from textransfer.training.batching import LengthGroupedBatchSampler
+
+    lengths = np.random.default_rng(0).integers(1, 60, size=1200)
+    sampler = LengthGroupedBatchSampler(lengths, batch_size=32, seed=0)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1200))
+    padded = sum(len(b) * lengths[b].max() for b in batches)
+    assert padded < 1.05 * lengths.sum()  # 1200 rows < 50 batches: sorted as a whole
+    sampler.set_epoch(1)
+    assert list(sampler) != batches  # a new order each epoch, the same one for the same epoch
+    sampler.set_epoch(0)
+    assert list(sampler) == batches
+    with pytest.raises(ValueError, match="mega_batch_mult"):
+        LengthGroupedBatchSampler(lengths, batch_size=32, mega_batch_mult=0)

@@ -77,6 +77,33 @@ def length_sorted_batches(
         yield idx, batch
 
 
+def pad_token_rows(columns: dict[str, list[list[int]]], pad_id: int, left: bool = False) -> dict[str, Any]:
+    """Pads unpadded token columns (``{"input_ids": [[...], ...], ...}``) into int64 tensors.
+
+    ``input_ids`` are filled with ``pad_id``, every other column with 0, on the right (or the left
+    with ``left``) up to the longest row; an ``attention_mask`` is added when missing.
+    """
+    import torch
+
+    ids = columns["input_ids"]
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    width = int(lengths.max()) if len(ids) else 0
+    batch = {}
+    for key, column in columns.items():
+        arr = np.full((len(column), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+        for row, seq in enumerate(column):
+            if left:
+                arr[row, width - len(seq) :] = seq
+            else:
+                arr[row, : len(seq)] = seq
+        batch[key] = torch.from_numpy(arr)
+    if "attention_mask" not in batch:
+        pos = np.arange(width)[None, :]
+        n = lengths[:, None]
+        batch["attention_mask"] = torch.from_numpy(((pos >= width - n) if left else (pos < n)).astype(np.int64))
+    return batch
+
+
 def quantize_int8(module: Any) -> Any:
     """A copy of ``module`` with every ``nn.Linear`` dynamically quantised to int8.
 

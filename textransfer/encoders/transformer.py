@@ -13,7 +13,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from textransfer.encoders._fast import Int8Cache, Precision, check_precision, length_sorted_batches
+from textransfer.encoders._fast import (
+    Int8Cache,
+    Precision,
+    check_precision,
+    length_sorted_batches,
+    pad_token_rows,
+)
 from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder
 from textransfer.resources import resolve_model
 
@@ -267,6 +273,18 @@ class TransformerEncoder(Encoder):
             return_tensors="pt",
         )
         return dict(batch)
+
+    def tokenize_all(self, items: list[str]) -> dict[str, list[list[int]]]:
+        """Token columns of ``items``, truncated to ``max_length`` and unpadded, for training
+        loaders that tokenise once and pad per batch with :meth:`collate_ids`."""
+        enc = self.tokenizer(list(items), truncation=True, max_length=self.max_length, padding=False)
+        return {k: list(enc[k]) for k in self.tokenizer.model_input_names if k in enc}
+
+    def collate_ids(self, columns: dict[str, list[list[int]]]) -> dict[str, Any]:
+        """Rows of :meth:`tokenize_all` padded to the longest: equals ``collate`` of their texts."""
+        tok = self.tokenizer
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        return pad_token_rows(columns, pad_id, left=getattr(tok, "padding_side", "right") == "left")
 
     def forward(self, batch: dict[str, Any]) -> Any:
         """Pooled features ``(n, dim)`` as a tensor with grad (no ``inference_mode`` here)."""

@@ -313,24 +313,29 @@ def train(
         total, seen = 0.0, 0
         bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{args.epochs}",
                    disable=not args.progress or not accelerator.is_local_main_process)
+        # Only the parameters that can get a gradient are clipped (what AdamW steps anyway).
+        clipped = [p for p in module.parameters() if p.requires_grad]
         for batch in train_loader:
             with accelerator.accumulate(module):
                 loss = module(**batch)["loss"]
-                if not torch.isfinite(loss):
+                value = loss.item()  # the one host sync of a step: NaN check and running loss
+                if not math.isfinite(value):
                     raise TrainingError(
-                        f"loss became {loss.item()} at epoch {epoch + 1}: lower training.lr, "
+                        f"loss became {value} at epoch {epoch + 1}: lower training.lr, "
                         "enable training.max_grad_norm, or check the inputs; no model was written"
                     )
                 accelerator.backward(loss)
                 if args.max_grad_norm and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(module.parameters(), args.max_grad_norm)
+                    accelerator.clip_grad_norm_(clipped, args.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            total += loss.item() * len(batch["labels"])
-            seen += len(batch["labels"])
-            bar.update(1)
-            bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
+            n = len(batch["labels"])
+            total += value * n
+            seen += n
+            if not bar.disable:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
         row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1)}
         if val_loader is not None:
             val_loss, y, pred = evaluate(accelerator, module, val_loader)
