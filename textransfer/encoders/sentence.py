@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from textransfer.encoders._fast import Int8Cache, Precision, check_precision
-from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder
-from textransfer.encoders.transformer import (
-    modified_fingerprint,
-    transformer_layer_groups,
-    weights_digest,
-)
+from textransfer.encoders.base import Encoder, register_encoder
+from textransfer.encoders.transformer import PretrainedFolderMixin, transformer_layer_groups
 from textransfer.resources import resolve_model
 
 
 @register_encoder("sentence")
-class SentenceEncoder(Encoder):
+class SentenceEncoder(PretrainedFolderMixin, Encoder):
     """A sentence-transformers model: its own pooling (and normalisation, when it has a
     ``Normalize`` module) as configured in the model folder.
 
@@ -176,29 +171,5 @@ class SentenceEncoder(Encoder):
             "precision": self.precision,
         }
 
-    def state_digest(self) -> str:
-        return weights_digest(self.module) if self.weights_modified else ""
-
-    def fingerprint(self) -> str:
-        return super().fingerprint() if not self.weights_modified else modified_fingerprint(self)
-
-    def save(self, directory: str | Path) -> None:
-        """Writes the config; with ``weights_modified``, also the whole model (safetensors)."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        cfg = self.config()
-        if self.weights_modified:
-            self.module.save(str(d))
-            cfg["model"] = "."  # relative to the directory, resolved by load
-        (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True))
-
-    @classmethod
-    def load(cls, directory: str | Path) -> SentenceEncoder:
-        d = Path(directory).resolve()
-        kwargs = json.loads((d / CONFIG_FILE).read_text())
-        modified = kwargs.get("model") == "."
-        if modified:
-            kwargs["model"] = str(d)
-        enc = cls(**kwargs)
-        enc.weights_modified = modified
-        return enc
+    def _save_weights(self, directory: Path) -> None:
+        self.module.save(str(directory))

@@ -157,8 +157,53 @@ def modified_fingerprint(encoder: Encoder) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+class PretrainedFolderMixin:
+    """Identity and persistence of encoders that wrap a pretrained model folder.
+
+    Unmodified weights are referenced by ``model`` (name or path) in the JSON config; after
+    fine-tuning (``weights_modified``) :meth:`_save_weights` writes them into the model directory
+    and the config points at it (``"."``, resolved by :meth:`load`). Subclasses implement
+    ``_save_weights(directory)``.
+    """
+
+    weights_modified: bool
+    module: Any
+
+    def _save_weights(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def state_digest(self) -> str:
+        return weights_digest(self.module) if self.weights_modified else ""
+
+    def fingerprint(self) -> str:
+        if self.weights_modified:
+            return modified_fingerprint(self)  # type: ignore[arg-type]
+        return super().fingerprint()  # type: ignore[misc]
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the config; with ``weights_modified``, also the weights (safetensors)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        cfg = self.config()  # type: ignore[attr-defined]
+        if self.weights_modified:
+            self._save_weights(d)
+            cfg["model"] = "."  # relative to the directory, resolved by load
+        (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Any:
+        d = Path(directory).resolve()
+        kwargs = json.loads((d / CONFIG_FILE).read_text())
+        modified = kwargs.get("model") == "."
+        if modified:
+            kwargs["model"] = str(d)
+        enc = cls(**kwargs)
+        enc.weights_modified = modified
+        return enc
+
+
 @register_encoder("transformer")
-class TransformerEncoder(Encoder):
+class TransformerEncoder(PretrainedFolderMixin, Encoder):
     """A Hugging Face ``AutoModel`` whose token states are pooled into one vector per text.
 
     Satisfies :class:`~textransfer.encoders.base.TrainableEncoder`: fine-tuning trains
@@ -345,30 +390,6 @@ class TransformerEncoder(Encoder):
             "precision": self.precision,
         }
 
-    def state_digest(self) -> str:
-        return weights_digest(self.module) if self.weights_modified else ""
-
-    def fingerprint(self) -> str:
-        return super().fingerprint() if not self.weights_modified else modified_fingerprint(self)
-
-    def save(self, directory: str | Path) -> None:
-        """Writes the config; with ``weights_modified``, also the model + tokenizer (safetensors)."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        cfg = self.config()
-        if self.weights_modified:
-            self.module.save_pretrained(str(d))
-            self.tokenizer.save_pretrained(str(d))
-            cfg["model"] = "."  # relative to the directory, resolved by load
-        (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True))
-
-    @classmethod
-    def load(cls, directory: str | Path) -> TransformerEncoder:
-        d = Path(directory).resolve()
-        kwargs = json.loads((d / CONFIG_FILE).read_text())
-        modified = kwargs.get("model") == "."
-        if modified:
-            kwargs["model"] = str(d)
-        enc = cls(**kwargs)
-        enc.weights_modified = modified
-        return enc
+    def _save_weights(self, directory: Path) -> None:
+        self.module.save_pretrained(str(directory))
+        self.tokenizer.save_pretrained(str(directory))
