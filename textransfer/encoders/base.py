@@ -70,6 +70,18 @@ def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
     return items
 
 
+def weights_digest(module: Any) -> str:
+    """sha256 over a module's state dict (names, shapes, dtypes and bytes), 24 hex chars."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
 class Encoder(ABC):
     """Maps inputs to fixed-size float32 feature vectors.
 

@@ -20,7 +20,7 @@ from textransfer.encoders._fast import (
     length_sorted_batches,
     pad_token_rows,
 )
-from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder
+from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder, weights_digest
 from textransfer.resources import resolve_model
 
 # Where transformer families keep their stack of blocks, most common first
@@ -129,18 +129,6 @@ def pool_hidden(hidden: Any, attention_mask: Any, pooling: str) -> Any:
         return hidden[:, 0]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-
-
-def weights_digest(module: Any) -> str:
-    """sha256 over a module's state dict (names, shapes, dtypes and bytes), 24 hex chars."""
-    import torch
-
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        t = t.detach().to("cpu").contiguous().reshape(-1)
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:24]
 
 
 def modified_fingerprint(encoder: Encoder) -> str:

@@ -20,22 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from textransfer.encoders.base import CONFIG_FILE, Encoder
+from textransfer.encoders.base import CONFIG_FILE, Encoder, weights_digest
 from textransfer.vision.preprocess import Preprocess
 
 WEIGHTS_FILE = "weights.safetensors"
-
-
-def state_digest_of(module: Any) -> str:
-    """sha256 over a module's state dict (names, shapes, dtypes and bytes), 24 hex chars."""
-    import torch
-
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        t = t.detach().to("cpu").contiguous().reshape(-1)
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:24]
 
 
 class ImageEncoder(Encoder):
@@ -151,7 +139,7 @@ class ImageEncoder(Encoder):
         return {**self._own_config(), **self.preprocess.config(), "weights": self.weights}
 
     def state_digest(self) -> str:
-        return state_digest_of(self.module) if self.weights_modified else ""
+        return weights_digest(self.module) if self.weights_modified else ""
 
     def fingerprint(self) -> str:
         if not self.weights_modified:
