@@ -82,3 +82,40 @@ def test_two_process_cpu_run(word_bert_dir, tmp_path):
     assert result["replicas_equal"] and result["n_digests"] == 2
     assert result["accuracy"] >= 0.9
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch-12"]
+
+
+@pytest.mark.slow
+def test_two_process_run_through_the_cli_writes_outputs_once(word_bert_dir, tmp_path):
+    import csv
+
+    import yaml
+
+    from tests.conftest import make_toy
+
+    toy = make_toy("movies", ["film", "movie", "plot", "actor"], n=48, seed=1)
+    with (tmp_path / "toy.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(zip(toy.texts, toy.labels, strict=True))
+    cfg = {
+        "name": "ddp", "output_dir": str(tmp_path / "runs"), "cache_dir": None,
+        "data": {"train": str(tmp_path / "toy.csv"), "test_size": 0.25},
+        "encoder": {"name": "transformer", "model": str(word_bert_dir), "max_length": 16},
+        "strategy": {"name": "finetune", "head": "linear"},
+        "training": {"epochs": 8, "lr": 3e-3, "batch_size": 8, "patience": None},
+    }
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(cfg))
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or str(Path(sys.executable).with_name("torchrun"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
+           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "textransfer.cli", "-q", "run",
+         str(tmp_path / "ddp.yaml")],
+        capture_output=True, text=True, timeout=180, env=env, cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "ddp"
+    metrics = json.loads((run_dir / "metrics.json").read_text())["setups"]["ddp"]
+    assert metrics["eval"]["test"]["accuracy"] >= 0.9
+    assert (run_dir / "model" / "textransfer.json").exists()
+    assert not [p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no temp leftovers

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,15 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
     classifiers: dict[str, Classifier] = field(default_factory=dict)
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a multi-process launch (torchrun, accelerate launch).
+
+    Every process trains (the loop shards batches across them) and evaluates; only rank 0 writes
+    the run directory, so outputs are written once.
+    """
+    return os.environ.get("RANK", "0") == "0"
 
 
 def load_splits(config: RunConfig) -> Splits:
@@ -126,7 +136,8 @@ def run_setup(
     if cache is not None:
         results["feature_cache"] = {"hits": cache.hits, "misses": cache.misses}
     clf.metrics = {k: {"accuracy": v.get("accuracy"), "macro_f1": v.get("macro_f1")} for k, v in results["eval"].items()}
-    clf.save(out_dir / "model")
+    if is_main_process():
+        clf.save(out_dir / "model")
     return clf, results
 
 
@@ -202,8 +213,10 @@ def run(
     elif overrides:
         config = load_config(config.model_dump(mode="json"), overrides)
     run_dir = Path(config.output_dir) / config.name
+    main = is_main_process()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.resolved.yaml").write_text(dump_config(config))
+    if main:
+        (run_dir / "config.resolved.yaml").write_text(dump_config(config))
     splits = load_splits(config)
     setups = config.resolved_setups()
     metrics: dict[str, Any] = {}
@@ -214,9 +227,10 @@ def run(
         clf, res = run_setup(setup, splits, config, out_dir, resume=resume)
         metrics[setup.name] = res
         classifiers[setup.name] = clf
-        if out_dir != run_dir:
+        if main and out_dir != run_dir:
             (out_dir / "metrics.json").write_text(json.dumps(res, indent=2, default=str))
-    payload = {"name": config.name, "seed": config.seed, "setups": metrics}
-    (run_dir / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
-    write_report(run_dir, config, splits, metrics)
+    if main:
+        payload = {"name": config.name, "seed": config.seed, "setups": metrics}
+        (run_dir / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
+        write_report(run_dir, config, splits, metrics)
     return RunResult(run_dir=run_dir, metrics=metrics, classifiers=classifiers)

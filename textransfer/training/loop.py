@@ -44,7 +44,8 @@ class TrainingArgs:
         warmup_ratio: fraction of steps with linear warmup, then linear decay to 0.
         grad_accum: batches accumulated per optimiser step.
         max_grad_norm: gradient clipping norm (None: no clipping).
-        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (GPU); handled by Accelerate.
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (GPU); handled by Accelerate. None
+            (default) takes it from the launcher (``accelerate launch --config_file ...``), else no.
         metric: validation metric for early stopping and best-weights selection.
         patience: epochs without improvement before stopping (None: never stop early).
         seed: seeds data order, dropout and initialisation.
@@ -59,7 +60,7 @@ class TrainingArgs:
     warmup_ratio: float = 0.0
     grad_accum: int = 1
     max_grad_norm: float | None = 1.0
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = None
     metric: Literal["accuracy", "macro_f1", "loss"] = "accuracy"
     patience: int | None = 3
     seed: int = 0
@@ -74,7 +75,7 @@ class TrainingArgs:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ValueError(f"training.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
