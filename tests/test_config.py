@@ -41,6 +41,7 @@ def test_dotted_overrides_parse_yaml_values():
         ("training.learning_rate=1", "unknown key 'learning_rate' in section 'training'"),
         ("encoder.name=bert", "unknown encoder 'bert'.*Known encoders: .*tfidf"),
         ("data.test_size=1.5", "data.test_size: must be a fraction"),
+        ("name=../elsewhere", "name: must be a plain folder name"),
     ],
 )
 def test_bad_keys_are_named_with_their_section(override, expected):

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -57,6 +58,16 @@ class Component(BaseModel):
 
 
 ComponentSpec = Annotated[Component, BeforeValidator(_component)]
+
+
+def _run_name(v: str) -> str:
+    if not v or "/" in v or v.startswith("."):
+        raise ValueError(f"must be a plain folder name (no '/'), got {v!r}")
+    return v
+
+
+# The name of a run: its outputs go to output_dir/<name>/.
+RunName = Annotated[str, AfterValidator(_run_name)]
 
 
 class StrategyConfig(Component):
@@ -114,7 +125,7 @@ class RunConfig(BaseModel):
     """A whole run: data, components, training settings and where outputs go."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: RunName
     seed: int = 0
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"
@@ -124,13 +135,6 @@ class RunConfig(BaseModel):
     strategy: StrategySpec = Field(default_factory=StrategyConfig)
     training: dict[str, Any] = Field(default_factory=dict)
     setups: list[SetupConfig] = Field(default_factory=list)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v or "/" in v or v.startswith("."):
-            raise ValueError(f"must be a plain folder name (no '/'), got {v!r}")
-        return v
 
     @model_validator(mode="after")
     def _check_components(self) -> RunConfig:

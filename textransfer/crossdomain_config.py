@@ -35,6 +35,7 @@ from textransfer.config import (
     Component,
     ComponentSpec,
     ConfigError,
+    RunName,
     SetupConfig,
     StrategyConfig,
     _format_validation_error,
@@ -94,7 +95,7 @@ class CrossDomainConfig(BaseModel):
     """A cross-domain experiment (see the module docstring for the YAML)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: RunName
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"
     batch_size: int = 32
@@ -127,13 +128,6 @@ class CrossDomainConfig(BaseModel):
     def _strategies(cls, v: Any) -> Any:
         if isinstance(v, dict):
             return {k: ({"name": s} if isinstance(s, str) else s) for k, s in v.items()}
-        return v
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v or "/" in v or v.startswith("."):
-            raise ValueError(f"must be a plain folder name (no '/'), got {v!r}")
         return v
 
     @field_validator("test_size")
