@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from textransfer.config import Component, SetupConfig, StrategyConfig
@@ -146,11 +147,20 @@ class FeatureStore:
             if part is None or not index or any(rid not in index for rid in part.ids):
                 continue
             rows = [index[rid] for rid in part.ids]
-            if any(full.texts[i] != t for i, t in zip(rows, part.texts, strict=True)):
+            if not all(_same_input(full.texts[i], t) for i, t in zip(rows, part.texts, strict=True)):
                 continue  # not a subset of `full` after all: let encode_cached encode it
             part_key = FeatureCache.key(encoder, part)
             if self.cache.get(part_key) is None:
                 self.cache.put(part_key, feats[rows])
+
+
+def _same_input(a: Any, b: Any) -> bool:
+    """Equality for texts and for images (arrays), which ``==`` compares element-wise."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return bool(a == b)
 
 
 class Experiment:
