@@ -87,5 +87,6 @@ def test_shipped_configs_validate():
     from textransfer.crossdomain_config import load_crossdomain_config
 
     for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
-        # crossdomain_*.yaml are experiment grids for `textransfer crossdomain`, not run configs.
-        (load_crossdomain_config if path.name.startswith("crossdomain_") else load_config)(path)
+        # Grids for `textransfer crossdomain` have a `domains:` section; run configs a `data:` one.
+        grid = "domains" in yaml.safe_load(path.read_text())
+        (load_crossdomain_config if grid else load_config)(path)
