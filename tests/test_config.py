@@ -90,3 +90,22 @@ def test_shipped_configs_validate():
         # Grids for `textransfer crossdomain` have a `domains:` section; run configs a `data:` one.
         grid = "domains" in yaml.safe_load(path.read_text())
         (load_crossdomain_config if grid else load_config)(path)
+
+
+def test_crossdomain_configs_share_the_run_config_reader():
+    import copy
+
+    from textransfer.crossdomain_config import load_crossdomain_config
+
+    raw = {
+        "name": "x",
+        "domains": {"a": "movies", "b": "products"},
+        "sources": ["a"],
+        "targets": ["b"],
+        "encoders": {"t": "tfidf"},
+        "strategies": {"f": {"name": "frozen", "head": "linear", "training": {"epochs": 1}}},
+    }
+    before = copy.deepcopy(raw)
+    cfg = load_crossdomain_config(raw, ["strategies.f.training.lr=3e-4"])
+    assert cfg.strategies["f"].training == {"epochs": 1, "lr": 3e-4}  # a float, as in run configs
+    assert raw == before  # overrides never write into the caller's dict

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import (
@@ -252,7 +252,19 @@ def load_config(path: str | Path | dict[str, Any], overrides: list[str] | tuple[
     Example:
         >>> cfg = load_config("configs/movies_frozen.yaml", ["strategy.head=mlp"])  # doctest: +SKIP
     """
+    return validate_config(RunConfig, path, overrides)
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def validate_config(
+    model: type[ConfigT], path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> ConfigT:
+    """Reads YAML (or copies a dict), applies dotted ``overrides`` and validates it as ``model``;
+    every problem becomes one :class:`ConfigError` that names the key and section."""
     if isinstance(path, dict):
+        # A deep copy: overrides must not write into the caller's nested sections.
         raw, source = copy.deepcopy(path), "(dict)"
     else:
         p = Path(path)
@@ -271,7 +283,7 @@ def load_config(path: str | Path | dict[str, Any], overrides: list[str] | tuple[
         key, value = parse_override(item)
         set_dotted(raw, key, value)
     try:
-        return RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from None
     except ValueError as exc:  # raised by component checks (unknown names / keys)

@@ -28,20 +28,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from textransfer.config import (
     Component,
     ComponentSpec,
-    ConfigError,
     RunName,
     SetupConfig,
     StrategyConfig,
-    _format_validation_error,
-    parse_override,
-    set_dotted,
     validate_components,
+    validate_config,
 )
 from textransfer.data.sources import DataSource
 
@@ -211,24 +207,4 @@ def load_crossdomain_config(path: str | Path | dict[str, Any], overrides: list[s
     Example:
         >>> cfg = load_crossdomain_config("configs/crossdomain_movies_products.yaml")  # doctest: +SKIP
     """
-    if isinstance(path, dict):
-        raw, source = dict(path), "(dict)"
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"config file not found: {p} (cwd: {Path.cwd()})")
-        source = str(p)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: expected a mapping of sections at the top level")
-    for item in overrides:
-        set_dotted(raw, *parse_override(item))
-    try:
-        return CrossDomainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source)) from None
-    except ValueError as exc:
-        raise ConfigError(f"invalid config {source}: {exc}") from None
+    return validate_config(CrossDomainConfig, path, overrides)
