@@ -45,8 +45,6 @@ def length_sorted_batches(
         ``indices`` (int64 positions in ``items``, longest first) and ``batch``, a dict of int64
         tensors ``(len(indices), t)`` where ``t`` is the longest text of the batch.
     """
-    import torch
-
     enc = tokenizer(list(items), truncation=True, max_length=max_length, padding=False)
     keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
     lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(items))
@@ -56,25 +54,8 @@ def length_sorted_batches(
     left = getattr(tokenizer, "padding_side", "right") == "left"
     for start in range(0, len(items), batch_size):
         idx = order[start : start + batch_size]
-        width = int(lengths[idx[0]])
-        batch = {}
-        for key in keys:
-            fill = pad_id if key == "input_ids" else 0
-            arr = np.full((len(idx), width), fill, dtype=np.int64)
-            column = enc[key]
-            for row, i in enumerate(idx):
-                seq = column[i]
-                if left:
-                    arr[row, width - len(seq) :] = seq
-                else:
-                    arr[row, : len(seq)] = seq
-            batch[key] = torch.from_numpy(arr)
-        if "attention_mask" not in batch:
-            pos = np.arange(width)[None, :]
-            n = lengths[idx][:, None]
-            mask = (pos >= width - n) if left else (pos < n)
-            batch["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
-        yield idx, batch
+        columns = {key: [enc[key][i] for i in idx] for key in keys}
+        yield idx, pad_token_rows(columns, pad_id, left=left)
 
 
 def pad_token_rows(columns: dict[str, list[list[int]]], pad_id: int, left: bool = False) -> dict[str, Any]:
