@@ -82,6 +82,20 @@ def weights_digest(module: Any) -> str:
     return h.hexdigest()[:24]
 
 
+def modified_fingerprint(encoder: Encoder, location_key: str) -> str:
+    """Fingerprint of an encoder with trained weights: its config without ``location_key`` (where
+    the weights live) plus the weights' digest, so saving and reloading elsewhere keeps it."""
+    payload = json.dumps(
+        {
+            "name": encoder.name,
+            "config": {**encoder.config(), location_key: None},
+            "state": encoder.state_digest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
 class Encoder(ABC):
     """Maps inputs to fixed-size float32 feature vectors.
 

@@ -6,7 +6,6 @@ into embeddings / layer 0..L-1 / top, which the sentence encoder reuses.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +19,13 @@ from textransfer.encoders._fast import (
     length_sorted_batches,
     pad_token_rows,
 )
-from textransfer.encoders.base import CONFIG_FILE, Encoder, register_encoder, weights_digest
+from textransfer.encoders.base import (
+    CONFIG_FILE,
+    Encoder,
+    modified_fingerprint,
+    register_encoder,
+    weights_digest,
+)
 from textransfer.resources import resolve_model
 
 # Where transformer families keep their stack of blocks, most common first
@@ -131,20 +136,6 @@ def pool_hidden(hidden: Any, attention_mask: Any, pooling: str) -> Any:
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-def modified_fingerprint(encoder: Encoder) -> str:
-    """Fingerprint of an encoder with modified weights: its config without ``model`` plus the
-    weights' digest, so that where the weights live (saved and reloaded) does not change it."""
-    payload = json.dumps(
-        {
-            "name": encoder.name,
-            "config": {**encoder.config(), "model": None},
-            "state": encoder.state_digest(),
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
 class PretrainedFolderMixin:
     """Identity and persistence of encoders that wrap a pretrained model folder.
 
@@ -165,7 +156,7 @@ class PretrainedFolderMixin:
 
     def fingerprint(self) -> str:
         if self.weights_modified:
-            return modified_fingerprint(self)  # type: ignore[arg-type]
+            return modified_fingerprint(self, location_key="model")  # type: ignore[arg-type]
         return super().fingerprint()  # type: ignore[misc]
 
     def save(self, directory: str | Path) -> None:

@@ -11,7 +11,6 @@ No torch import at module level: the encoder registry imports this module.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from textransfer.encoders.base import CONFIG_FILE, Encoder, weights_digest
+from textransfer.encoders.base import CONFIG_FILE, Encoder, modified_fingerprint, weights_digest
 from textransfer.vision.preprocess import Preprocess
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -144,16 +143,7 @@ class ImageEncoder(Encoder):
     def fingerprint(self) -> str:
         if not self.weights_modified:
             return super().fingerprint()
-        # Where the weights live (saved and reloaded elsewhere) must not change the fingerprint.
-        payload = json.dumps(
-            {
-                "name": self.name,
-                "config": {**self.config(), "weights": None},
-                "state": self.state_digest(),
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:24]
+        return modified_fingerprint(self, location_key="weights")
 
     def save(self, directory: str | Path) -> None:
         """Writes ``encoder.json``; with ``weights_modified`` also ``weights.safetensors``."""
