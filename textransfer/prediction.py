@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator
+from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textransfer.classifier import Classifier
+from textransfer.encoders.cache import check_chunk_size
 
 logger = logging.getLogger("textransfer.prediction")
 
@@ -66,28 +69,30 @@ def predict_file(
     """Predicts every row of ``input_path`` and writes a CSV with the input columns plus
     ``label`` and ``proba_<label>`` columns. Reads and writes in chunks, so memory stays flat.
 
+    Under a multi-process launch (``torchrun --nproc_per_node N``) each chunk is shared out
+    across the processes and gathered back in input order; only the main process writes, and
+    the output is the same file a single process writes.
+
     Returns:
         The number of rows written.
     """
+    from textransfer.training.sharding import is_main_process, sharded
+
     src, dst = Path(input_path), Path(output_path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    check_chunk_size(chunk_size)
+    proba_of = sharded(partial(clf.predict_proba, batch_size=batch_size))
+    main = is_main_process()
+    if main:
+        dst.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with dst.open("w", newline="", encoding="utf-8") as out:
+    with dst.open("w", newline="", encoding="utf-8") if main else nullcontext() as out:
         writer: Any = None
         for chunk in _read_chunks(src, text_column, chunk_size):
-            if text_column not in chunk.columns:
-                raise ValueError(
-                    f"{src}: no column {text_column!r}; columns found: {', '.join(map(str, chunk.columns))}. "
-                    "Pass --text-column NAME"
-                )
-            texts = chunk[text_column].tolist()
-            bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-            if bad:
-                raise ValueError(
-                    f"{src}: row {written + bad[0] + 1} of column {text_column!r} is not text ({texts[bad[0]]!r}); "
-                    "fill or remove missing texts"
-                )
-            proba = clf.predict_proba(texts, batch_size=batch_size)
+            texts = _chunk_texts(chunk, src, text_column, written)
+            proba = proba_of(texts)
+            written += len(chunk)
+            if not main:
+                continue
             chunk = chunk.copy()
             chunk["label"] = clf.label_map.decode(proba.argmax(axis=1)) if len(proba) else []
             for j, lab in enumerate(clf.labels):
@@ -96,8 +101,24 @@ def predict_file(
                 writer = csv.writer(out)
                 writer.writerow(chunk.columns)
             writer.writerows(chunk.itertuples(index=False, name=None))
-            written += len(chunk)
             logger.info("%d rows predicted", written)
-        if writer is None:  # empty input: still write a header
+        if main and writer is None:  # empty input: still write a header
             csv.writer(out).writerow([text_column, "label", *[f"proba_{lab}" for lab in clf.labels]])
     return written
+
+
+def _chunk_texts(chunk: Any, src: Path, text_column: str, offset: int) -> list[str]:
+    """The texts of one input chunk; a clear error for a missing column or a non-text cell."""
+    if text_column not in chunk.columns:
+        raise ValueError(
+            f"{src}: no column {text_column!r}; columns found: {', '.join(map(str, chunk.columns))}. "
+            "Pass --text-column NAME"
+        )
+    texts = chunk[text_column].tolist()
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise ValueError(
+            f"{src}: row {offset + bad[0] + 1} of column {text_column!r} is not text ({texts[bad[0]]!r}); "
+            "fill or remove missing texts"
+        )
+    return texts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from textransfer.encoders.base import Encoder, FittableEncoder
 from textransfer.encoders.cache import encode_cached
 from textransfer.heads.base import ArrayHead, Head, TorchHead
 from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+from textransfer.training.sharding import sharded
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -65,8 +67,13 @@ class FrozenStrategy(Strategy):
         return {"val_fraction": self.val_fraction}
 
     def features(self, encoder: Encoder, data: LabeledTexts) -> np.ndarray:
-        """Frozen features of ``data`` (through the cache when one is set)."""
-        return encode_cached(encoder, data, self.cache, batch_size=self.batch_size)
+        """Frozen features of ``data`` (through the cache when one is set).
+
+        Under a multi-process launch (``torchrun``) each process encodes its shard and the
+        features are gathered in input order (:mod:`textransfer.training.sharding`).
+        """
+        encode = sharded(partial(encoder.encode, batch_size=self.batch_size))
+        return encode_cached(encoder, data, self.cache, batch_size=self.batch_size, encode_fn=encode)
 
     def fit(
         self,
