@@ -76,6 +76,16 @@ class StrategyConfig(Component):
     name: str = "frozen"
     head: ComponentSpec = Field(default_factory=lambda: Component(name="logreg"))
 
+    @model_validator(mode="after")
+    def _default_head(self) -> StrategyConfig:
+        # Without `head:`, the strategy's own default (logreg; cosine for zero_shot).
+        if "head" not in self.model_fields_set:
+            from textransfer.strategies.base import STRATEGIES
+
+            if self.name in STRATEGIES:
+                self.head = Component(name=getattr(STRATEGIES.get(self.name), "default_head", "logreg"))
+        return self
+
 
 StrategySpec = Annotated[StrategyConfig, BeforeValidator(_component)]
 

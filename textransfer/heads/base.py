@@ -86,6 +86,13 @@ class TorchHead(Protocol):
     module: Any
 
 
+@runtime_checkable
+class PrototypeHead(Protocol):
+    """A head that classifies by similarity to one given vector per class (``zero_shot``)."""
+
+    def set_prototypes(self, prototypes: np.ndarray) -> None: ...
+
+
 def create_head(name: str, **kwargs: Any) -> Head:
     """Builds a registered head by name (see :func:`list_heads`).
 

@@ -1,6 +1,6 @@
 """Transfer strategies behind one interface: ``fit(encoder, head, train, val, target_unlabeled)``."""
 
-from textransfer.strategies import coral, dann, finetune, frozen  # noqa: F401
+from textransfer.strategies import coral, dann, finetune, frozen, zero_shot  # noqa: F401
 from textransfer.strategies.base import (
     STRATEGIES,
     CapabilityError,

@@ -40,6 +40,8 @@ class Strategy(ABC):
     """
 
     registry_name: ClassVar[str]
+    # The head a config gets when it names none (``strategy: {name: ...}`` without ``head:``).
+    default_head: ClassVar[str] = "logreg"
 
     def __init__(self) -> None:
         self.cache: FeatureCache | None = None
