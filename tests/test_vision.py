@@ -168,11 +168,3 @@ def test_bad_image_arrays_have_clear_errors():
     with pytest.raises(ValueError, match="image_size"):
         create_encoder("cnn", image_size=4)
 
-
-def test_hub_encoders_without_their_package_say_what_to_install():
-    import importlib.util
-
-    if importlib.util.find_spec("timm") is not None:
-        pytest.skip("timm is installed here")
-    with pytest.raises(ImportError, match=r"textransfer\[vision-hub\]"):
-        create_encoder("timm", model="resnet18").encode([np.zeros((8, 8), np.uint8)])

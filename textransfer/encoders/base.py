@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,8 @@ ENCODERS: Registry[Encoder] = Registry("encoder", loader=_load_builtin_encoders)
 register_encoder = ENCODERS.register
 
 CONFIG_FILE = "encoder.json"
+# Suffixes that mark a string as the name of an image file (for modality checks and messages).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
@@ -55,6 +58,12 @@ def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
     items = list(inputs)
     if modality == "text":
         for i, x in enumerate(items):
+            if isinstance(x, str) and x.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(x):
+                raise TypeError(
+                    f"input {i} is the image file {x!r}: this is a text encoder (modality 'text') "
+                    "and would classify the file name as a text; classify images with a model "
+                    "trained on an image encoder (efficientnet-lite0, cnn)"
+                )
             if not isinstance(x, str):
                 if hasattr(x, "shape") or hasattr(x, "getpixel"):  # an array or a PIL image
                     raise TypeError(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,22 @@ def _square(arr: np.ndarray, where: str) -> np.ndarray:
     return arr
 
 
+def _read_arrays(p: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file by name, or a ``.npy`` file's array as ``images``."""
+    try:
+        if p.suffix.lower() == ".npy":
+            return {"images": np.load(p, allow_pickle=False)}
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.keys()}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        # never allow_pickle: loading object arrays would run code from the file
+        raise ValueError(
+            f"{p}: cannot read it as a NumPy {p.suffix} file ({exc}). Save numeric arrays, "
+            "e.g. np.savez(path, images=X, labels=y) with X uint8 (n, H, W[, C]); object "
+            "arrays (images of mixed sizes) are not read: use a folder of image files instead"
+        ) from None
+
+
 def read_image_arrays(
     path: str | Path, image_key: str | None = None, label_key: str | None = "label"
 ) -> LabeledTexts:
@@ -197,40 +214,28 @@ def read_image_arrays(
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"image array file {p} not found (cwd: {Path.cwd()})")
-    if p.suffix.lower() == ".npy":
-        if label_key is not None:
+    if p.suffix.lower() == ".npy" and label_key is not None:
+        raise ValueError(
+            f"{p}: a .npy file holds only images, no labels. Save both with "
+            "np.savez(path, images=X, labels=y) and load the .npz, or set `label_column: null` "
+            "to read unlabeled images"
+        )
+    arrays = _read_arrays(p)
+    keys = list(arrays)
+    ikey = image_key if image_key in keys else next((k for k in _IMAGE_KEYS if k in keys), None)
+    if ikey is None:
+        raise ValueError(
+            f"{p}: no image array; entries are {keys}: name it `images` (np.savez(path, images=X, labels=y))"
+        )
+    images, labels = arrays[ikey], None
+    if label_key is not None:
+        lkey = label_key if label_key in keys else next((k for k in _LABEL_KEYS if k in keys), None)
+        if lkey is None:
             raise ValueError(
-                f"{p}: a .npy file holds only images, no labels. Save both with "
-                "np.savez(path, images=X, labels=y) and load the .npz, or set `label_column: null` "
-                "to read unlabeled images"
+                f"{p}: no label array; entries are {keys}: name it `labels`, or set "
+                "`label_column: null` for unlabeled images"
             )
-        images, labels = np.load(p, allow_pickle=False), None
-    else:
-        with np.load(p, allow_pickle=False) as z:
-            keys = list(z.keys())
-            ikey = (
-                image_key
-                if image_key in keys
-                else next((k for k in _IMAGE_KEYS if k in keys), None)
-            )
-            if ikey is None:
-                raise ValueError(
-                    f"{p}: no image array; entries are {keys}: name it `images` (np.savez(path, images=X, labels=y))"
-                )
-            images = z[ikey]
-            labels = None
-            if label_key is not None:
-                lkey = (
-                    label_key
-                    if label_key in keys
-                    else next((k for k in _LABEL_KEYS if k in keys), None)
-                )
-                if lkey is None:
-                    raise ValueError(
-                        f"{p}: no label array; entries are {keys}: name it `labels`, or set "
-                        "`label_column: null` for unlabeled images"
-                    )
-                labels = z[lkey].tolist()
+        labels = arrays[lkey].tolist()
     images = _square(np.asarray(images), str(p))
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{p}: {len(images)} images but {len(labels)} labels")

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from textransfer.encoders.base import IMAGE_SUFFIXES
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def _describe(item: Any) -> str:
@@ -59,6 +60,28 @@ def read_image(path: str | Path) -> Any:
         raise OSError(f"cannot read image {path}: {exc}") from None
 
 
+def _read_path(item: str | Path, index: int) -> Any:
+    """Reads the image file ``item`` (input ``index``), with errors that name file and fix."""
+    path = Path(item)
+    if path.is_dir():
+        raise ValueError(
+            f"input {index}: {path} is a folder, not an image file; pass the image files in it "
+            f"(e.g. {path}/*.png), or read it as a dataset with source images:{path}"
+        )
+    if not path.is_file():
+        if isinstance(item, Path) or str(item).lower().endswith(IMAGE_SUFFIXES):
+            raise FileNotFoundError(
+                f"input {index}: image file {path} not found (cwd: {Path.cwd()})"
+            )
+        raise _not_an_image(index, item)
+    try:
+        return read_image(path)
+    except OSError as exc:
+        raise ValueError(
+            f"input {index}: {exc}; re-save it in a format Pillow reads (PNG, JPEG) or leave it out"
+        ) from None
+
+
 def to_rgb_array(item: Any, index: int = 0) -> np.ndarray:
     """Converts one image input to float32 RGB values in 0..1.
 
@@ -71,13 +94,12 @@ def to_rgb_array(item: Any, index: int = 0) -> np.ndarray:
 
     Raises:
         TypeError: ``item`` is no image (e.g. a text), naming the modality.
-        ValueError: an array of an unsupported shape, or not finite.
+        FileNotFoundError: a path with an image suffix (or a ``Path``) that does not exist.
+        ValueError: an unreadable or truncated file, a folder, an array of an unsupported
+            shape, or not finite.
     """
     if isinstance(item, (str, Path)):
-        path = Path(item)
-        if not path.is_file():
-            raise _not_an_image(index, item)
-        item = read_image(path)
+        item = _read_path(item, index)
     if hasattr(item, "mode") and hasattr(item, "convert"):  # a PIL image
         if item.mode in ("RGBA", "LA", "PA") or (item.mode == "P" and "transparency" in item.info):
             item = item.convert("RGBA")
