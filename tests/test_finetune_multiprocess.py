@@ -2,19 +2,14 @@
 code trains through DDP, evaluates through ``gather_for_metrics`` and writes one checkpoint.
 
 ``accelerate launch --cpu --num_processes 2`` starts a single process with accelerate 1.15 here
-(see ../shared/RESOURCES.md), so the test uses torchrun, which accelerate picks up the same way.
+(see ../shared/RESOURCES.md), so the test uses torchrun, which accelerate picks up the same way (``--standalone``: torchrun
+picks its own free port, see tests/fixtures/torchrun.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +17,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from tests import test_finetune as _ft  # noqa: E402
+from tests.fixtures.torchrun import run_torchrun  # noqa: E402
 
 word_bert_dir = _ft.word_bert_dir  # the session fixture, shared with test_finetune.py
 
@@ -57,24 +53,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_cpu_run(word_bert_dir, tmp_path):
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or str(Path(sys.executable).with_name("torchrun"))
     script = tmp_path / "ddp_finetune.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
-           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), str(script), str(word_bert_dir),
-         str(tmp_path)],
-        capture_output=True, text=True, timeout=180, env=env,
-    )
+    proc = run_torchrun([script, word_bert_dir, tmp_path])
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
@@ -105,14 +88,7 @@ def test_two_process_run_through_the_cli_writes_outputs_once(word_bert_dir, tmp_
         "training": {"epochs": 8, "lr": 3e-3, "batch_size": 8, "patience": None},
     }
     (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(cfg))
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or str(Path(sys.executable).with_name("torchrun"))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
-           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "textransfer.cli", "-q", "run",
-         str(tmp_path / "ddp.yaml")],
-        capture_output=True, text=True, timeout=180, env=env, cwd=str(tmp_path),
-    )
+    proc = run_torchrun(["-m", "textransfer.cli", "-q", "run", tmp_path / "ddp.yaml"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "ddp"
     metrics = json.loads((run_dir / "metrics.json").read_text())["setups"]["ddp"]
