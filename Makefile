@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 install: $(STAMP)
 
 demo: install
-	HF_HUB_OFFLINE=1 $(PY) pipelines/movies_to_products.py
+	HF_HUB_OFFLINE=1 $(PY) pipelines/cross_domain.py
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -19,13 +19,37 @@ def _gaussians(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return xs, xt
 
 
+@pytest.mark.parametrize("align_mean", [False, True])
 @pytest.mark.parametrize("standardize", [False, True])
-def test_aligned_covariance_matches_target(standardize: bool) -> None:
+def test_aligned_covariance_matches_target(standardize: bool, align_mean: bool) -> None:
     xs, xt = _gaussians()
-    aligned = coral_transform(xs, xt, reg=1e-8, standardize=standardize)(xs)
+    aligned = coral_transform(xs, xt, reg=1e-8, standardize=standardize, align_mean=align_mean)(xs)
     cov_a, cov_t = np.cov(aligned, rowvar=False), np.cov(xt, rowvar=False)
     assert np.abs(cov_a - cov_t).max() < 1e-4 * np.abs(cov_t).max()
     assert np.abs(np.cov(xs, rowvar=False) - cov_t).max() > 1.0  # it was far off before
+
+
+def test_align_mean_moves_source_to_target_mean() -> None:
+    xs, xt = _gaussians(2)
+    moved = coral_transform(xs, xt, reg=1.0, align_mean=True)(xs)
+    kept = coral_transform(xs, xt, reg=1.0, align_mean=False)(xs)
+    np.testing.assert_allclose(moved.mean(axis=0), xt.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(kept.mean(axis=0), xs.mean(axis=0), atol=1e-4)
+    assert np.abs(xs.mean(axis=0) - xt.mean(axis=0)).max() > 1.0  # the means really differ
+
+
+def test_mean_alignment_recovers_a_shifted_domain() -> None:
+    # Two classes separated along x0; the target is the source shifted by +3 on x0, so a
+    # source-only threshold calls almost every target row "1". Moving the means fixes it.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    xs = np.c_[np.where(y == 1, 1.0, -1.0) + 0.3 * rng.normal(size=2000), rng.normal(size=2000)]
+    xt = xs + np.array([3.0, 0.0])
+    from sklearn.linear_model import LogisticRegression
+
+    src_only = LogisticRegression().fit(xs, y).score(xt, y)
+    aligned = LogisticRegression().fit(coral_transform(xs, xt, align_mean=True)(xs), y).score(xt, y)
+    assert src_only < 0.6 and aligned > 0.95
 
 
 def test_paper_regulariser_identity() -> None:

@@ -91,6 +91,29 @@ def test_same_domain_is_reported_in_domain(toy_config: dict[str, Any]) -> None:
     assert "movies → movies (in-domain)" in (result.run_dir / "report.md").read_text()
 
 
+def test_saved_models_predict_and_a_distance_is_limited_to_the_named_encoders(
+    toy_config: dict[str, Any], toy_products: LabeledTexts
+) -> None:
+    import numpy as np
+
+    import textransfer
+
+    toy_config["encoders"]["tfidf-small"] = {"name": "tfidf", "min_df": 1, "max_features": 50}
+    toy_config["evaluation"].update(plots=False, n_boot=0, a_distance_encoders=["tfidf"])
+    toy_config["save_models"] = True
+    result = run_crossdomain(load_crossdomain_config(toy_config))
+    assert {r["encoder"] for r in result.metrics["a_distance"]} == {"tfidf"}
+    models = result.run_dir / "models"
+    saved = sorted(p.relative_to(models).as_posix() for p in models.glob("*/*"))
+    assert saved == [f"{e}+{s}/movies_to_products" for e in ("tfidf", "tfidf-small") for s in ("coral", "frozen")]
+    clf = textransfer.load(models / "tfidf+frozen" / "movies_to_products")
+    seed0 = next(r for r in result.metrics["rows"] if r["setup"] == "tfidf+frozen")
+    acc = float(np.mean(np.array(clf.predict(toy_products.texts)) == np.array(toy_products.labels)))
+    assert acc > 0.5 and seed0["cross_domain"]["accuracy"]["mean"] > 0.5
+    with pytest.raises(ConfigError, match="a_distance_encoders: unknown encoder"):
+        load_crossdomain_config({**toy_config, "evaluation": {"a_distance_encoders": ["glove"]}})
+
+
 def test_pipeline_main(toy_config: dict[str, Any], tmp_path: Path) -> None:
     import yaml
 

@@ -72,3 +72,27 @@ def test_experiment_refuses_labeled_target_texts(toy_config: dict[str, Any], toy
     exp = xd.Experiment(load_crossdomain_config(toy_config))
     with pytest.raises(AssertionError, match="target labels must never reach training"):
         exp.fit(exp.config.setups()[0], toy_movies, 0, toy_products)
+
+
+def test_only_frozen_feature_strategies_fill_the_feature_cache_ahead(
+    toy_config: dict[str, Any], tiny_bert_dir: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    # Warming encodes the whole source domain with the encoder as it is before training: useful
+    # to frozen and CORAL, wasted time for a strategy that trains the encoder.
+    toy_config["encoders"]["bert"] = {"name": "transformer", "model": str(tiny_bert_dir), "max_length": 16}
+    toy_config["strategies"] = {
+        "frozen": {"name": "frozen", "head": "logreg", "encoders": ["tfidf"]},
+        "finetune": {"name": "finetune", "head": "linear", "encoders": ["bert"], "val_fraction": 0.0,
+                     "training": {"epochs": 1, "batch_size": 16}},
+    }
+    cfg = load_crossdomain_config(toy_config)
+    exp = xd.Experiment(cfg)
+    warmed: list[str] = []
+    monkeypatch.setattr(exp.store, "warm", lambda encoder, full, *parts: warmed.append(encoder.name))
+    data, _ = xd.load_domains(cfg)
+    exp.full = {d.domain: d for d in data.values()}
+    movies = xd.split_domain("movies", data["movies"], 0.2, 0).train
+    assert movies is not None
+    for setup in cfg.setups():
+        exp.fit(setup, movies, 0, None)
+    assert warmed == ["tfidf"]

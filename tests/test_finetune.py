@@ -108,11 +108,27 @@ def test_array_head_is_rejected(make_encoder, toy_movies):
         ({"head_lr": -1.0}, "head_lr must be > 0"),
         ({"val_fraction": 1.0}, "val_fraction must be in"),
         ({"freeze_bottom": -2}, "freeze_bottom must be an integer"),
+        ({"max_train_rows": 1}, "max_train_rows must be >= 2"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         textransfer.create_strategy("finetune", **kwargs)
+
+
+def test_max_train_rows_trains_on_a_stratified_seeded_subsample(word_bert_dir, toy_movies, monkeypatch):
+    from textransfer.data import splits
+
+    seen = []
+    real = splits.stratified_subsample
+    monkeypatch.setattr(splits, "stratified_subsample", lambda d, n, seed: seen.append((n, seed)) or real(d, n, seed=seed))
+    s = _strategy(epochs=1, max_train_rows=20)
+    s.fit(make_ft_encoder("transformer", word_bert_dir), textransfer.create_head("linear"), toy_movies)
+    assert seen == [(20, s.training.seed)] and s.last_fit_info["train_rows"] == 20
+    assert s.config()["max_train_rows"] == 20
+    everything = _strategy(epochs=1, max_train_rows=10 * len(toy_movies))
+    everything.fit(make_ft_encoder("transformer", word_bert_dir), textransfer.create_head("linear"), toy_movies)
+    assert everything.last_fit_info["train_rows"] == len(toy_movies)
 
 
 def test_config_keys_are_checked_early():

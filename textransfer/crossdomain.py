@@ -11,10 +11,12 @@ For every setup (encoder x strategy of the grid), every (source, target) pair an
 Target labels are used only to score, and to train the oracle and target-only baselines; what a
 strategy trained on the source sees of the target is ``target_unlabeled``: the texts of the
 target *train* split with ``labels=None`` (never the target test split). Output (``run`` below):
-``config.resolved.yaml``, ``metrics.json``, ``report.md`` and ``plots/*.png`` in the run dir.
+``config.resolved.yaml``, ``metrics.json``, ``report.md`` and ``plots/*.png`` in the run dir, and
+with ``save_models: true`` the source-trained model of each setup and pair (first seed it runs on)
+under ``models/<setup>/<source>_to_<target>/``, ready for ``textransfer.load``.
 
 Example:
-    >>> result = run_crossdomain("configs/crossdomain_movies_products.yaml")  # doctest: +SKIP
+    >>> result = run_crossdomain("configs/movies_to_products.yaml")  # doctest: +SKIP
     >>> result.metrics["rows"][0]["cross_domain"]["accuracy"]["mean"]  # doctest: +SKIP
 """
 
@@ -177,6 +179,8 @@ class Experiment:
         self.a_distance: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.full: dict[str, LabeledTexts] = {}  # domain name -> every loaded row (set by run_seed)
+        self.model_dir: Path | None = None  # where source-trained models are saved (save_models)
+        self.saved_seed: dict[str, int] = {}
         self.oracle_of = {setup.name: config.strategies[sname].oracle for setup, _, sname in config.grid()}
 
     # -- building blocks ------------------------------------------------------------------------
@@ -187,7 +191,7 @@ class Experiment:
             raise AssertionError("target labels must never reach training: pass .without_labels()")
         encoder, head, strategy = build_components(setup, seed, self.cache, self.config.batch_size)
         for part in (train, target_unlabeled):  # subsets of a domain: read, not encoded again
-            if part is not None and part.domain in self.full:
+            if strategy.encodes_frozen_features and part is not None and part.domain in self.full:
                 self.store.warm(encoder, self.full[part.domain], part)
         t0 = time.perf_counter()
         clf = strategy.fit(encoder, head, train, val=None, target_unlabeled=target_unlabeled)
@@ -205,6 +209,17 @@ class Experiment:
         )
         self.scores.setdefault(key, []).append(scored)
         return {"domain": data.domain, **scored.metrics}
+
+    def save_model(self, clf: Any, setup: str, source: str, target: str, seed: int) -> None:
+        """Saves a source-trained model once per (setup, pair): on the first seed it runs on."""
+        if self.model_dir is None:
+            return
+        path = self.model_dir / setup / f"{source}_to_{target}"
+        if str(path) in self.saved_seed:
+            return
+        clf.save(path)  # replaces what an earlier run of the same config left there
+        self.saved_seed[str(path)] = seed
+        logger.info("saved %s (trained on %s, seed %d) to %s", setup, source, seed, path)
 
     def frozen_baseline(self, setup: SetupConfig) -> SetupConfig:
         """The same encoder and head with the frozen strategy (the target-only baseline).
@@ -235,8 +250,10 @@ class Experiment:
         split_seed = seed if cfg.split_seed is None else cfg.split_seed
         doms = {name: split_domain(name, d, cfg.test_size, split_seed) for name, d in data.items()}
         self.full = {d.domain: d for d in data.values()}
+        measured = cfg.evaluation.a_distance_encoders
         for ename, enc in cfg.encoders.items():
-            self.divergence(ename, enc, doms, seed)
+            if measured is None or ename in measured:
+                self.divergence(ename, enc, doms, seed)
         for setup, _, sname in cfg.grid():
             if seed not in cfg.seeds_of(sname):
                 continue
@@ -275,6 +292,7 @@ class Experiment:
         k = (setup.name, source, target)
         rec: dict[str, Any] = {"setup": setup.name, "source": source, "target": target, "seed": seed, "same_domain": same}
         clf, rec["fit"] = self.fit(setup, src.train, seed, tgt.unlabeled.without_labels())
+        self.save_model(clf, setup.name, source, target, seed)
         rec["in_domain"] = self.score(clf, src.test, (*k, "in_domain"), seed)
         if same:
             rec["cross_domain"] = rec["in_domain"]
@@ -305,7 +323,7 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
     """Runs a cross-domain config end to end and writes the run directory.
 
     Example:
-        >>> res = run_crossdomain("configs/crossdomain_movies_products.yaml", ["seeds=[0]"])  # doctest: +SKIP
+        >>> res = run_crossdomain("configs/movies_to_products.yaml", ["seeds=[0]"])  # doctest: +SKIP
         >>> (res.run_dir / "report.md").exists()  # doctest: +SKIP
         True
     """
@@ -322,6 +340,8 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
     t0 = time.perf_counter()
     data, label_map = load_domains(config)
     exp = Experiment(config)
+    if config.save_models:
+        exp.model_dir = run_dir / "models"
     for seed in config.seeds:
         exp.run_seed(seed, data)
     metrics = summarise(config, exp, data, label_map)

@@ -2,7 +2,7 @@
 
 ::
 
-    name: crossdomain_movies_products
+    name: movies_to_products
     seeds: [0, 1, 2]                # mean +- std over seeds; each seed re-splits and re-trains
     test_size: 0.2                  # per labeled domain: held-out test split, never trained on
     domains:                        # any data source (packaged name, file, hf:NAME)
@@ -17,6 +17,7 @@
       coral: {name: coral, head: logreg}
       dann: {name: dann, head: linear, encoders: [minilm-tf], training: {epochs: 1, lr: 2e-5}}
     evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000}
+    save_models: true               # models/<setup>/<source>_to_<target>/ (first seed of each)
 
 Every (encoder, strategy) pair is a *setup*; every setup is trained on each source and scored on
 each target. Unknown keys anywhere are errors, as are unknown registry names and constructor
@@ -72,6 +73,9 @@ class EvaluationConfig(BaseModel):
         target_only: also train the frozen encoder + same head on target labels at the source's
             label budget (for the negative-transfer flag).
         plots: write PNG plots.
+        a_distance_encoders: encoders (keys of ``encoders``) whose proxy A-distance is measured
+            (default: all). Each costs one frozen encoding of every domain, which is wasted on
+            an encoder that is only fine-tuned.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +85,7 @@ class EvaluationConfig(BaseModel):
     oracle: bool = True
     target_only: bool = True
     plots: bool = True
+    a_distance_encoders: list[str] | None = None
 
 
 def _source(v: Any) -> Any:
@@ -105,6 +110,7 @@ class CrossDomainConfig(BaseModel):
     strategies: dict[str, GridStrategy]
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    save_models: bool = False
 
     @field_validator("domains", mode="before")
     @classmethod
@@ -157,6 +163,9 @@ class CrossDomainConfig(BaseModel):
             extra = sorted(set(strat.seeds or []) - set(self.seeds))
             if extra:
                 raise ValueError(f"strategies.{sname}.seeds: {extra} are not among the top-level seeds {self.seeds}")
+        unknown = [e for e in self.evaluation.a_distance_encoders or [] if e not in self.encoders]
+        if unknown:
+            raise ValueError(f"evaluation.a_distance_encoders: unknown encoder(s) {unknown}; defined: {sorted(self.encoders)}")
         if not self.setups():
             raise ValueError("the grid is empty: every strategy's `encoders:` list excludes all encoders")
         for setup in self.setups():
@@ -205,6 +214,6 @@ def load_crossdomain_config(path: str | Path | dict[str, Any], overrides: list[s
     """Reads and validates a cross-domain YAML config, applying ``key.sub=value`` overrides.
 
     Example:
-        >>> cfg = load_crossdomain_config("configs/crossdomain_movies_products.yaml")  # doctest: +SKIP
+        >>> cfg = load_crossdomain_config("configs/movies_to_products.yaml")  # doctest: +SKIP
     """
     return validate_config(CrossDomainConfig, path, overrides)

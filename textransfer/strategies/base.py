@@ -40,6 +40,9 @@ class Strategy(ABC):
     """
 
     registry_name: ClassVar[str]
+    #: True when ``fit`` reads frozen features of its inputs (through the feature cache), so a
+    #: caller may fill the cache ahead; False for strategies that train the encoder.
+    encodes_frozen_features: ClassVar[bool] = False
     # The head a config gets when it names none (``strategy: {name: ...}`` without ``head:``).
     default_head: ClassVar[str] = "logreg"
 

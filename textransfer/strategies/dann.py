@@ -25,7 +25,7 @@ import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
-from textransfer.data.splits import stratified_split, stratified_subsample
+from textransfer.data.splits import stratified_split
 from textransfer.encoders.base import Encoder
 from textransfer.heads.base import Head
 from textransfer.strategies.base import register_strategy
@@ -67,20 +67,20 @@ class DANNStrategy(FinetuneStrategy):
         head_lr: float | None = None,
         val_fraction: float = 0.1,
     ) -> None:
-        super().__init__(freeze_embeddings, freeze_bottom, False, layer_lr_decay, head_lr, val_fraction)
+        super().__init__(freeze_embeddings, freeze_bottom, False, layer_lr_decay, head_lr, val_fraction,
+                         max_train_rows=max_source_rows)
         if lambda_max < 0 or gamma <= 0 or domain_hidden < 1:
             raise ValueError(f"dann: need lambda_max >= 0, gamma > 0, domain_hidden >= 1; got {lambda_max}, {gamma}, {domain_hidden}")
-        for name, v in (("max_source_rows", max_source_rows), ("max_target_rows", max_target_rows)):
-            if v is not None and v < 2:
-                raise ValueError(f"dann: {name} must be >= 2 (or null for all rows), got {v}")
+        if max_target_rows is not None and max_target_rows < 2:
+            raise ValueError(f"dann: max_target_rows must be >= 2 (or null for all rows), got {max_target_rows}")
         self.lambda_max, self.gamma, self.domain_hidden = float(lambda_max), float(gamma), int(domain_hidden)
         self.domain_lr = None if domain_lr is None else float(domain_lr)
-        self.max_source_rows, self.max_target_rows = max_source_rows, max_target_rows
+        self.max_target_rows = max_target_rows
 
     def config(self) -> dict[str, Any]:
-        cfg = {k: v for k, v in super().config().items() if k != "gradual_unfreezing"}
+        cfg = {k: v for k, v in super().config().items() if k not in ("gradual_unfreezing", "max_train_rows")}
         return {**cfg, "lambda_max": self.lambda_max, "gamma": self.gamma, "domain_hidden": self.domain_hidden,
-                "domain_lr": self.domain_lr, "max_source_rows": self.max_source_rows, "max_target_rows": self.max_target_rows}
+                "domain_lr": self.domain_lr, "max_source_rows": self.max_train_rows, "max_target_rows": self.max_target_rows}
 
     def fit(
         self,
@@ -102,8 +102,7 @@ class DANNStrategy(FinetuneStrategy):
         self.check(encoder, head)
         label_map = self.label_map_for(train)
         seed, args = self.training.seed, self.training
-        if self.max_source_rows is not None:
-            train = stratified_subsample(train, self.max_source_rows, seed=seed)
+        train = self.subsample(train)
         target = list(target_unlabeled.texts)  # texts only: target labels never enter this method
         if self.max_target_rows is not None and len(target) > self.max_target_rows:
             keep = np.sort(np.random.default_rng(seed).choice(len(target), self.max_target_rows, replace=False))

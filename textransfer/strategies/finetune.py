@@ -59,6 +59,8 @@ class FinetuneStrategy(Strategy):
         layer_lr_decay: the top group trains at ``training.lr``, each lower one at ``x decay``.
         head_lr: the head's learning rate (default: ``training.lr``).
         val_fraction: share of ``train`` held out for validation when no ``val`` is given.
+        max_train_rows: train on a seeded, stratified subsample of this many rows (a documented
+            budget for CPU runs; ``last_fit_info["train_rows"]`` reports what was used).
 
     Example:
         >>> strategy = create_strategy("finetune", freeze_bottom=3, layer_lr_decay=0.9)  # doctest: +SKIP
@@ -73,6 +75,7 @@ class FinetuneStrategy(Strategy):
         layer_lr_decay: float = 1.0,
         head_lr: float | None = None,
         val_fraction: float = 0.1,
+        max_train_rows: int | None = None,
     ) -> None:
         super().__init__()
         self.spec = FreezeSpec(bool(freeze_embeddings), int(freeze_bottom), bool(gradual_unfreezing))
@@ -85,6 +88,9 @@ class FinetuneStrategy(Strategy):
         self.layer_lr_decay = float(layer_lr_decay)
         self.head_lr = None if head_lr is None else float(head_lr)
         self.val_fraction = float(val_fraction)
+        if max_train_rows is not None and max_train_rows < 2:
+            raise ValueError(f"{self.name}: max_train_rows must be >= 2 (or null for all rows), got {max_train_rows}")
+        self.max_train_rows = max_train_rows
         self.checkpoint_dir: Path | None = None
         self.resume = False
         self.last_fit_info: dict[str, Any] = {}
@@ -97,6 +103,7 @@ class FinetuneStrategy(Strategy):
             "layer_lr_decay": self.layer_lr_decay,
             "head_lr": self.head_lr,
             "val_fraction": self.val_fraction,
+            "max_train_rows": self.max_train_rows,
         }
 
     @property
@@ -149,6 +156,14 @@ class FinetuneStrategy(Strategy):
         plan.apply(None)
         return model, plan
 
+    def subsample(self, train: LabeledTexts) -> LabeledTexts:
+        """``train`` cut to ``max_train_rows`` (seeded, stratified), or as it is."""
+        if self.max_train_rows is None or len(train) <= self.max_train_rows:
+            return train
+        from textransfer.data.splits import stratified_subsample
+
+        return stratified_subsample(train, self.max_train_rows, seed=self.training.seed)
+
     def optimizer_groups(self, plan: FreezePlan, head: Head) -> list[dict[str, Any]]:
         """Layer-wise AdamW groups (see :meth:`FreezePlan.optimizer_groups`)."""
         return plan.optimizer_groups(
@@ -169,6 +184,7 @@ class FinetuneStrategy(Strategy):
 
         self.check(encoder, head)
         label_map = self.label_map_for(train)
+        train = self.subsample(train)
         if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
             from textransfer.data.splits import stratified_split
 
@@ -199,7 +215,7 @@ class FinetuneStrategy(Strategy):
         encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
         encoder.module.eval()  # type: ignore[attr-defined]
         self.last_fit_info = {
-            "train_rows": len(train),
+            "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),
             "best_epoch": result.best_epoch,
             "history": result.history,

@@ -56,6 +56,8 @@ class FrozenStrategy(Strategy):
         >>> clf = FrozenStrategy().fit(create_encoder("tfidf"), create_head("logreg"), train)  # doctest: +SKIP
     """
 
+    encodes_frozen_features = True
+
     def __init__(self, val_fraction: float = 0.1) -> None:
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
