@@ -84,12 +84,18 @@ def test_setups_inherit_top_level_sections():
 def test_shipped_configs_validate():
     from pathlib import Path
 
+    from textransfer.analyses.config import load_curve_config, load_layers_config
     from textransfer.crossdomain_config import load_crossdomain_config
 
     for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
-        # Grids for `textransfer crossdomain` have a `domains:` section; run configs a `data:` one.
-        grid = "domains" in yaml.safe_load(path.read_text())
-        (load_crossdomain_config if grid else load_config)(path)
+        # Grids for `textransfer crossdomain` have a `domains:` section, learning curves `budgets:`,
+        # layer-transfer runs `base:`; run configs a `data:` one.
+        raw = yaml.safe_load(path.read_text())
+        loader = load_config
+        for key, reader in (("domains", load_crossdomain_config), ("budgets", load_curve_config), ("base", load_layers_config)):
+            if key in raw:
+                loader = reader
+        loader(path)
 
 
 def test_crossdomain_configs_share_the_run_config_reader():

@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     cd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value, e.g. --set seeds=[0] (repeatable)")
 
+    for name, text in (("curve", "learning curves: target accuracy vs number of labeled target examples"),
+                       ("layers", "layer transfer (Yosinski et al. 2014): keep k layer groups, re-initialise the rest")):
+        an = sub.add_parser(name, help=text)
+        an.add_argument("config", help="YAML config (see configs/curve_*.yaml, configs/*layers*.yaml)")
+        an.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set seeds=[0] (repeatable)")
+
     pr = sub.add_parser("predict", help="predict labels with a saved model")
     pr.add_argument("model_dir", help="model directory (runs/<name>/model)")
     pr.add_argument("texts", nargs="*", help="texts to classify")
@@ -60,6 +67,26 @@ def _cmd_crossdomain(args: argparse.Namespace) -> int:
     result = run_crossdomain(args.config, args.overrides)
     print("\n".join(summary_table(result.metrics["rows"])))
     print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, plots/)")
+    return 0
+
+
+def _cmd_curve(args: argparse.Namespace) -> int:
+    from textransfer.analyses.curve import run_curve
+    from textransfer.analyses.curve_report import benefit_rows
+
+    result = run_curve(args.config, args.overrides)
+    print("\n".join(benefit_rows(result.metrics)))
+    print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, samples.json, plots/)")
+    return 0
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from textransfer.analyses.layers import run_layers
+
+    result = run_layers(args.config, args.overrides)
+    for variant, points in result.metrics["variants"].items():
+        print(f"{variant}\t" + "  ".join(f"k={k}: {p['mean']:.3f}" for k, p in points.items()))
+    print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, samples.json, plots/)")
     return 0
 
 
@@ -111,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``textransfer`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": _cmd_run, "crossdomain": _cmd_crossdomain, "predict": _cmd_predict, "list": _cmd_list}
+    handlers = {"run": _cmd_run, "crossdomain": _cmd_crossdomain, "curve": _cmd_curve, "layers": _cmd_layers,
+                "predict": _cmd_predict, "list": _cmd_list}
     try:
         return handlers[args.command](args)
     except _USER_ERRORS as exc:

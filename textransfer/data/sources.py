@@ -64,6 +64,8 @@ class DataSource(BaseModel):
         domain: a short name for reports; defaults to the packaged name or the file stem.
         label_map: renames labels, keys matched against ``str(label)``, e.g.
             ``{"1": "positive", "0": "negative"}``.
+        keep_labels: keep only rows with these labels (after ``label_map``, matched by their
+            string form), e.g. ``[0, 1, 2, 3, 4]`` for a task on half of the digits.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +83,7 @@ class DataSource(BaseModel):
     encoding: str = "utf-8"
     domain: str | None = None
     label_map: dict[str, str] | None = None
+    keep_labels: list[str | int] | None = None
 
     @field_validator("source", "text_column", "split")
     @classmethod
@@ -360,10 +363,25 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
     data = LabeledTexts(
         texts, labels, domain=src.resolved_domain(), ids=[table.ids[i] for i in keep]
     )
+    if src.keep_labels is not None:
+        data = _keep_labels(data, src.keep_labels, table.where)
     if src.limit is not None:
         data = stratified_subsample(data, src.limit, seed=src.sample_seed)
     report.kept = len(data)
     return data, report
+
+
+def _keep_labels(data: LabeledTexts, wanted: list[str | int], where: str) -> LabeledTexts:
+    if data.labels is None:
+        raise ValueError(f"{where}: keep_labels needs labels, but the data is read without a label column")
+    found = {str(lab) for lab in data.labels}
+    wanted_str = {str(w) for w in wanted}
+    missing = sorted(wanted_str - found)
+    if missing == sorted(wanted_str):
+        raise ValueError(f"{where}: keep_labels {missing} match no label; labels found: {sorted(found)[:20]}")
+    if missing:
+        logger.warning("%s: keep_labels %s match no label; labels found: %s", where, missing, sorted(found)[:20])
+    return data.subset([i for i, lab in enumerate(data.labels) if str(lab) in wanted_str])
 
 
 def _apply_label_map(labels: list[Label], mapping: dict[str, str], where: str) -> list[Label]:

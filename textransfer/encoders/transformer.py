@@ -199,6 +199,9 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         precision: ``"fp32"``, or ``"int8"``: :meth:`encode` runs a copy whose ``nn.Linear``
             layers are dynamically quantised to int8 (CPU; about 2x faster, features within
             ~0.97 cosine of fp32). Training (:meth:`forward`) always uses the fp32 weights.
+        pretrained: False builds the same architecture (and tokenizer) with random weights:
+            the no-transfer baseline of a learning curve, trained from scratch.
+        seed: seeds the random weights when ``pretrained`` is False.
 
     Example:
         >>> enc = TransformerEncoder("all-MiniLM-L6-v2")  # doctest: +SKIP
@@ -214,6 +217,8 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         normalize: bool = False,
         trust_remote_code: bool = False,
         precision: Precision = "fp32",
+        pretrained: bool = True,
+        seed: int = 0,
     ) -> None:
         if pooling not in ("cls", "mean"):
             raise ValueError(f"transformer: pooling must be 'cls' or 'mean', got {pooling!r}")
@@ -225,6 +230,8 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         self.normalize = bool(normalize)
         self.trust_remote_code = bool(trust_remote_code)
         self.precision = check_precision(precision, "transformer")
+        self.pretrained = bool(pretrained)
+        self.seed = int(seed)
         self.weights_modified = False
         self._module: Any = None
         self._int8 = Int8Cache()
@@ -259,9 +266,15 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
 
             tf = require("transformers", feature="the transformer encoder")
             src = self._source()
-            self._module = tf.AutoModel.from_pretrained(
-                src, trust_remote_code=self.trust_remote_code
-            ).eval()
+            if self.pretrained or self.weights_modified:  # saved weights are trained weights
+                model = tf.AutoModel.from_pretrained(src, trust_remote_code=self.trust_remote_code)
+            else:
+                import torch
+
+                with torch.random.fork_rng(devices=[]):  # leave the caller's random stream alone
+                    torch.manual_seed(self.seed)
+                    model = tf.AutoModel.from_config(self.hf_config, trust_remote_code=self.trust_remote_code)
+            self._module = model.eval()
             self._hf_config = self._module.config
         return self._module
 
@@ -360,7 +373,7 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
     # -- identity and persistence ----------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        return {
+        cfg: dict[str, Any] = {
             "model": self.model,
             "pooling": self.pooling,
             "max_length": self.max_length,
@@ -368,6 +381,9 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
             "trust_remote_code": self.trust_remote_code,
             "precision": self.precision,
         }
+        if not self.pretrained:  # only then: pretrained encoders keep their fingerprints
+            cfg.update(pretrained=False, seed=self.seed)
+        return cfg
 
     def _save_weights(self, directory: Path) -> None:
         self.module.save_pretrained(str(directory))

@@ -28,7 +28,14 @@ import numpy as np
 
 from textransfer.evaluation.scoring import mean_std
 
-__all__ = ["curve_stats", "log_area", "matching_budget", "transfer_benefits"]
+__all__ = [
+    "budget_label",
+    "curve_stats",
+    "format_stats",
+    "log_area",
+    "matching_budget",
+    "transfer_benefits",
+]
 
 Curve = Mapping[int, Sequence[float]]
 
@@ -65,9 +72,12 @@ def matching_budget(curve: Curve, target: float) -> int | None:
     return None
 
 
-def _part(budget: int, ours: dict[str, float], base: dict[str, float]) -> dict[str, Any]:
+def _part(
+    budget: int, ours: dict[str, float], base: dict[str, float], base_budget: int | None = None
+) -> dict[str, Any]:
     return {
         "budget": budget,
+        "baseline_budget": budget if base_budget is None else base_budget,
         "setup": ours["mean"],
         "baseline": base["mean"],
         "gain": ours["mean"] - base["mean"],
@@ -77,25 +87,28 @@ def _part(budget: int, ours: dict[str, float], base: dict[str, float]) -> dict[s
 def transfer_benefits(curve: Curve, baseline: Curve) -> dict[str, Any]:
     """Start, slope (log-area) and asymptote of ``curve`` against ``baseline``.
 
-    Only budgets both curves have are compared (a zero-shot point at budget 0 has no baseline
-    counterpart unless the baseline has one too).
+    The start compares each curve's first point (a zero-shot or source-model point at budget 0
+    against the baseline's smallest budget: transfer starting higher with fewer labels); the
+    area and the asymptote use the budgets both curves have.
 
     Returns:
-        ``{"budgets": common budgets, "start": {"budget", "setup", "baseline", "gain"},
-        "area": {"setup", "baseline", "gain", "budgets"}, "asymptote": {...},
-        "baseline_full": the baseline's accuracy at its largest budget,
+        ``{"budgets": common budgets, "start": {"budget", "baseline_budget", "setup",
+        "baseline", "gain"}, "area": {"setup", "baseline", "gain", "budgets"}, "asymptote":
+        {...}, "baseline_full": the baseline's accuracy at its largest budget,
         "matches_baseline_at": smallest budget of ``curve`` reaching ``baseline_full`` (or None),
-        "negative_transfer": benefits with a negative gain, "losing_budgets": budgets where the
-        mean is below the baseline's}``; ``{"budgets": []}`` when nothing is comparable.
+        "negative_transfer": benefits with a negative gain, "losing_budgets": common budgets
+        where the mean is below the baseline's}``; area and asymptote are absent without a
+        common (positive) budget.
     """
     ours, base = curve_stats(curve), curve_stats(baseline)
     common = [b for b in ours if b in base]
-    if not common or not base:
-        return {"budgets": [], "negative_transfer": [], "losing_budgets": []}
-    full = max(base)
-    out: dict[str, Any] = {"budgets": common}
-    out["start"] = _part(common[0], ours[common[0]], base[common[0]])
-    out["asymptote"] = _part(common[-1], ours[common[-1]], base[common[-1]])
+    out: dict[str, Any] = {"budgets": common, "negative_transfer": [], "losing_budgets": []}
+    if not ours or not base:
+        return out
+    first, base_first, full = min(ours), min(base), max(base)
+    out["start"] = _part(first, ours[first], base[base_first], base_first)
+    if common:
+        out["asymptote"] = _part(common[-1], ours[common[-1]], base[common[-1]])
     positive = [b for b in common if b > 0]
     if positive:
         a_ours = log_area(positive, [ours[b]["mean"] for b in positive])
@@ -113,6 +126,15 @@ def transfer_benefits(curve: Curve, baseline: Curve) -> dict[str, Any]:
     ]
     out["losing_budgets"] = [b for b in common if ours[b]["mean"] < base[b]["mean"]]
     return out
+
+
+def format_stats(stats: dict[str, Any] | None) -> str:
+    """``"0.812 ± 0.010"`` (``"0.812"`` for one seed; ``"-"`` for no result) for a report cell."""
+    if not stats:
+        return "-"
+    if stats.get("n", 1) > 1:
+        return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+    return f"{stats['mean']:.3f}"
 
 
 def budget_label(budget: int, pool_size: int) -> str:

@@ -1,0 +1,291 @@
+"""Configs of the transfer analyses (``textransfer curve`` / ``textransfer layers``).
+
+Learning curve::
+
+    name: curve_movies_products
+    seeds: [0, 1, 2]
+    target: products                # any data source; split into a labeled pool and a test split
+    source: movies                  # only for two-step setups (those with a `source:` step)
+    test_size: 0.2
+    budgets: [0, 8, 32, 100, 300, 1000, all]   # labeled target examples; 0 = zero-shot / source model
+    balance: balanced               # small budgets: k per class; or stratified (pool proportions)
+    baseline: tfidf                 # the no-transfer setup the benefits are measured against
+    setups:
+      tfidf: {encoder: tfidf, strategy: {name: frozen, head: logreg}, transfer: false}
+      minilm-zero-shot: {encoder: sentence, strategy: {name: zero_shot, labels: {positive: ..., negative: ...}}}
+      minilm-then-products:         # two-step: fine-tune on the source, then on k target labels
+        encoder: {name: transformer, model: all-MiniLM-L6-v2}
+        source: {strategy: {name: finetune, head: linear}, training: {epochs: 1}}
+        strategy: {name: finetune, head: linear}
+        seeds: [0]                  # a subset of the top-level seeds (slow setups)
+        min_steps: 40               # small budgets: at least this many optimiser steps
+
+Layer transfer::
+
+    name: layers_minilm
+    target: products
+    base: pretrained                # or: source (train A on `source`, B on the target: + BnB controls)
+    budget: 500                     # labeled target rows to train on (or all)
+    encoder: {name: transformer, model: all-MiniLM-L6-v2, max_length: 64}
+    strategy: {name: finetune, head: linear}   # freezing is set per k and variant
+    training: {epochs: 3, lr: 5.0e-5}
+    ks: null                        # k = 0..L (all layer groups), or a list
+
+Unknown keys are errors; registry names and constructor keys are checked when the config loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from textransfer.config import (
+    ComponentSpec,
+    RunName,
+    SetupConfig,
+    StrategyConfig,
+    StrategySpec,
+    validate_components,
+    validate_config,
+)
+from textransfer.data.sources import DataSource
+
+Budget = int | Literal["all"]
+
+
+def _source(v: Any) -> Any:
+    return {"source": v} if isinstance(v, str) else v
+
+
+class _Analysis(BaseModel):
+    """What both analyses share: run name and place, seeds, the target split."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: RunName
+    output_dir: str = "runs"
+    batch_size: int = 32
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    split_seed: int | None = None
+    test_size: float = 0.2
+    target: DataSource
+    source: DataSource | None = None
+    balance: Literal["balanced", "stratified"] = "balanced"
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("target", "source", mode="before")
+    @classmethod
+    def _data(cls, v: Any) -> Any:
+        return _source(v)
+
+    @field_validator("test_size")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.2), got {v}")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one seed, e.g. [0]")
+        return v
+
+    def split_seed_of(self, seed: int) -> int:
+        """The seed of the target pool/test split for run seed ``seed``."""
+        return seed if self.split_seed is None else self.split_seed
+
+
+class SourceStep(BaseModel):
+    """Step 1 of a two-step setup: the same encoder trained on the source domain first."""
+
+    model_config = ConfigDict(extra="forbid")
+    strategy: StrategySpec
+    training: dict[str, Any] = Field(default_factory=dict)
+
+
+class CurveSetup(BaseModel):
+    """One curve of a learning-curve run.
+
+    Attributes:
+        encoder: the encoder (fresh per seed and budget).
+        strategy: how it is trained on the budget's target labels (``zero_shot``: only at 0).
+        training: TrainingArgs overrides (over the top-level ``training``).
+        source: train on the source domain first, then reuse the trained encoder (budget 0: the
+            source model itself scores the target).
+        seeds: run on these of the top-level seeds only.
+        min_steps: raise the epochs of small budgets to at least this many optimiser steps.
+        transfer: False for no-transfer setups (not judged against the baseline).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    encoder: ComponentSpec
+    strategy: StrategySpec = Field(default_factory=StrategyConfig)
+    training: dict[str, Any] = Field(default_factory=dict)
+    source: SourceStep | None = None
+    seeds: list[int] | None = None
+    min_steps: int | None = Field(None, ge=1)
+    transfer: bool = True
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.strategy.name == "zero_shot"
+
+
+class CurveConfig(_Analysis):
+    """A learning-curve run (see the module docstring)."""
+
+    cache_dir: str | None = "~/.cache/textransfer/features"
+    budgets: list[Budget] = Field(default_factory=lambda: [0, 8, 32, 100, 300, 1000, "all"])
+    baseline: str
+    setups: dict[str, CurveSetup]
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[Budget]) -> list[Budget]:
+        bad = [
+            b for b in v if b != "all" and (isinstance(b, bool) or not isinstance(b, int) or b < 0)
+        ]
+        if bad:
+            raise ValueError(
+                f"budgets must be numbers of labeled examples >= 0 or 'all', got {bad}"
+            )
+        if not any(b == "all" or b > 0 for b in v):
+            raise ValueError("give at least one budget above 0, e.g. [0, 8, 32, all]")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> CurveConfig:
+        if not self.setups:
+            raise ValueError("setups: give at least one setup")
+        if self.baseline not in self.setups:
+            raise ValueError(
+                f"baseline: {self.baseline!r} is not a key of `setups` ({sorted(self.setups)})"
+            )
+        for key, s in self.setups.items():
+            if s.source is not None and self.source is None:
+                raise ValueError(
+                    f"setups.{key} has a `source:` step: name the source domain with top-level `source:`"
+                )
+            if s.zero_shot and 0 not in self.budgets:
+                raise ValueError(f"setups.{key} is zero-shot: add 0 to `budgets`")
+            extra = sorted(set(s.seeds or []) - set(self.seeds))
+            if extra:
+                raise ValueError(
+                    f"setups.{key}.seeds: {extra} are not among the top-level seeds {self.seeds}"
+                )
+            for step in self.steps(key):
+                validate_components(step, where=f"setups.{key}")
+        return self
+
+    def steps(self, key: str) -> list[SetupConfig]:
+        """The SetupConfigs of setup ``key``: ``[target step]`` or ``[source step, target step]``."""
+        s = self.setups[key]
+        target = SetupConfig(
+            name=key,
+            encoder=s.encoder,
+            strategy=s.strategy,
+            training={**self.training, **s.training},
+        )
+        if s.source is None:
+            return [target]
+        src = SetupConfig(
+            name=f"{key}:source",
+            encoder=s.encoder,
+            strategy=s.source.strategy,
+            training={**self.training, **s.source.training},
+        )
+        return [src, target]
+
+    def seeds_of(self, key: str) -> list[int]:
+        return self.setups[key].seeds or self.seeds
+
+
+class LayersConfig(_Analysis):
+    """A layer-transfer run (see the module docstring)."""
+
+    base: Literal["pretrained", "source"] = "pretrained"
+    budget: Budget = "all"
+    encoder: ComponentSpec
+    strategy: StrategySpec = Field(
+        default_factory=lambda: StrategyConfig(name="finetune", head="linear")  # type: ignore[arg-type]
+    )
+    source_training: dict[str, Any] | None = None
+    ks: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LayersConfig:
+        if self.strategy.name != "finetune":
+            raise ValueError(
+                f"strategy: layer transfer trains with finetune (freezing is set per k), got {self.strategy.name!r}"
+            )
+        if self.base == "source" and self.source is None:
+            raise ValueError(
+                "base: source trains the base network on a source domain: name it with `source:`"
+            )
+        if self.budget != "all" and (isinstance(self.budget, bool) or self.budget < 1):
+            raise ValueError(
+                f"budget: a number of labeled target examples >= 1, or all; got {self.budget!r}"
+            )
+        for setup in (self.setup(), self.base_setup()):
+            validate_components(setup)
+        return self
+
+    def setup(self) -> SetupConfig:
+        """Encoder, finetune strategy and training of the target runs."""
+        return SetupConfig(
+            name=self.name, encoder=self.encoder, strategy=self.strategy, training=self.training
+        )
+
+    def base_setup(self) -> SetupConfig:
+        """The same, with ``source_training`` (when given) for training the base networks."""
+        training = (
+            self.training
+            if self.source_training is None
+            else {**self.training, **self.source_training}
+        )
+        return SetupConfig(
+            name=f"{self.name}:base",
+            encoder=self.encoder,
+            strategy=self.strategy,
+            training=training,
+        )
+
+
+def load_curve_config(
+    path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> CurveConfig:
+    """Reads and validates a learning-curve YAML config, applying ``key.sub=value`` overrides.
+
+    Example:
+        >>> cfg = load_curve_config("configs/curve_movies_products.yaml", ["seeds=[0]"])  # doctest: +SKIP
+    """
+    return validate_config(CurveConfig, path, overrides)
+
+
+def load_layers_config(
+    path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> LayersConfig:
+    """Reads and validates a layer-transfer YAML config, applying ``key.sub=value`` overrides."""
+    return validate_config(LayersConfig, path, overrides)
+
+
+AnalysisT = TypeVar("AnalysisT", bound=_Analysis)
+
+
+def resolve_config(
+    model: type[AnalysisT],
+    config: AnalysisT | str | Path | dict[str, Any],
+    overrides: list[str] | tuple[str, ...] = (),
+) -> AnalysisT:
+    """``config`` as a validated ``model``: read from YAML (or a dict), or re-validated with
+    ``overrides`` applied when it already is one."""
+    if isinstance(config, model):
+        return (
+            validate_config(model, config.model_dump(mode="json"), overrides)
+            if overrides
+            else config
+        )
+    return validate_config(model, config, overrides)  # type: ignore[arg-type]

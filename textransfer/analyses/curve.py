@@ -1,0 +1,212 @@
+"""Learning curves: target accuracy against the number of labeled target examples.
+
+For every seed the target is split into a labeled *pool* and a *test* split; each budget's
+sample is a nested, class-balanced prefix of one seeded order of the pool
+(:mod:`textransfer.data.budgets`), and every setup is trained on each sample and scored on the
+test split. Budget 0 is scored by zero-shot setups and by the source model of two-step setups.
+Output in ``runs/<name>/``: ``config.resolved.yaml``, ``metrics.json``, ``report.md``,
+``samples.json`` (the row ids of every sample, per seed), ``plots/learning_curve.png`` and
+``source_models/<setup>/seed<N>/`` (step 1 of two-step setups).
+
+Example:
+    >>> result = run_curve("configs/curve_movies_products.yaml", ["seeds=[0]"])  # doctest: +SKIP
+    >>> result.metrics["setups"]["minilm-frozen"]["benefits"]["asymptote"]["gain"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textransfer.analyses._fit import (
+    covers,
+    fit_setup,
+    ids_json,
+    open_run_dir,
+    run_cache,
+    score,
+    split_target,
+)
+from textransfer.analyses.config import CurveConfig, resolve_config
+from textransfer.classifier import Classifier
+from textransfer.crossdomain import FeatureStore
+from textransfer.data import LabeledTexts
+from textransfer.data import load as load_data
+from textransfer.data.budgets import budget_samples, resolve_budgets
+from textransfer.encoders.cache import FeatureCache
+from textransfer.evaluation.curves import curve_stats, transfer_benefits
+
+__all__ = ["CurveResult", "run_curve"]
+
+logger = logging.getLogger("textransfer.analyses")
+
+DEFINITIONS = {
+    "start": "accuracy at the smallest budget both the setup and the baseline have, minus the baseline's",
+    "area": "area under the mean curve over log(budget), divided by the log range (positive budgets both "
+    "have), minus the baseline's: a faster-rising curve has a larger area",
+    "asymptote": "accuracy at the largest budget (all labels), minus the baseline's",
+    "matches_baseline_at": "smallest budget at which the setup's mean accuracy reaches the baseline's with all labels",
+    "negative_transfer": "benefits whose gain is negative (the transfer setup is worse than no transfer there)",
+}
+
+
+@dataclass
+class CurveResult:
+    """What :func:`run_curve` returns: the run directory and metrics.json's content."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+class CurveRun:
+    """Runs the setups of a :class:`CurveConfig` over seeds and budgets (see :func:`run_curve`)."""
+
+    def __init__(self, config: CurveConfig, run_dir: Path, cache: FeatureCache) -> None:
+        self.config, self.run_dir, self.cache = config, run_dir, cache
+        self.store = FeatureStore(cache, config.batch_size)
+        self.records: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.samples: dict[str, dict[str, list[Any]]] = {}
+        self.pool_size = 0
+
+    def run_seed(self, seed: int, target: LabeledTexts, source: LabeledTexts | None) -> None:
+        cfg = self.config
+        pool, test = split_target(target, cfg.test_size, cfg.split_seed_of(seed))
+        budgets, notes = resolve_budgets(cfg.budgets, len(pool), len(set(pool.labels or [])))
+        self.notes += [n for n in notes if n not in self.notes]
+        self.pool_size = len(pool)
+        samples = budget_samples(pool, budgets, seed, cfg.balance)
+        self.samples[str(seed)] = {str(b): ids_json(s.ids) for b, s in samples.items() if b > 0}
+        for key in cfg.setups:
+            if seed in cfg.seeds_of(key):
+                self.run_setup(key, seed, target, pool, test, samples, source)
+
+    def run_setup(
+        self,
+        key: str,
+        seed: int,
+        target: LabeledTexts,
+        pool: LabeledTexts,
+        test: LabeledTexts,
+        samples: dict[int, LabeledTexts],
+        source: LabeledTexts | None,
+    ) -> None:
+        cfg, setup = self.config, self.config.setups[key]
+        *first, step = cfg.steps(key)
+        source_dir = None
+        source_clf: Classifier | None = None
+        if first:
+            assert source is not None
+            source_clf, info = fit_setup(
+                first[0],
+                source,
+                seed,
+                self.cache,
+                cfg.batch_size,
+                warm=lambda enc: self.store.warm(enc, source, source),
+            )
+            source_dir = source_clf.save(self.run_dir / "source_models" / key / f"seed{seed}")
+            logger.info(
+                "%s seed %d: source step on %s (%d rows) in %.0f s",
+                key,
+                seed,
+                source.domain,
+                len(source),
+                info["fit_seconds"],
+            )
+        for budget, sample in samples.items():
+            if budget == 0:
+                if setup.zero_shot:
+                    clf, info = fit_setup(step, pool, seed, self.cache, cfg.batch_size)
+                elif source_clf is not None and covers(source_clf, test):
+                    clf, info = source_clf, {"train_rows": 0, "source_rows": len(source or [])}
+                else:
+                    continue
+            elif setup.zero_shot:
+                continue
+            else:
+                encoder = Classifier.load(source_dir).encoder if source_dir is not None else None
+                clf, info = fit_setup(
+                    step,
+                    sample,
+                    seed,
+                    self.cache,
+                    cfg.batch_size,
+                    encoder=encoder,
+                    min_steps=setup.min_steps,
+                    warm=lambda enc, part=sample: self.store.warm(enc, target, part, test),
+                )
+            res = score(clf, test, self.cache, cfg.batch_size)
+            self.records.append({"setup": key, "seed": seed, "budget": budget, **res, **info})
+            logger.info("%s seed %d budget %d: accuracy %.3f", key, seed, budget, res["accuracy"])
+
+    def summarise(self) -> dict[str, Any]:
+        cfg = self.config
+        curves: dict[str, dict[int, list[float]]] = {k: {} for k in cfg.setups}
+        for r in self.records:
+            curves[r["setup"]].setdefault(r["budget"], []).append(r["accuracy"])
+        base = curves[cfg.baseline]
+        setups: dict[str, Any] = {}
+        for key, s in cfg.setups.items():
+            entry: dict[str, Any] = {
+                "strategy": s.strategy.name,
+                "encoder": s.encoder.name,
+                "two_step": s.source is not None,
+                "transfer": s.transfer,
+                "seeds": cfg.seeds_of(key),
+                "curve": {str(b): v for b, v in curve_stats(curves[key]).items()},
+            }
+            if s.transfer and key != cfg.baseline:
+                entry["benefits"] = transfer_benefits(curves[key], base)
+            setups[key] = entry
+        return {"setups": setups, "curves": curves}
+
+
+def run_curve(
+    config: CurveConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> CurveResult:
+    """Runs a learning-curve config end to end and writes the run directory (module docstring)."""
+    from textransfer.analyses.curve_report import write_report
+
+    config = resolve_config(CurveConfig, config, overrides)
+    run_dir = open_run_dir(config)
+    t0 = time.perf_counter()
+    target = load_data(config.target)
+    source = (
+        load_data(config.source)
+        if any(s.source for s in config.setups.values()) and config.source
+        else None
+    )
+    with run_cache(config.cache_dir) as cache:
+        run = CurveRun(config, run_dir, cache)
+        for seed in config.seeds:
+            run.run_seed(seed, target, source)
+    summary = run.summarise()
+    metrics = {
+        "name": config.name,
+        "target": {
+            "domain": target.domain,
+            "rows": len(target),
+            "pool": run.pool_size,
+            "test": len(target) - run.pool_size,
+            "labels": target.label_counts(),
+        },
+        "source": None if source is None else {"domain": source.domain, "rows": len(source)},
+        "baseline": config.baseline,
+        "budgets": sorted({r["budget"] for r in run.records}),
+        "balance": config.balance,
+        "seeds": config.seeds,
+        "notes": run.notes,
+        "definitions": DEFINITIONS,
+        "setups": summary["setups"],
+        "records": run.records,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (run_dir / "samples.json").write_text(json.dumps(run.samples))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_report(run_dir, metrics, summary["curves"])
+    return CurveResult(run_dir=run_dir, metrics=metrics)

@@ -1,0 +1,100 @@
+"""PNG plots of the transfer analyses: learning curves (log budget axis, +-std bands) and
+accuracy against the number of transferred layer groups (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textransfer.evaluation.plots import _plt
+
+
+def learning_curves(
+    curves: dict[str, dict[int, dict[str, float]]], path: Path, title: str, pool_size: int
+) -> None:
+    """One mean line with a +-std band per setup; x: labeled target examples on a log scale
+    (``symlog``, so a 0-label point sits at the left edge).
+
+    Args:
+        curves: ``{setup: {budget: {"mean", "std"}}}``.
+        path: the PNG to write.
+        title: the figure title.
+        pool_size: the "all" budget, labelled as such on the axis.
+    """
+    import numpy as np
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    budgets: set[int] = set()
+    for name, pts in curves.items():
+        if not pts:
+            continue
+        xs = sorted(pts)
+        budgets |= set(xs)
+        mean = np.array([pts[b]["mean"] for b in xs])
+        std = np.array([pts[b]["std"] for b in xs])
+        marker = "*" if xs == [0] else "o"
+        line = ax.plot(xs, mean, marker=marker, ms=9 if marker == "*" else 4, label=name)[0]
+        ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_xscale("symlog", linthresh=1)
+    ticks = sorted(budgets)
+    ax.set_xticks(ticks, [f"all\n({b})" if b == pool_size else str(b) for b in ticks], fontsize=8)
+    ax.set_xlabel("labeled target examples (log scale)")
+    ax.set_ylabel("target test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def layer_curves(
+    results: dict[str, dict[int, dict[str, float]]],
+    path: Path,
+    title: str,
+    groups: list[str],
+    reference: dict[str, Any] | None = None,
+) -> None:
+    """Accuracy against k (bottom layer groups transferred) for AnB, AnB+, BnB, BnB+.
+
+    Args:
+        results: ``{variant: {k: {"mean", "std"}}}``.
+        path: the PNG to write.
+        title: the figure title.
+        groups: layer group names bottom -> top (k = i keeps ``groups[:i]``).
+        reference: optional ``{"label": ..., "mean": ...}`` drawn as a horizontal line (base B).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    styles = {"AnB": ("tab:red", "o", "-"), "AnB+": ("tab:red", "s", "--"),
+              "BnB": ("tab:blue", "o", "-"), "BnB+": ("tab:blue", "s", "--")}  # fmt: skip
+    for variant, pts in results.items():
+        if not pts:
+            continue
+        ks = sorted(pts)
+        color, marker, ls = styles.get(variant, (None, "o", "-"))
+        ax.errorbar(
+            ks,
+            [pts[k]["mean"] for k in ks],
+            yerr=[pts[k]["std"] for k in ks],
+            color=color,
+            marker=marker,
+            ls=ls,
+            capsize=3,
+            label=variant,
+        )
+    if reference is not None:
+        ax.axhline(reference["mean"], color="grey", ls=":", label=reference["label"])
+    n = len(groups)
+    ax.set_xticks(
+        range(n + 1), [f"{k}\n{groups[k - 1] if k else 'none'}" for k in range(n + 1)], fontsize=7
+    )
+    ax.set_xlabel("k: bottom layer groups kept from the base network (rest re-initialised)")
+    ax.set_ylabel("target test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
