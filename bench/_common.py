@@ -82,3 +82,31 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def verdict(value: float, goal: float, higher_is_better: bool = True) -> str:
     ok = value >= goal if higher_is_better else value <= goal
     return f"{'MET' if ok else 'MISSED'} (goal {'>=' if higher_is_better else '<='} {goal:g})"
+
+
+class SyntheticCorpus:
+    """``n`` sentences: the 13,057 packaged movie and product sentences repeated in order, built
+    one slice at a time (a lazy sequence: ``corpus[a:b]`` is a list of ``b - a`` texts)."""
+
+    def __init__(self, n: int) -> None:
+        from textransfer.data import load
+
+        self.base = load("movies").texts + load("products").texts
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, s: slice) -> list[str]:
+        return [self.base[i % len(self.base)] for i in range(*s.indices(self.n))]
+
+
+def bench_encoder(name: str) -> Any:
+    """``glove``: static GloVe 6B 50d, mean pooling; ``minilm``: all-MiniLM-L6-v2 transformer,
+    mean pooling, max_length 128 (``minilm-int8``: with int8 linear layers)."""
+    from textransfer.encoders import create_encoder
+
+    if name == "glove":
+        return create_encoder("static", vectors="glove-6b-50d", pooling="mean")
+    precision = "int8" if name.endswith("int8") else "fp32"
+    return create_encoder("transformer", model="all-MiniLM-L6-v2", max_length=128, precision=precision)

@@ -24,7 +24,11 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _accuracy(batch_size: int, limit: int) -> list[list[object]]:
-    """Logistic regression on frozen mean-pooled features: movies 80% -> movies 20%, products."""
+    """Logistic regression on frozen features: movies 80% -> movies 20%, products.
+
+    The split (stratified, seed 0) and the encoder settings (mean pooling, L2-normalised,
+    max_length 128) are those of configs/movies_to_products.yaml's ``minilm-transformer`` encoder.
+    """
     from sklearn.linear_model import LogisticRegression
 
     from textransfer.data import load, stratified_split, stratified_subsample
@@ -36,7 +40,7 @@ def _accuracy(batch_size: int, limit: int) -> list[list[object]]:
     products = load("products")
     rows = []
     for precision in ("fp32", "int8"):
-        enc = TransformerEncoder("all-MiniLM-L6-v2", max_length=256, precision=precision)
+        enc = TransformerEncoder("all-MiniLM-L6-v2", max_length=128, normalize=True, precision=precision)
         seconds, feats = timed(
             lambda enc=enc: [enc.encode(d.texts, batch_size) for d in (train, test, products)]
         )
@@ -92,13 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"- sentence fp32 ratio {ratio['sentence fp32']}: {verdict(ratio['sentence fp32'], 1.0)}")
     print(f"- transformer int8 ratio {ratio['transformer int8']}: {verdict(ratio['transformer int8'], 1.8)}")
     print(f"- sentence int8 ratio {ratio['sentence int8']}: {verdict(ratio['sentence int8'], 1.8)}")
-    print(f"- fp32 cosine agreement (min): {rows[1][4]} / {rows[2][4]} — goal >= 0.9999")
+    min_cos = min(float(rows[1][4]), float(rows[2][4]))
+    print(f"- fp32 cosine agreement with sentence-transformers (min over sentences and both encoders): {min_cos:.6f}: {verdict(min_cos, 0.9999)}")
     if args.accuracy:
         acc = _accuracy(bs, args.accuracy_limit)
         print("\n### Movie -> product accuracy, frozen mean-pooled MiniLM + logistic regression\n")
         print(table(["precision", "movie train rows", "movie test acc", "product acc", "encode s"], acc))
         gap = abs(acc[0][3] - acc[1][3]) * 100
-        print(f"\n- int8 vs fp32 product accuracy gap: {gap:.2f} points: {verdict(gap, 1.0, higher_is_better=False)}")
+        print(f"\n- int8 vs fp32 movie -> product accuracy: {acc[1][3]:.4f} vs {acc[0][3]:.4f}, gap {gap:.2f} points: {verdict(gap, 1.0, higher_is_better=False)}")
     return 0
 
 
