@@ -135,3 +135,18 @@ def test_curve_bad_input_is_one_clear_error(tiny_glove_file, tiny_bert_dir, tmp_
     assert "baseline" in capsys.readouterr().err
     assert main(["curve", str(cfg), "--set", "budgets=[8]"]) == 2  # zero-shot needs budget 0
     assert "add 0 to `budgets`" in capsys.readouterr().err
+
+
+def test_empty_seed_list_skips_a_setup_but_not_the_baseline(
+    tiny_glove_file, tiny_bert_dir, tmp_path
+):
+    import pytest
+
+    from textransfer.analyses.config import load_curve_config
+    from textransfer.config import ConfigError
+
+    raw = _config(tmp_path, tiny_glove_file, tiny_bert_dir)
+    cfg = load_curve_config(raw, ["setups.bert-two-step.seeds=[]"])
+    assert cfg.seeds_of("bert-two-step") == [] and cfg.seeds_of("glove") == [0, 1]
+    with pytest.raises(ConfigError, match="baseline cannot be skipped"):
+        load_curve_config(raw, ["setups.tfidf.seeds=[]"])

@@ -115,7 +115,8 @@ class CurveSetup(BaseModel):
         training: TrainingArgs overrides (over the top-level ``training``).
         source: train on the source domain first, then reuse the trained encoder (budget 0: the
             source model itself scores the target).
-        seeds: run on these of the top-level seeds only.
+        seeds: run on these of the top-level seeds only (``[]``: skip the setup, e.g. a slow one
+            in a quick run: ``--set setups.NAME.seeds=[]``).
         min_steps: raise the epochs of small budgets to at least this many optimiser steps.
         transfer: False for no-transfer setups (not judged against the baseline).
     """
@@ -169,6 +170,8 @@ class CurveConfig(_Analysis):
                 raise ValueError(
                     f"setups.{key} has a `source:` step: name the source domain with top-level `source:`"
                 )
+            if key == self.baseline and s.seeds == []:
+                raise ValueError(f"setups.{key}: the baseline cannot be skipped (seeds: [])")
             if s.zero_shot and 0 not in self.budgets:
                 raise ValueError(f"setups.{key} is zero-shot: add 0 to `budgets`")
             extra = sorted(set(s.seeds or []) - set(self.seeds))
@@ -200,7 +203,8 @@ class CurveConfig(_Analysis):
         return [src, target]
 
     def seeds_of(self, key: str) -> list[int]:
-        return self.setups[key].seeds or self.seeds
+        seeds = self.setups[key].seeds
+        return self.seeds if seeds is None else seeds
 
 
 class LayersConfig(_Analysis):

@@ -152,6 +152,8 @@ class CurveRun:
         base = curves[cfg.baseline]
         setups: dict[str, Any] = {}
         for key, s in cfg.setups.items():
+            if not cfg.seeds_of(key):  # skipped in this run (seeds: [])
+                continue
             entry: dict[str, Any] = {
                 "strategy": s.strategy.name,
                 "encoder": s.encoder.name,
@@ -178,7 +180,7 @@ def run_curve(
     target = load_data(config.target)
     source = (
         load_data(config.source)
-        if any(s.source for s in config.setups.values()) and config.source
+        if config.source and any(s.source and config.seeds_of(k) for k, s in config.setups.items())
         else None
     )
     with run_cache(config.cache_dir) as cache:
