@@ -32,7 +32,7 @@ from _common import SyntheticCorpus, bench_encoder, machine, median, table
 
 def worker(encoder: str, n: int, out: str) -> None:
     """Encodes ``n`` synthetic sentences (sharded under torchrun); the main process saves them."""
-    from textransfer.training.sharding import encode_sharded, is_main_process
+    from textransfer.training.sharding import encode_sharded, end_processes, is_main_process
 
     warnings.filterwarnings("ignore")
     enc = bench_encoder(encoder)
@@ -44,6 +44,7 @@ def worker(encoder: str, n: int, out: str) -> None:
     if is_main_process():
         np.save(out, feats)
         print("RESULT " + json.dumps({"seconds": seconds}), flush=True)
+    end_processes()
 
 
 def _launch(processes: int, encoder: str, n: int, out: str) -> float:

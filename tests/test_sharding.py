@@ -99,7 +99,7 @@ import textransfer
 from textransfer.cli import main
 from textransfer.encoders.static import StaticEncoder
 from textransfer.prediction import predict_file
-from textransfer.training.sharding import _state, encode_sharded, encode_streamed_sharded
+from textransfer.training.sharding import _state, encode_sharded, encode_streamed_sharded, end_processes
 from tests.conftest import make_toy
 from tests.test_sharding import TEXTS
 
@@ -117,6 +117,7 @@ np.save(f"{out}/proba{rank}.npy", clf.predict_proba(TEXTS))
 assert main(["-q", "predict", model_dir, "--input", f"{out}/in.txt", "--output", f"{out}/cli.csv"]) == 0
 predict_file(clf, f"{out}/in.txt", f"{out}/chunked.csv", chunk_size=5)
 print("RESULT " + json.dumps({"rank": rank, "processes": state.num_processes, "type": str(state.distributed_type)}))
+end_processes()
 """
 
 

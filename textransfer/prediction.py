@@ -76,7 +76,7 @@ def predict_file(
     Returns:
         The number of rows written.
     """
-    from textransfer.training.sharding import is_main_process, sharded
+    from textransfer.training.sharding import is_main_process, sharded, wait_for_everyone
 
     src, dst = Path(input_path), Path(output_path)
     check_chunk_size(chunk_size)
@@ -104,6 +104,7 @@ def predict_file(
             logger.info("%d rows predicted", written)
         if main and writer is None:  # empty input: still write a header
             csv.writer(out).writerow([text_column, "label", *[f"proba_{lab}" for lab in clf.labels]])
+    wait_for_everyone()  # the others wait until the main process has written the last chunk
     return written
 
 

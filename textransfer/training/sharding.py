@@ -45,6 +45,21 @@ def is_main_process() -> bool:
     return not is_multi_process() or _state().is_main_process
 
 
+def wait_for_everyone() -> None:
+    """A barrier across processes (nothing under a single process)."""
+    if is_multi_process():
+        _state().wait_for_everyone()
+
+
+def end_processes() -> None:
+    """Ends the process group at the end of a multi-process script, after a barrier, so that no
+    process exits while another still exchanges data with it. No sharded call may follow."""
+    if is_multi_process():
+        state = _state()
+        state.wait_for_everyone()
+        state.destroy_process_group()
+
+
 def gather_rows(local: np.ndarray) -> np.ndarray:
     """Concatenates every process's ``(n_i, d)`` rows in process order; shards may differ in size.
 
