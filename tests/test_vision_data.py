@@ -89,3 +89,18 @@ def test_packaged_digits_and_mnist():
         mnist.fingerprint()
         == load({"source": "mnist-5k", "limit": 100, "sample_seed": 0}).fingerprint()
     )
+
+
+def test_digits_in_mnist_layout():
+    from textransfer.vision.datasets import mnist_layout
+
+    digits, laid_out = load("digits"), load("digits-28")
+    assert laid_out.labels == digits.labels and laid_out.domain == "digits-28"
+    x = laid_out.texts[0]
+    assert x.shape == (28, 28) and x.dtype == np.uint8
+    rows, cols = np.nonzero(x)
+    assert rows.max() - rows.min() < 20 and cols.max() - cols.min() < 20  # inside a 20x20 box
+    ys, xs = np.indices(x.shape)
+    mass = x.astype(float) / x.sum()
+    assert abs((ys * mass).sum() - 13.5) <= 1 and abs((xs * mass).sum() - 13.5) <= 1
+    assert not mnist_layout(np.zeros((8, 8), np.uint8)).any()  # a blank image stays blank
