@@ -45,7 +45,8 @@ __all__ = ["CurveResult", "run_curve"]
 logger = logging.getLogger("textransfer.analyses")
 
 DEFINITIONS = {
-    "start": "accuracy at the smallest budget both the setup and the baseline have, minus the baseline's",
+    "start": "accuracy at the setup's smallest budget (0 for zero-shot and two-step setups) minus the "
+    "baseline's at its smallest budget",
     "area": "area under the mean curve over log(budget), divided by the log range (positive budgets both "
     "have), minus the baseline's: a faster-rising curve has a larger area",
     "asymptote": "accuracy at the largest budget (all labels), minus the baseline's",
@@ -72,6 +73,7 @@ class CurveRun:
         self.notes: list[str] = []
         self.samples: dict[str, dict[str, list[Any]]] = {}
         self.pool_size = 0
+        self.majority: list[float] = []  # majority-class accuracy of each seed's test split
 
     def run_seed(self, seed: int, target: LabeledTexts, source: LabeledTexts | None) -> None:
         cfg = self.config
@@ -79,6 +81,7 @@ class CurveRun:
         budgets, notes = resolve_budgets(cfg.budgets, len(pool), len(set(pool.labels or [])))
         self.notes += [n for n in notes if n not in self.notes]
         self.pool_size = len(pool)
+        self.majority.append(max(test.label_counts().values()) / len(test))
         samples = budget_samples(pool, budgets, seed, cfg.balance)
         self.samples[str(seed)] = {str(b): ids_json(s.ids) for b, s in samples.items() if b > 0}
         for key in cfg.setups:
@@ -203,6 +206,7 @@ def run_curve(
         "balance": config.balance,
         "seeds": config.seeds,
         "notes": run.notes,
+        "majority_class": sum(run.majority) / len(run.majority),
         "definitions": DEFINITIONS,
         "setups": summary["setups"],
         "records": run.records,

@@ -63,7 +63,7 @@ def write_report(
         f"Target `{t['domain']}`: {t['rows']} rows {t['labels']}, split per seed into a labeled pool of {t['pool']} "
         f"and a test split of {t['test']}. Budgets are {metrics['balance']} nested samples of the pool "
         f"(row ids in `samples.json`); seeds {metrics['seeds']}; accuracy on the target test split, mean ± std "
-        "over seeds."
+        f"over seeds. Majority class on the test split: {metrics['majority_class']:.3f}."
     )
     if metrics.get("source"):
         lines.append(
@@ -85,8 +85,7 @@ def write_report(
     lines += [f"- **{k}**: {v}" for k, v in metrics["definitions"].items()]
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
-    learning_curves(
-        stats, plots / "learning_curve.png", f"{metrics['name']}: target `{t['domain']}`", pool
-    )
+    title = f"{metrics['name']}: target `{t['domain']}`"
+    learning_curves(stats, plots / "learning_curve.png", title, pool, metrics.get("majority_class"))
     lines += ["", "![learning curves](plots/learning_curve.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines))

@@ -10,7 +10,11 @@ from textransfer.evaluation.plots import _plt
 
 
 def learning_curves(
-    curves: dict[str, dict[int, dict[str, float]]], path: Path, title: str, pool_size: int
+    curves: dict[str, dict[int, dict[str, float]]],
+    path: Path,
+    title: str,
+    pool_size: int,
+    majority: float | None = None,
 ) -> None:
     """One mean line with a +-std band per setup; x: labeled target examples on a log scale
     (``symlog``, so a 0-label point sits at the left edge).
@@ -20,6 +24,7 @@ def learning_curves(
         path: the PNG to write.
         title: the figure title.
         pool_size: the "all" budget, labelled as such on the axis.
+        majority: majority-class accuracy, drawn as a dotted line (None: no line).
     """
     import numpy as np
 
@@ -36,6 +41,8 @@ def learning_curves(
         marker = "*" if xs == [0] else "o"
         line = ax.plot(xs, mean, marker=marker, ms=9 if marker == "*" else 4, label=name)[0]
         ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
+    if majority is not None:
+        ax.axhline(majority, color="grey", ls=":", lw=1, label=f"majority class ({majority:.3f})")
     ax.set_xscale("symlog", linthresh=1)
     ticks = sorted(budgets)
     ax.set_xticks(ticks, [f"all\n({b})" if b == pool_size else str(b) for b in ticks], fontsize=8)
