@@ -78,7 +78,9 @@ def test_benefits_on_hand_made_curves():
     better = {0: [0.65], 8: [0.62, 0.66], 100: [0.72, 0.72], 1000: [0.74, 0.74]}
     b = transfer_benefits(better, base)
     assert b["budgets"] == [8, 100, 1000]  # the zero-shot point has no baseline counterpart
-    assert b["start"]["budget"] == 8 and b["start"]["gain"] == pytest.approx(0.12)
+    # the start: the zero-shot point (0 labels) against the baseline's first point (8 labels)
+    assert (b["start"]["budget"], b["start"]["baseline_budget"]) == (0, 8)
+    assert b["start"]["gain"] == pytest.approx(0.13)
     assert b["asymptote"]["gain"] == pytest.approx(0.04)
     assert b["area"]["gain"] == pytest.approx(
         log_area([8, 100, 1000], [0.64, 0.72, 0.74]) - log_area([8, 100, 1000], [0.52, 0.6, 0.7])
@@ -96,3 +98,8 @@ def test_negative_transfer_is_flagged_and_an_unreached_baseline_is_none():
     assert b["losing_budgets"] == [100, 1000]
     assert b["matches_baseline_at"] is None
     assert matching_budget({0: [0.9]}, 0.8) == 0
+    zero_only = transfer_benefits({0: [0.9]}, base)
+    assert zero_only["budgets"] == [] and "asymptote" not in zero_only and "area" not in zero_only
+    assert (
+        zero_only["start"]["gain"] == pytest.approx(0.3) and zero_only["matches_baseline_at"] == 0
+    )
