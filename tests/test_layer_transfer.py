@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from tests.conftest import make_toy
+from tests.fixtures.data import write_labeled_csv
 from tests.fixtures.images import bars_dataset
 from textransfer.cli import main
 from textransfer.training.reinit import reinitialise_above
@@ -110,24 +111,16 @@ def test_random_transformer_is_seeded_and_saved_with_its_weights(tiny_bert_dir, 
     assert (loaded.predict_proba(texts) == clf.predict_proba(texts)).all()
 
 
-def _write_csv(path, data):
-    path.write_text(
-        "text,label\n"
-        + "".join(f'"{t}",{y}\n' for t, y in zip(data.texts, data.labels, strict=True))
-    )
-    return str(path)
-
-
 def test_layers_run_end_to_end(tiny_bert_dir, tmp_path, capsys):
     raw = {
         "name": "layers_toy",
         "output_dir": str(tmp_path / "runs"),
         "seeds": [0],
         "base": "source",
-        "source": _write_csv(
+        "source": write_labeled_csv(
             tmp_path / "movies.csv", make_toy("movies", ["film", "plot"], n=32, seed=1)
         ),
-        "target": _write_csv(
+        "target": write_labeled_csv(
             tmp_path / "products.csv", make_toy("products", ["phone", "battery"], n=40, seed=2)
         ),
         "test_size": 0.25,

@@ -8,15 +8,8 @@ import json
 import yaml
 
 from tests.conftest import make_toy
+from tests.fixtures.data import write_labeled_csv
 from textransfer.cli import main
-
-
-def _write_csv(path, data):
-    path.write_text(
-        "text,label\n"
-        + "".join(f'"{t}",{y}\n' for t, y in zip(data.texts, data.labels, strict=True))
-    )
-    return str(path)
 
 
 def _config(tmp_path, tiny_glove_file, tiny_bert_dir):
@@ -27,10 +20,10 @@ def _config(tmp_path, tiny_glove_file, tiny_bert_dir):
         "output_dir": str(tmp_path / "runs"),
         "cache_dir": None,
         "seeds": [0, 1],
-        "source": _write_csv(
+        "source": write_labeled_csv(
             tmp_path / "movies.csv", make_toy("movies", ["film", "plot"], n=32, seed=1)
         ),
-        "target": _write_csv(
+        "target": write_labeled_csv(
             tmp_path / "products.csv", make_toy("products", ["phone", "battery"], n=48, seed=2)
         ),
         "test_size": 0.25,
