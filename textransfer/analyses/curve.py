@@ -50,7 +50,8 @@ DEFINITIONS = {
     "area": "area under the mean curve over log(budget), divided by the log range (positive budgets both "
     "have), minus the baseline's: a faster-rising curve has a larger area",
     "asymptote": "accuracy at the largest budget (all labels), minus the baseline's",
-    "matches_baseline_at": "smallest budget at which the setup's mean accuracy reaches the baseline's with all labels",
+    "matches_baseline_at": "smallest budget at which the setup's mean accuracy reaches the baseline's at the "
+    "baseline's largest budget (all labels, unless the run's budgets stop earlier)",
     "negative_transfer": "benefits whose gain is negative (the transfer setup is worse than no transfer there)",
 }
 

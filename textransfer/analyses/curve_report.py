@@ -26,7 +26,10 @@ def benefit_rows(metrics: dict[str, Any]) -> list[str]:
     """Markdown table of start / area / asymptote gains, matching budget and negative transfer."""
     base = metrics["baseline"]
     pool = metrics["target"]["pool"]
-    head = ["setup", "start (acc vs baseline, gain)", "slope: log-area", "asymptote", f"matches `{base}` with all labels at",
+    # the baseline's largest budget: all labels, unless the run stops earlier
+    base_budgets = [int(b) for b in metrics["setups"][base]["curve"]]
+    top = budget_label(max(base_budgets), pool) if base_budgets else "?"
+    head = ["setup", "start (acc vs baseline, gain)", "slope: log-area", "asymptote", f"reaches `{base}` at {top}",
             "negative transfer"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, s in metrics["setups"].items():
