@@ -60,6 +60,18 @@ class Component(BaseModel):
 ComponentSpec = Annotated[Component, BeforeValidator(_component)]
 
 
+def source_spec(v: Any) -> Any:
+    """A data source given as a bare string (``movies``, ``file.csv``) -> ``{"source": v}``."""
+    return {"source": v} if isinstance(v, str) else v
+
+
+def split_fraction(v: float) -> float:
+    """Checks a test-split fraction: strictly between 0 and 1."""
+    if not 0.0 < v < 1.0:
+        raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.2), got {v}")
+    return v
+
+
 def _run_name(v: str) -> str:
     if not v or "/" in v or v.startswith("."):
         raise ValueError(f"must be a plain folder name (no '/'), got {v!r}")
@@ -104,14 +116,14 @@ class DataConfig(BaseModel):
     @field_validator("train", "test", "val", mode="before")
     @classmethod
     def _source(cls, v: Any) -> Any:
-        return {"source": v} if isinstance(v, str) else v
+        return source_spec(v)
 
     @field_validator("eval", mode="before")
     @classmethod
     def _eval(cls, v: Any) -> Any:
         if isinstance(v, list):  # [products, file.csv] -> named by their domain
             v = {str(s if isinstance(s, str) else s.get("domain") or s.get("source")): s for s in v}
-        return {k: ({"source": s} if isinstance(s, str) else s) for k, s in (v or {}).items()}
+        return {k: source_spec(s) for k, s in (v or {}).items()}
 
     @field_validator("test_size", "val_size")
     @classmethod
@@ -300,7 +312,25 @@ def validate_config(
         raise ConfigError(f"invalid config {source}: {exc}") from None
 
 
-def dump_config(config: RunConfig) -> str:
+def resolve_config(
+    model: type[ConfigT], config: ConfigT | str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> ConfigT:
+    """``config`` as a validated ``model``: read from YAML (or a dict), or re-validated with
+    ``overrides`` applied when it already is one."""
+    if isinstance(config, model):
+        return validate_config(model, config.model_dump(mode="json"), overrides) if overrides else config
+    return validate_config(model, config, overrides)  # type: ignore[arg-type]
+
+
+def dump_config(config: BaseModel) -> str:
     """The resolved config as YAML (what ``config.resolved.yaml`` holds)."""
     data = config.model_dump(mode="json", exclude_none=False)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def open_run_dir(config: Any) -> Path:
+    """Creates ``config.output_dir/config.name/`` and writes ``config.resolved.yaml`` into it."""
+    run_dir = Path(config.output_dir) / config.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.resolved.yaml").write_text(dump_config(config))
+    return run_dir

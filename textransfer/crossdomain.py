@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from textransfer.config import Component, SetupConfig, StrategyConfig
+from textransfer.config import Component, SetupConfig, StrategyConfig, open_run_dir, resolve_config
 from textransfer.crossdomain_config import CrossDomainConfig, load_crossdomain_config
 from textransfer.data import LabeledTexts, stratified_split, stratified_subsample
 from textransfer.data import load as load_data
@@ -180,7 +179,7 @@ class Experiment:
         self.notes: list[str] = []
         self.full: dict[str, LabeledTexts] = {}  # domain name -> every loaded row (set by run_seed)
         self.model_dir: Path | None = None  # where source-trained models are saved (save_models)
-        self.saved_seed: dict[str, int] = {}
+        self.saved: set[Path] = set()
         self.oracle_of = {setup.name: config.strategies[sname].oracle for setup, _, sname in config.grid()}
 
     # -- building blocks ------------------------------------------------------------------------
@@ -215,10 +214,10 @@ class Experiment:
         if self.model_dir is None:
             return
         path = self.model_dir / setup / f"{source}_to_{target}"
-        if str(path) in self.saved_seed:
+        if path in self.saved:
             return
         clf.save(path)  # replaces what an earlier run of the same config left there
-        self.saved_seed[str(path)] = seed
+        self.saved.add(path)
         logger.info("saved %s (trained on %s, seed %d) to %s", setup, source, seed, path)
 
     def frozen_baseline(self, setup: SetupConfig) -> SetupConfig:
@@ -330,13 +329,8 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
     from textransfer.evaluation.matrix import summarise
     from textransfer.evaluation.report import write_report
 
-    if not isinstance(config, CrossDomainConfig):
-        config = load_crossdomain_config(config, overrides)
-    elif overrides:
-        config = load_crossdomain_config(config.model_dump(mode="json"), overrides)
-    run_dir = Path(config.output_dir) / config.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.resolved.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    config = resolve_config(CrossDomainConfig, config, overrides)
+    run_dir = open_run_dir(config)
     t0 = time.perf_counter()
     data, label_map = load_domains(config)
     exp = Experiment(config)

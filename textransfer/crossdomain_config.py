@@ -37,6 +37,8 @@ from textransfer.config import (
     RunName,
     SetupConfig,
     StrategyConfig,
+    source_spec,
+    split_fraction,
     validate_components,
     validate_config,
 )
@@ -88,10 +90,6 @@ class EvaluationConfig(BaseModel):
     a_distance_encoders: list[str] | None = None
 
 
-def _source(v: Any) -> Any:
-    return {"source": v} if isinstance(v, str) else v
-
-
 class CrossDomainConfig(BaseModel):
     """A cross-domain experiment (see the module docstring for the YAML)."""
 
@@ -119,7 +117,7 @@ class CrossDomainConfig(BaseModel):
             raise ValueError("give at least one domain: `domains: {movies: movies, products: products}`")
         out = {}
         for name, spec in v.items():
-            spec = dict(_source(spec)) if isinstance(spec, (str, dict)) else spec
+            spec = dict(source_spec(spec)) if isinstance(spec, (str, dict)) else spec
             if isinstance(spec, dict):
                 spec.setdefault("domain", str(name))
             out[str(name)] = spec
@@ -135,9 +133,7 @@ class CrossDomainConfig(BaseModel):
     @field_validator("test_size")
     @classmethod
     def _fraction(cls, v: float) -> float:
-        if not 0.0 < v < 1.0:
-            raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.2), got {v}")
-        return v
+        return split_fraction(v)
 
     @model_validator(mode="after")
     def _check(self) -> CrossDomainConfig:

@@ -37,17 +37,6 @@ def run_cache(cache_dir: str | None) -> Iterator[FeatureCache]:
         yield FeatureCache(tmp)
 
 
-def open_run_dir(config: Any) -> Path:
-    """Creates ``output_dir/name/`` and writes the resolved config into it."""
-    import yaml
-
-    run_dir = Path(config.output_dir) / config.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    (run_dir / "config.resolved.yaml").write_text(resolved)
-    return run_dir
-
-
 def split_target(
     target: LabeledTexts, test_size: float, seed: int
 ) -> tuple[LabeledTexts, LabeledTexts]:

@@ -37,7 +37,7 @@ Unknown keys are errors; registry names and constructor keys are checked when th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -47,16 +47,14 @@ from textransfer.config import (
     SetupConfig,
     StrategyConfig,
     StrategySpec,
+    source_spec,
+    split_fraction,
     validate_components,
     validate_config,
 )
 from textransfer.data.sources import DataSource
 
 Budget = int | Literal["all"]
-
-
-def _source(v: Any) -> Any:
-    return {"source": v} if isinstance(v, str) else v
 
 
 class _Analysis(BaseModel):
@@ -77,14 +75,12 @@ class _Analysis(BaseModel):
     @field_validator("target", "source", mode="before")
     @classmethod
     def _data(cls, v: Any) -> Any:
-        return _source(v)
+        return source_spec(v)
 
     @field_validator("test_size")
     @classmethod
     def _fraction(cls, v: float) -> float:
-        if not 0.0 < v < 1.0:
-            raise ValueError(f"must be a fraction strictly between 0 and 1 (e.g. 0.2), got {v}")
-        return v
+        return split_fraction(v)
 
     @field_validator("seeds")
     @classmethod
@@ -274,22 +270,3 @@ def load_layers_config(
 ) -> LayersConfig:
     """Reads and validates a layer-transfer YAML config, applying ``key.sub=value`` overrides."""
     return validate_config(LayersConfig, path, overrides)
-
-
-AnalysisT = TypeVar("AnalysisT", bound=_Analysis)
-
-
-def resolve_config(
-    model: type[AnalysisT],
-    config: AnalysisT | str | Path | dict[str, Any],
-    overrides: list[str] | tuple[str, ...] = (),
-) -> AnalysisT:
-    """``config`` as a validated ``model``: read from YAML (or a dict), or re-validated with
-    ``overrides`` applied when it already is one."""
-    if isinstance(config, model):
-        return (
-            validate_config(model, config.model_dump(mode="json"), overrides)
-            if overrides
-            else config
-        )
-    return validate_config(model, config, overrides)  # type: ignore[arg-type]

@@ -26,13 +26,13 @@ from textransfer.analyses._fit import (
     covers,
     fit_setup,
     ids_json,
-    open_run_dir,
     run_cache,
     score,
     split_target,
 )
-from textransfer.analyses.config import CurveConfig, resolve_config
+from textransfer.analyses.config import CurveConfig
 from textransfer.classifier import Classifier
+from textransfer.config import open_run_dir, resolve_config
 from textransfer.crossdomain import FeatureStore
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textransfer.analyses._fit import fit_setup, ids_json, open_run_dir, score, split_target
-from textransfer.analyses.config import LayersConfig, resolve_config
+from textransfer.analyses._fit import fit_setup, ids_json, score, split_target
+from textransfer.analyses.config import LayersConfig
 from textransfer.classifier import Classifier
+from textransfer.config import open_run_dir, resolve_config
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
