@@ -57,6 +57,52 @@ def test_int8_close_to_fp32(cls, tiny_bert_dir, tiny_sentence_dir):
     # Quantisation works on a copy: the fp32 weights used for training are untouched.
     assert all(p.dtype == torch.float32 for p in int8_enc.module.parameters())
 
+def test_int8_scheme_7_bit_weights_8_bit_activations_beats_torch_default(tiny_bert_dir):
+    """torch's default: 8-bit weights, 7-bit activations. Ours: 7-bit weights (no int16 overflow
+    on AVX2), 8-bit activations, closer to fp32."""
+    import copy
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    from textransfer.encoders._fast import full_range_linear_class, quantize_int8
+
+    enc = TransformerEncoder(str(tiny_bert_dir))
+    module = enc.module.eval()
+    ours = quantize_int8(module)
+    linears = [m for m in ours.modules() if type(m).__name__ == "FullRangeDynamicLinear"]
+    assert len(linears) == sum(isinstance(m, torch.nn.Linear) for m in module.modules()) > 0
+    assert all(isinstance(m, full_range_linear_class()) for m in linears)
+    for m in linears:
+        q = m.weight().int_repr()
+        assert q.min() >= -64 and q.max() <= 63 and q.abs().max() >= 63  # 7 bits, all used
+    seven_bit = quantize_dynamic(
+        copy.deepcopy(module), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+    )
+    batch = enc.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        ref = module(**batch).last_hidden_state
+        err_ours = (ours(**batch).last_hidden_state - ref).abs().mean().item()
+        err_torch = (seven_bit(**batch).last_hidden_state - ref).abs().mean().item()
+    assert 0 < err_ours < err_torch
+
+
+def test_int8_scheme_is_part_of_the_fingerprint(tiny_bert_dir, tiny_sentence_dir):
+    from textransfer.encoders import _fast
+
+    for enc in (TransformerEncoder(str(tiny_bert_dir), precision="int8"), SentenceEncoder(str(tiny_sentence_dir), precision="int8")):
+        before = enc.fingerprint()
+        old, _fast.INT8_SCHEME = _fast.INT8_SCHEME, "another scheme"
+        try:
+            import textransfer.encoders.transformer as tmod
+
+            tmod.INT8_SCHEME = "another scheme"
+            assert enc.fingerprint() != before
+        finally:
+            _fast.INT8_SCHEME = old
+            tmod.INT8_SCHEME = old
+
+
 def test_precision_is_part_of_config_and_fingerprint(tiny_bert_dir):
     a = TransformerEncoder(str(tiny_bert_dir))
     b = TransformerEncoder(str(tiny_bert_dir), precision="int8")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from textransfer.encoders._fast import (
+    INT8_SCHEME,
     Int8Cache,
     Precision,
     check_precision,
@@ -152,7 +153,11 @@ class PretrainedFolderMixin:
         raise NotImplementedError
 
     def state_digest(self) -> str:
-        return weights_digest(self.module) if self.weights_modified else ""
+        digest = weights_digest(self.module) if self.weights_modified else ""
+        if getattr(self, "precision", "fp32") == "int8":
+            # int8 features depend on the quantisation scheme too: a new scheme, new cache keys.
+            digest += INT8_SCHEME
+        return digest
 
     def fingerprint(self) -> str:
         if self.weights_modified:
@@ -197,8 +202,9 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         normalize: L2-normalise the pooled vectors.
         trust_remote_code: allow model code from the hub (off unless you trust the source).
         precision: ``"fp32"``, or ``"int8"``: :meth:`encode` runs a copy whose ``nn.Linear``
-            layers are dynamically quantised to int8 (CPU; about 2x faster, features within
-            ~0.97 cosine of fp32). Training (:meth:`forward`) always uses the fp32 weights.
+            layers are dynamically quantised to int8 (CPU; 7-bit weights, 8-bit activations;
+            on MiniLM about 1.3x faster than fp32, features at mean cosine 0.99 to fp32).
+            Training (:meth:`forward`) always uses the fp32 weights.
         pretrained: False builds the same architecture (and tokenizer) with random weights:
             the no-transfer baseline of a learning curve, trained from scratch.
         seed: seeds the random weights when ``pretrained`` is False.
