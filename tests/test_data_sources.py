@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from textransfer._registry import UnknownNameError
@@ -243,6 +244,35 @@ def test_fingerprint_stable_and_label_sensitive(tmp_path, data_files):
     lines[1] = lines[1][: -len("1")] + "0"  # flip the first label
     changed.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert load(str(changed)).fingerprint() != first
+
+
+
+def test_fingerprint_fast_path_equals_hashing_each_input(monkeypatch):
+    """Strings are hashed in joined chunks; the digest must equal one update per input (so
+    cached features stay valid) and must see where one input ends and the next begins."""
+    import hashlib
+    import json
+
+    import textransfer.data.labeled as labeled
+    from textransfer.data.labeled import LabeledTexts, _digest_item
+
+    def reference(data):
+        h = hashlib.sha256()
+        for t in data.texts:
+            h.update(_digest_item(t) + b"\x00")
+        h.update(json.dumps(data.labels, default=str).encode())
+        return h.hexdigest()[:24]
+
+    monkeypatch.setattr(labeled, "_FINGERPRINT_CHUNK", 3)  # several chunks, a ragged last one
+    texts = ["a fine film", "", "caf\u00e9 \ud83c\udfac", "x\ud800y", "dull", "ok", "end"]
+    data = LabeledTexts(texts=texts, labels=[1, 0, 1, 0, 1, 0, 1])
+    assert data.fingerprint() == reference(data)
+    mixed = LabeledTexts(texts=["text", np.arange(4, dtype=np.uint8), "more", 7])
+    assert mixed.fingerprint() == reference(mixed)
+    assert LabeledTexts(texts=["ab", "c"]).fingerprint() != LabeledTexts(texts=["a", "bc"]).fingerprint()
+    assert LabeledTexts(texts=[]).fingerprint() == reference(LabeledTexts(texts=[]))
+    numpy_labels = LabeledTexts(texts=["a", "b"], labels=[np.int64(1), np.int64(0)])  # not JSON
+    assert numpy_labels.fingerprint() == reference(numpy_labels)
 
 
 # ---------------------------------------------------------------- packaged

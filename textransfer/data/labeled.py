@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 Label = str | int
+_FINGERPRINT_CHUNK = 8192  # inputs hashed per join: bounded extra memory on a million rows
 
 
 @dataclass
@@ -70,10 +71,28 @@ class LabeledTexts:
     def fingerprint(self) -> str:
         """A digest of inputs and labels (not ids or domain name): same data, same features."""
         h = hashlib.sha256()
-        for t in self.texts:
-            h.update(_digest_item(t))
-            h.update(b"\x00")
-        h.update(json.dumps(self.labels, default=str).encode())
+        texts = self.texts
+        # Each input's bytes, then a NUL. Strings go in chunks through one join and one update
+        # (a feature-cache hit is mostly this hash: a Python call per text costs twice as much);
+        # the digest is the same as hashing them one by one.
+        for start in range(0, len(texts), _FINGERPRINT_CHUNK):
+            chunk = texts[start : start + _FINGERPRINT_CHUNK]
+            if set(map(type, chunk)) == {str}:
+                try:
+                    joined = b"\x00".join(map(str.encode, chunk))
+                except UnicodeEncodeError:  # lone surrogates: hashed as before, not rejected
+                    joined = b"\x00".join([t.encode("utf-8", "surrogatepass") for t in chunk])
+                h.update(joined)
+                h.update(b"\x00")
+            else:
+                for t in chunk:
+                    h.update(_digest_item(t))
+                    h.update(b"\x00")
+        try:
+            labels = json.dumps(self.labels)  # the C encoder: twice as fast as with default=
+        except TypeError:
+            labels = json.dumps(self.labels, default=str)
+        h.update(labels.encode())
         return h.hexdigest()[:24]
 
 
