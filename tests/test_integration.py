@@ -34,6 +34,20 @@ def test_packaged_glove_is_loaded_once_and_whole():
     assert np.abs(kv.vectors).sum(axis=1).min() > 0  # no zero rows
 
 
+def test_glove_mean_pooling_is_bit_identical_to_gensim_on_long_reviews():
+    """The longest movie reviews (30+ tokens): float32 rounding depends on the summation order,
+    so only gensim's order gives its vectors exactly (weights of 1/n differ by up to 3.6e-6)."""
+    from textransfer.encoders.static import tokenize
+
+    enc = textransfer.create_encoder("static", vectors="glove-6b-50d", pooling="mean")
+    kv = enc.keyed_vectors
+    texts = sorted(load("movies").texts, key=len)[-300:]  # the longest
+    tokens = [tokenize(t) for t in texts]
+    assert min(map(len, tokens)) > 30
+    ref = np.stack([kv.get_mean_vector(t, pre_normalize=False) for t in tokens])
+    np.testing.assert_array_equal(enc.pool_tokens(tokens), ref)
+
+
 @pytest.mark.parametrize(
     ("encoder", "min_in", "min_cross"),
     [

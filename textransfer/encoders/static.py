@@ -183,8 +183,8 @@ class StaticEncoder(Encoder):
         One flat id array for all tokens (dict lookups in C, no per-text Python lists); the mean
         is a sparse (texts x vocabulary) weight matrix times the vectors, the max a segment
         reduction (``np.maximum.reduceat``). Sums are accumulated in float32, as gensim does.
-        Texts without a known token get zeros. With ``pooling="mean"`` this equals gensim's
-        ``get_mean_vector(tokens, pre_normalize=False)`` per text.
+        Texts without a known token get zeros. With ``pooling="mean"`` this is bit-identical to
+        gensim's ``get_mean_vector(tokens, pre_normalize=False)`` per text.
 
         Args:
             token_lists: one list of tokens per text.
@@ -223,13 +223,19 @@ class StaticEncoder(Encoder):
         # gathered (tokens, dim) copy, and scipy's segment loop is C (reduceat is ~4x slower).
         from scipy.sparse import csr_matrix
 
-        weights = (1.0 / np.maximum(lengths, 1))[owner]
+        indptr = np.concatenate(([0], np.cumsum(lengths)))
         if self.pooling == "sif":
             assert self._probs is not None
-            weights = weights * (self.sif_a / (self.sif_a + self._probs[flat]))
-        indptr = np.concatenate(([0], np.cumsum(lengths)))
-        mix = csr_matrix((weights.astype(np.float32), flat, indptr), shape=(n, kv.vectors.shape[0]))
+            weights = (1.0 / np.maximum(lengths, 1))[owner] * (self.sif_a / (self.sif_a + self._probs[flat]))
+            mix = csr_matrix((weights.astype(np.float32), flat, indptr), shape=(n, kv.vectors.shape[0]))
+            out[:] = mix @ kv.vectors
+            return out
+        # The mean as gensim computes it: a float32 sum in token order (scipy's row loop adds
+        # each vector in turn), then one float32 division by the count: bit-identical results.
+        ones = np.ones(known, dtype=np.float32)
+        mix = csr_matrix((ones, flat, indptr), shape=(n, kv.vectors.shape[0]))
         out[:] = mix @ kv.vectors
+        out /= np.maximum(lengths, 1).astype(np.float32)[:, None]
         return out
 
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
