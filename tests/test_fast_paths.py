@@ -44,6 +44,35 @@ def test_sentence_fast_loop_matches_sentence_transformers_encode(tiny_sentence_d
     np.testing.assert_allclose(enc.encode(TEXTS, batch_size=4), reference, atol=1e-5)
 
 
+def test_sentence_tokenises_once_when_the_model_preprocessing_agrees(tiny_sentence_dir, monkeypatch):
+    enc = SentenceEncoder(str(tiny_sentence_dir))
+    calls = []
+    original = enc.collate
+    monkeypatch.setattr(enc, "collate", lambda items: calls.append(len(items)) or original(items))
+    texts = [*TEXTS, "A Good FILM", "  padded  text ", "plot plot plot plot"]
+    ours = enc.encode(texts, batch_size=3)
+    assert calls == [3]  # the first batch only: it checked the single tokenisation's batches
+    reference = enc.module.encode(texts, batch_size=3, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_sentence_uses_model_preprocessing_for_every_batch_when_it_differs(tiny_sentence_dir, monkeypatch):
+    """A model whose preprocessing changes the text (here: a prefix) must get it on every batch."""
+    enc = SentenceEncoder(str(tiny_sentence_dir))
+    original = enc.collate
+    calls = []
+
+    def prefixed(items):
+        calls.append(len(items))
+        return original(["film " + t for t in items])
+
+    monkeypatch.setattr(enc, "collate", prefixed)
+    ours = enc.encode(TEXTS, batch_size=4)
+    assert len(calls) == -(-len(TEXTS) // 4)
+    reference = enc.module.encode(["film " + t for t in TEXTS], batch_size=4, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
 @pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
 def test_int8_close_to_fp32(cls, tiny_bert_dir, tiny_sentence_dir):
     import torch
