@@ -131,6 +131,7 @@ def test_two_processes_shard_and_gather_in_input_order(tiny_glove_file, glove_cl
     results = [json.loads(x.removeprefix("RESULT ")) for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert sorted(r["rank"] for r in results) == [0, 1]
     assert all(r["processes"] == 2 and "MULTI_CPU" in r["type"] for r in results)
+    assert proc.stdout.count("predictions written to") == 1  # the CLI reports once, not per process
 
     enc = StaticEncoder(str(tiny_glove_file))
     expected = {"enc": enc.encode(TEXTS), "one": enc.encode(TEXTS[:1]), "none": enc.encode([]),

@@ -100,9 +100,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if not args.output:
             raise ValueError("--input needs --output FILE.csv")
         from textransfer.prediction import predict_file
+        from textransfer.training.sharding import is_main_process
 
         n = predict_file(clf, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size)
-        print(f"{n} predictions written to {args.output}")
+        if is_main_process():  # under torchrun every process predicts; one wrote the file
+            print(f"{n} predictions written to {args.output}")
         return 0
     proba = clf.predict_proba(args.texts, batch_size=args.batch_size)
     labels = clf.label_map.decode(proba.argmax(axis=1))
