@@ -46,7 +46,7 @@ class DataSource(BaseModel):
 
     Attributes:
         source: a packaged corpus (``movies``, ``products``, ``rt-polarity``, image sets
-            ``digits`` / ``mnist-5k``; see ``list_datasets()``), ``hf:NAME`` for a Hugging Face
+            ``digits`` / ``digits-28`` / ``mnist-5k``; see ``list_datasets()``), ``hf:NAME`` for a Hugging Face
             dataset, a file path, or images: ``images:DIR`` (one subfolder per class) or a
             ``.npy`` / ``.npz`` file (see ``textransfer.vision.data``).
         text_column: column holding the texts (files and ``hf:``).
