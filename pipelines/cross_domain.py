@@ -12,7 +12,6 @@ Writes runs/<name>/ (config.resolved.yaml, metrics.json, report.md, plots/*.png,
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,13 +20,9 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "movies_to
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from textransfer.cli import main as cli_main
+    from textransfer.cli import run_pipeline
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    return cli_main(["crossdomain", args.config, *[a for o in args.overrides for a in ("--set", o)]])
+    return run_pipeline("crossdomain", DEFAULT_CONFIG, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Writes runs/<name>/ (config.resolved.yaml, metrics.json, report.md, samples.json
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,13 +19,9 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "curve_mov
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from textransfer.cli import main as cli_main
+    from textransfer.cli import run_pipeline
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    return cli_main(["curve", args.config, *[a for o in args.overrides for a in ("--set", o)]])
+    return run_pipeline("curve", DEFAULT_CONFIG, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 # Errors a user can fix: printed as one message, no traceback (--debug shows it).
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError, RuntimeError)
@@ -134,6 +135,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
              "datasets": list_datasets}[args.what]()
     print("\n".join(names))
     return 0
+
+
+def run_pipeline(command: str, default_config: str | Path, description: str, argv: Sequence[str] | None = None) -> int:
+    """``main`` of a ``pipelines/*.py`` script: ``--config`` (default ``default_config``) and
+    repeated ``--set KEY=VALUE``, run as ``textransfer COMMAND CONFIG --set ...``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", default=str(default_config))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    return main([command, args.config, *[a for o in args.overrides for a in ("--set", o)]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
