@@ -34,7 +34,7 @@ def check_precision(precision: str, who: str) -> str:
 
 
 def length_sorted_batches(
-    tokenizer: Any, items: Sequence[str], batch_size: int, max_length: int
+    tokenizer: Any, items: Sequence[str], batch_size: int, max_length: int | None
 ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
     """Yields ``(indices, batch)`` with batches of texts of similar token length.
 
@@ -42,13 +42,13 @@ def length_sorted_batches(
         tokenizer: a Hugging Face tokenizer (``pad_token_id`` and ``padding_side`` are honoured).
         items: the texts.
         batch_size: texts per batch.
-        max_length: truncate to this many tokens (special tokens included).
+        max_length: truncate to this many tokens (special tokens included); None: no truncation.
 
     Yields:
         ``indices`` (int64 positions in ``items``, longest first) and ``batch``, a dict of int64
         tensors ``(len(indices), t)`` where ``t`` is the longest text of the batch.
     """
-    enc = tokenizer(list(items), truncation=True, max_length=max_length, padding=False)
+    enc = tokenizer(list(items), truncation=max_length is not None, max_length=max_length, padding=False)
     keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
     lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(items))
     # Longest first: a memory problem shows on the first batch, not after minutes of work.

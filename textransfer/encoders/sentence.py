@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from textransfer.encoders._fast import Int8Cache, Precision, check_precision, pad_token_rows
+from textransfer.encoders._fast import Int8Cache, Precision, check_precision, length_sorted_batches
 from textransfer.encoders.base import Encoder, register_encoder
 from textransfer.encoders.transformer import PretrainedFolderMixin, transformer_layer_groups
 from textransfer.resources import resolve_model
@@ -120,19 +121,6 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
 
     # -- encoding ------------------------------------------------------------------------------
 
-    def _tokenize_all(self, items: list[str]) -> tuple[np.ndarray, dict[str, list[list[int]]] | None]:
-        """Positions of ``items``, longest in tokens first (characters when the model has no
-        tokenizer), and the unpadded token columns (None without a tokenizer)."""
-        tokenizer = getattr(self.module, "tokenizer", None)
-        if not callable(tokenizer):
-            lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-            return np.argsort(-lengths, kind="stable"), None
-        limit = self.module.max_seq_length or None
-        enc = tokenizer(items, truncation=limit is not None, max_length=limit)
-        columns = {k: enc[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc}
-        lengths = np.fromiter(map(len, columns["input_ids"]), dtype=np.int64, count=len(items))
-        return np.argsort(-lengths, kind="stable"), columns
-
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
         """Batches of similar token length through the model's own modules, under
         ``inference_mode``; each batch is written straight into its output rows.
@@ -152,24 +140,24 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         if self.precision == "int8" and device.type != "cpu":
             raise ValueError(f"sentence: precision='int8' runs on the CPU; the model is on {device}")
         runner = self._int8.get(module) if self.precision == "int8" else module
-        order, columns = self._tokenize_all(items)
         tokenizer = getattr(module, "tokenizer", None)
-        pad_id = getattr(tokenizer, "pad_token_id", None) or 0
-        left = getattr(tokenizer, "padding_side", "right") == "left"
+        batches: Iterable[tuple[np.ndarray, dict[str, Any] | None]]
+        if callable(tokenizer):
+            batches = length_sorted_batches(tokenizer, items, batch_size, module.max_seq_length or None)
+        else:  # no tokenizer: longest in characters first, the model's preprocessing every batch
+            lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+            order = np.argsort(-lengths, kind="stable")
+            batches = ((order[i : i + batch_size], None) for i in range(0, len(items), batch_size))
         reuse: dict[str, Any] | None = None  # the non-tensor entries of the model's own batches
         out = np.empty((len(items), self.dim), dtype=np.float32)
         try:
             with torch.inference_mode():
-                for start in range(0, len(items), batch_size):
-                    idx = order[start : start + batch_size]
-                    padded = None
-                    if columns is not None and (start == 0 or reuse is not None):
-                        padded = pad_token_rows({k: [v[i] for i in idx] for k, v in columns.items()}, pad_id, left=left)
+                for n, (idx, padded) in enumerate(batches):
                     if reuse is not None and padded is not None:
                         batch = {**reuse, **padded}
                     else:
                         batch = self.collate([items[i] for i in idx])
-                        if start == 0 and padded is not None and _same_tensors(batch, padded):
+                        if n == 0 and padded is not None and _same_tensors(batch, padded):
                             reuse = {k: v for k, v in batch.items() if k not in padded}
                     batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.items()}
                     emb = runner(batch)["sentence_embedding"]
