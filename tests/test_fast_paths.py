@@ -116,20 +116,14 @@ def test_int8_scheme_7_bit_weights_8_bit_activations_beats_torch_default(tiny_be
     assert 0 < err_ours < err_torch
 
 
-def test_int8_scheme_is_part_of_the_fingerprint(tiny_bert_dir, tiny_sentence_dir):
-    from textransfer.encoders import _fast
+def test_int8_scheme_is_part_of_the_fingerprint(tiny_bert_dir, tiny_sentence_dir, monkeypatch):
+    import textransfer.encoders.transformer as tmod
 
     for enc in (TransformerEncoder(str(tiny_bert_dir), precision="int8"), SentenceEncoder(str(tiny_sentence_dir), precision="int8")):
         before = enc.fingerprint()
-        old, _fast.INT8_SCHEME = _fast.INT8_SCHEME, "another scheme"
-        try:
-            import textransfer.encoders.transformer as tmod
-
-            tmod.INT8_SCHEME = "another scheme"
-            assert enc.fingerprint() != before
-        finally:
-            _fast.INT8_SCHEME = old
-            tmod.INT8_SCHEME = old
+        monkeypatch.setattr(tmod, "INT8_SCHEME", "another scheme")
+        assert enc.fingerprint() != before
+        monkeypatch.undo()
 
 
 def test_precision_is_part_of_config_and_fingerprint(tiny_bert_dir):
