@@ -116,7 +116,9 @@ clf = textransfer.create_strategy("frozen").fit(StaticEncoder(glove), textransfe
 np.save(f"{out}/proba{rank}.npy", clf.predict_proba(TEXTS))
 assert main(["-q", "predict", model_dir, "--input", f"{out}/in.txt", "--output", f"{out}/cli.csv"]) == 0
 predict_file(clf, f"{out}/in.txt", f"{out}/chunked.csv", chunk_size=5)
-print("RESULT " + json.dumps({"rank": rank, "processes": state.num_processes, "type": str(state.distributed_type)}))
+# A file per rank: the two processes share one stdout, where their lines can interleave.
+with open(f"{out}/result{rank}.json", "w") as fh:
+    json.dump({"rank": rank, "processes": state.num_processes, "type": str(state.distributed_type)}, fh)
 end_processes()
 """
 
@@ -128,7 +130,7 @@ def test_two_processes_shard_and_gather_in_input_order(tiny_glove_file, glove_cl
     glove_clf.save(tmp_path / "model")
     proc = run_torchrun([tmp_path / "run.py", tiny_glove_file, tmp_path / "model", tmp_path])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [json.loads(x.removeprefix("RESULT ")) for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    results = [json.loads((tmp_path / f"result{rank}.json").read_text()) for rank in (0, 1)]
     assert sorted(r["rank"] for r in results) == [0, 1]
     assert all(r["processes"] == 2 and "MULTI_CPU" in r["type"] for r in results)
     assert proc.stdout.count("predictions written to") == 1  # the CLI reports once, not per process
