@@ -45,11 +45,13 @@ def learning_curves(
         ax.axhline(majority, color="grey", ls=":", lw=1, label=f"majority class ({majority:.3f})")
     ax.set_xscale("symlog", linthresh=1)
     ticks = sorted(budgets)
+    if ticks:  # symlog's default margins leave an empty stretch left of the first budget
+        ax.set_xlim(ticks[0] - 0.3 if ticks[0] < 1 else ticks[0] / 1.3, ticks[-1] * 1.3)
     ax.set_xticks(ticks, [f"all\n({b})" if b == pool_size else str(b) for b in ticks], fontsize=8)
     ax.set_xlabel("labeled target examples (log scale)")
     ax.set_ylabel("target test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
