@@ -102,7 +102,7 @@ def layer_curves(
     ax.set_xlabel("k: bottom layer groups kept from the base network (rest re-initialised)")
     ax.set_ylabel("target test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a point
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
