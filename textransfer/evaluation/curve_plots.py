@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textransfer.evaluation.plots import _plt
+from textransfer.evaluation.plots import _legend_outside, _plt
 
 
 def learning_curves(
@@ -51,7 +51,7 @@ def learning_curves(
     ax.set_xlabel("labeled target examples (log scale)")
     ax.set_ylabel("target test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
+    _legend_outside(ax)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -102,7 +102,7 @@ def layer_curves(
     ax.set_xlabel("k: bottom layer groups kept from the base network (rest re-initialised)")
     ax.set_ylabel("target test accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a point
+    _legend_outside(ax)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -16,6 +16,12 @@ def _plt() -> Any:
     return plt
 
 
+def _legend_outside(ax: Any, fontsize: int = 8) -> None:
+    """The legend to the right of the axes, where it never covers a line or a point
+    (``fig.tight_layout()`` makes room for it)."""
+    ax.legend(fontsize=fontsize, loc="center left", bbox_to_anchor=(1.02, 0.5))
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
@@ -67,7 +73,7 @@ def adistance_vs_gap(rows: list[dict[str, Any]], path: Path) -> bool:
     for i, r in enumerate(pts):  # a legend, not annotations: setups of one encoder share an x
         ax.scatter(r["a_distance"]["mean"], r["transfer_gap"], marker=markers[i % len(markers)], s=50,
                    label=f"{r['setup']} {r['source']}→{r['target']}")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _legend_outside(ax, fontsize=7)
     ax.set_xlabel("proxy A-distance (frozen features)")
     ax.set_ylabel("transfer gap (oracle - cross-domain acc)")
     ax.axhline(0, color="grey", lw=0.5)
