@@ -51,6 +51,10 @@ SCRIPT = textwrap.dedent(
             json.dump({"processes": state.num_processes, "type": str(state.distributed_type),
                        "accuracy": acc, "val_accuracy": hist[-1]["val_accuracy"],
                        "replicas_equal": len(set(digests)) == 1, "n_digests": len(digests)}, fh)
+    # Leave together and close gloo before exit: a rank that exits while gloo's threads still
+    # run can abort ("terminate called without an active exception", SIGABRT).
+    state.wait_for_everyone()
+    state.destroy_process_group()
     """
 )
 

@@ -3,12 +3,16 @@
 A saved model is a directory::
 
     textransfer.json   format version, registry names + kwargs of encoder/head, strategy,
-                       labels, metrics, package versions
+                       labels, metrics, package versions, sha256 of every other file
     encoder/           what the encoder's save() writes (JSON; safetensors / save_pretrained)
     head/              head.json + head.safetensors
 
 Never pickle. Saves are atomic: a crash mid-save leaves the previous model (or none), never a
-half-written directory that loads wrongly.
+half-written directory that loads wrongly. A folder that is not a textransfer model is never
+replaced. The folder stands alone: files the encoder found by a local path are copied in, so it
+names only its own files, registered resources and hub ids. Loading treats it as data from a
+stranger (DESIGN.md section 7): no code runs unless the caller passes ``trust_remote_code``,
+paths stay inside, sizes are checked against the weights and the weights against their sha256.
 """
 
 from __future__ import annotations
@@ -16,24 +20,48 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from textransfer._modelfolder import (
+    RESAVE_FIX,
+    ModelFormatError,
+    RemoteCodeError,
+    apply_modes,
+    check_received_tree,
+    file_digests,
+    new_tmp_dir,
+    read_json_object,
+    remove_stale,
+    side_folder,
+    verify_digests,
+)
+from textransfer._registry import UnknownNameError
 from textransfer.data.labeled import Label, LabelMap
-from textransfer.encoders.base import ENCODERS, Encoder, check_inputs
+from textransfer.encoders.base import CONFIG_FILE as ENCODER_CONFIG
+from textransfer.encoders.base import ENCODERS, Encoder, check_batch_size, check_inputs
 from textransfer.heads.base import HEADS, Head
 
-FORMAT_VERSION = 1
+# 2: files found by local paths copied in, sha256 record ("files"), no trust_remote_code saved.
+# Folders of format 1 still load (without the checksum check).
+FORMAT_VERSION = 2
 META_FILE = "textransfer.json"
+_PARTS = ("encoder", "head")
 _PACKAGES = ("textransfer", "torch", "transformers", "sentence-transformers", "gensim", "scikit-learn", "numpy")
 
 
-class ModelFormatError(ValueError):
-    """A model directory is incomplete, corrupt or written by a newer textransfer."""
+__all__ = [
+    "FORMAT_VERSION",
+    "META_FILE",
+    "Classifier",
+    "ModelFormatError",
+    "RemoteCodeError",
+    "load",
+    "predict",
+]
 
 
 def _versions() -> dict[str, str]:
@@ -84,6 +112,7 @@ class Classifier:
 
     def predict_proba(self, inputs: Sequence[Any], batch_size: int = 32) -> np.ndarray:
         """Class probabilities, float32 ``(len(inputs), len(labels))``, columns in ``labels`` order."""
+        check_batch_size(batch_size)
         items = check_inputs(inputs, self.encoder.modality)
         return self.predict_proba_features(self.encoder.encode(items, batch_size=batch_size))
 
@@ -95,27 +124,42 @@ class Classifier:
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
-        """Writes the model directory atomically and returns its path."""
+        """Writes the model directory atomically and returns its path.
+
+        The folder is written beside ``directory`` as ``.NAME.tmp-<pid>-*`` and renamed into
+        place when complete; folders that an earlier, killed save left there are removed.
+        Files and folders get the modes the umask gives (e.g. 0644 / 0755).
+
+        Raises:
+            ValueError: ``directory`` exists and is not empty nor a textransfer model, or holds
+                files textransfer did not write: nothing is replaced or deleted then.
+        """
         target = Path(directory)
+        if target.is_symlink():  # save where the link points; the link stays
+            target = target.resolve()
+        _check_save_target(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = new_tmp_dir(target.parent, target.name)
         try:
-            self.encoder.save(tmp / "encoder")
+            self.encoder.save(tmp / "encoder", portable=True)
             self.head.save(tmp / "head")
             meta = {
                 "format_version": FORMAT_VERSION,
-                "encoder": {"name": self.encoder.name, "kwargs": self.encoder.config()},
+                # What encoder.json holds: names and folder-relative paths, no trainer paths.
+                "encoder": {"name": self.encoder.name, "kwargs": _saved_kwargs(tmp / "encoder")},
                 "head": {"name": self.head.name, "kwargs": self.head.config()},
                 "strategy": self.strategy,
                 "labels": self.label_map.to_json(),
                 "metrics": self.metrics,
                 "versions": _versions(),
+                "files": file_digests(tmp),
             }
             # The meta file is written last: a directory without it is never taken for a model.
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            apply_modes(tmp)
             old = None
             if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                old = side_folder(target.parent, target.name, "old")
                 os.replace(target, old)
             os.replace(tmp, target)
             if old is not None:
@@ -123,11 +167,24 @@ class Classifier:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        return target
+        remove_stale(target.parent, target.name)
+        return Path(directory)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Classifier:
-        """Loads a model directory written by :meth:`save` (see :func:`textransfer.load`)."""
+    def load(cls, directory: str | Path, *, trust_remote_code: bool = False) -> Classifier:
+        """Loads a model directory written by :meth:`save` (see :func:`textransfer.load`).
+
+        Args:
+            directory: the model folder.
+            trust_remote_code: allow Python code shipped in the folder (a Hugging Face model
+                with an ``auto_map``) to run. Only the caller grants it, never a saved file.
+
+        Raises:
+            FileNotFoundError: no such directory.
+            ModelFormatError: the folder is incomplete, corrupt, edited (checksums), inconsistent
+                (sizes vs weights), unsafe (paths outside it, pickles), or needs code to run
+                without ``trust_remote_code`` (:class:`RemoteCodeError`).
+        """
         d = Path(directory)
         meta_path = d / META_FILE
         if not d.is_dir():
@@ -140,46 +197,184 @@ class Classifier:
                 f"{d} is not a textransfer model: {META_FILE} is missing (the save was interrupted, "
                 "or this is another folder); re-run training or point at runs/<name>/model"
             )
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelFormatError(f"{meta_path} is corrupt ({exc}); re-run training") from None
-        version = meta.get("format_version")
-        if not isinstance(version, int):
-            raise ModelFormatError(f"{meta_path} has no format_version; re-run training")
-        if version > FORMAT_VERSION:
-            raise ModelFormatError(
-                f"{d} was written by a newer textransfer (model format {version}; this version reads "
-                f"up to {FORMAT_VERSION}): upgrade with pip install -U textransfer"
-            )
-        for part in ("encoder", "head"):
+        meta = _read_meta(meta_path)
+        for part in _PARTS:
             if not (d / part).is_dir():
                 raise ModelFormatError(f"{d} is incomplete: the {part}/ folder is missing; re-run training")
-        try:
-            encoder = ENCODERS.get(meta["encoder"]["name"]).load(d / "encoder")  # type: ignore[attr-defined]
-            head = HEADS.get(meta["head"]["name"]).load(d / "head")  # type: ignore[attr-defined]
-        except FileNotFoundError as exc:
-            raise ModelFormatError(f"{d} is incomplete: {exc.filename or exc} is missing; re-run training") from None
+        check_received_tree(d)
+        if "files" in meta:  # folders saved before checksums were recorded load unchecked
+            verify_digests(d, meta["files"], meta_path, _PARTS)
+        encoder_cls = _registered(ENCODERS, meta["encoder"]["name"], meta_path)
+        head_cls = _registered(HEADS, meta["head"]["name"], meta_path)
+        encoder = _load_part(
+            d / "encoder",
+            lambda: encoder_cls.load(  # type: ignore[attr-defined]
+                d / "encoder", trust_remote_code=trust_remote_code, confined=True
+            ),
+        )
+        head = _load_part(d / "head", lambda: head_cls.load(d / "head"))  # type: ignore[attr-defined]
+        label_map = LabelMap(meta["labels"])
+        _load_part(d / "encoder", lambda: _check_fit(d, encoder, head, label_map))
         return cls(
             encoder=encoder,
             head=head,
-            label_map=LabelMap(meta["labels"]),
-            strategy=meta.get("strategy", {}),
-            metrics=meta.get("metrics", {}),
+            label_map=label_map,
+            strategy=meta.get("strategy") or {},
+            metrics=meta.get("metrics") or {},
         )
 
 
-def load(model_dir: str | Path) -> Classifier:
+def _saved_kwargs(encoder_dir: Path) -> dict[str, Any]:
+    return read_json_object(encoder_dir / ENCODER_CONFIG)
+
+
+def _check_save_target(target: Path) -> None:
+    """Refuses to replace anything but an empty folder or a textransfer model (nothing else in it)."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ValueError(
+            f"cannot save the model to {target}: it is a file, not a folder; choose another path "
+            "or move the file away"
+        )
+    entries = sorted(os.listdir(target))
+    if not entries:
+        return
+    if not (target / META_FILE).is_file():
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ValueError(
+            f"cannot save the model to {target}: the folder exists and is not a textransfer model "
+            f"(it holds {shown}), and saving would replace it. Choose a new or empty folder, e.g. "
+            f"{target / 'model'}"
+        )
+    foreign = _foreign_files(target, entries)
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ValueError(
+            f"cannot replace the model at {target}: the folder also holds {shown}, which "
+            "textransfer did not write and would delete; move them out of the folder, or save "
+            "the model elsewhere"
+        )
+
+
+def _foreign_files(target: Path, entries: list[str]) -> list[Path]:
+    """Entries of the model folder ``target`` that its save did not write: any top-level entry
+    but the meta file and the parts, and (when the checksum record exists) unrecorded files."""
+    from textransfer._modelfolder import walk_files
+
+    foreign = [target / e for e in entries if e not in (META_FILE, *_PARTS)]
+    try:
+        record = json.loads((target / META_FILE).read_text(encoding="utf-8")).get("files")
+    except (ValueError, AttributeError, OSError):  # unreadable meta: the parts count as ours
+        record = None
+    if isinstance(record, dict):
+        for part in _PARTS:
+            foreign += [p for p in walk_files(target / part) if p.relative_to(target).as_posix() not in record]
+    return foreign
+
+
+def _read_meta(meta_path: Path) -> dict[str, Any]:
+    """The meta file, with the keys and types :meth:`Classifier.load` relies on checked."""
+    meta = read_json_object(meta_path)
+    fix = f"the file was damaged or not written by textransfer; {RESAVE_FIX}"
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelFormatError(f"{meta_path} has no format_version; re-run training")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{meta_path.parent} was written by a newer textransfer (model format {version}; this "
+            f"version reads up to {FORMAT_VERSION}): upgrade with pip install -U textransfer"
+        )
+    for part in _PARTS:
+        entry = meta.get(part)
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ModelFormatError(f"{meta_path} lacks {part}.name (the registered {part} name); {fix}")
+    labels = meta.get("labels")
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)
+        or len(set(labels)) != len(labels)
+    ):
+        raise ModelFormatError(f"{meta_path}: labels must be a list of distinct strings or integers; {fix}")
+    for key in ("strategy", "metrics"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise ModelFormatError(f"{meta_path}: {key} must be an object; {fix}")
+    files = meta.get("files")
+    if files is not None and not (
+        isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+    ):
+        raise ModelFormatError(f"{meta_path}: files must map file names to sha256 digests; {fix}")
+    return meta
+
+
+def _registered(registry: Any, name: str, meta_path: Path) -> Any:
+    try:
+        return registry.get(name)
+    except UnknownNameError as exc:
+        raise ModelFormatError(
+            f"{meta_path} names {exc}. The model needs a component this installation lacks: "
+            "upgrade textransfer, or install the package that registers it"
+        ) from None
+
+
+def _load_part(folder: Path, load: Callable[[], Any]) -> Any:
+    """Runs ``load``; a dependency's error about the folder's content becomes one ModelFormatError
+    naming the folder. Missing packages and resources keep their own messages."""
+    from safetensors import SafetensorError
+
+    from textransfer.resources import ResourceNotFoundError
+
+    try:
+        return load()
+    except (ModelFormatError, ResourceNotFoundError, ImportError):
+        raise
+    except FileNotFoundError as exc:
+        raise ModelFormatError(
+            f"{folder.parent} is incomplete: {exc.filename or exc} is missing; re-run training"
+        ) from None
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError, OSError, SafetensorError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(f"{folder} cannot be loaded ({type(exc).__name__}: {first}); {RESAVE_FIX}") from None
+
+
+def _check_fit(d: Path, encoder: Encoder, head: Head, label_map: LabelMap) -> None:
+    """The head must take the encoder's features and score one class per saved label."""
+    in_dim, num_classes = head.dims()
+    if num_classes is not None and num_classes != len(label_map):
+        raise ModelFormatError(
+            f"{d / 'head'}: the head scores {num_classes} classes but {d / META_FILE} lists "
+            f"{len(label_map)} labels; the head comes from another model; {RESAVE_FIX}"
+        )
+    if in_dim is not None and in_dim != encoder.dim:
+        raise ModelFormatError(
+            f"{d / 'head'}: the head takes {in_dim}-d features but the encoder ({encoder.name}) "
+            f"gives {encoder.dim}-d; the head comes from another model; {RESAVE_FIX}"
+        )
+
+
+def load(model_dir: str | Path, *, trust_remote_code: bool = False) -> Classifier:
     """Loads a saved model directory.
+
+    Args:
+        model_dir: the folder written by :meth:`Classifier.save` (e.g. ``runs/<name>/model``).
+        trust_remote_code: let Python code shipped with the model run (only for a model whose
+            sender you trust; a saved file can never turn this on).
 
     Example:
         >>> clf = textransfer.load("runs/movies_to_products/model")  # doctest: +SKIP
         >>> clf.predict_proba(["great battery"]).shape  # doctest: +SKIP
         (1, 2)
     """
-    return Classifier.load(model_dir)
+    return Classifier.load(model_dir, trust_remote_code=trust_remote_code)
 
 
-def predict(model_dir: str | Path, inputs: Sequence[Any], batch_size: int = 32) -> list[Label]:
+def predict(
+    model_dir: str | Path,
+    inputs: Sequence[Any],
+    batch_size: int = 32,
+    *,
+    trust_remote_code: bool = False,
+) -> list[Label]:
     """Loads ``model_dir`` and predicts labels for ``inputs`` in one call."""
-    return load(model_dir).predict(inputs, batch_size=batch_size)
+    return load(model_dir, trust_remote_code=trust_remote_code).predict(inputs, batch_size=batch_size)

@@ -9,8 +9,32 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# Errors a user can fix: printed as one message, no traceback (--debug shows it).
-_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError, RuntimeError)
+# Errors a user can fix (bad input, files, settings, missing extras): one message, exit 2.
+# OSError covers permission errors, folders given for files and files given for folders.
+_USER_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError, RuntimeError)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    # safetensors raises its own SafetensorError (not an OSError) for a truncated or corrupt file.
+    return isinstance(exc, _USER_ERRORS) or type(exc).__name__ == "SafetensorError"
+
+
+def _describe(exc: BaseException) -> str:
+    """The one-line message for ``exc``: ours as written; an OSError with its path and a fix."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        fixes = {
+            PermissionError: "check the file's permissions, or choose another path",
+            IsADirectoryError: "a file was expected here: pass a file path, not a folder",
+            NotADirectoryError: "a folder was expected here, or a parent of this path is a file",
+            FileExistsError: "move the existing file away, or choose another path",
+            FileNotFoundError: "check the path",
+        }
+        fix = next((text for kind, text in fixes.items() if isinstance(exc, kind)), "check the path")
+        return f"{exc.strerror}: {exc.filename} ({fix})"
+    if _is_user_error(exc):
+        return str(exc) or type(exc).__name__
+    return (f"unexpected {type(exc).__name__}: {exc} (this looks like a bug in textransfer; "
+            "rerun with --debug for the traceback and report it)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set strategy.head=mlp (repeatable)")
     r.add_argument("--resume", action="store_true",
                    help="continue interrupted fine-tuning from the last epoch checkpoint in the run directory")
+    r.add_argument("--fresh", action="store_true",
+                   help="start over: delete the checkpoints an interrupted run left in the run directory")
+
+    tu = sub.add_parser("tune", help="hyperparameter search over the `search:` ranges of a run config")
+    tu.add_argument("config", help="YAML run config with a `search:` section and a validation split")
+    tu.add_argument("--trials", type=int, required=True, help="number of trials")
+    tu.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value before the search, e.g. --set seed=1 (repeatable)")
+    tu.add_argument("--metric", choices=["accuracy", "macro_f1"], default="accuracy",
+                    help="validation metric to maximise (default: accuracy)")
 
     cd = sub.add_parser("crossdomain", help="cross-domain evaluation grid: sources x targets x setups x seeds")
     cd.add_argument("config", help="YAML config (see configs/crossdomain_*.yaml)")
@@ -44,8 +78,43 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", help="file of inputs (.csv .tsv .jsonl .parquet .txt)")
     pr.add_argument("--output", help="CSV to write (with --input; default: stdout for texts)")
     pr.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
-    pr.add_argument("--batch-size", type=int, default=32)
+    pr.add_argument("--prediction-column", metavar="NAME",
+                    help="with --input: name of the predicted-label column (default: label, with "
+                         "probabilities in proba_<label>; NAME puts them in NAME_proba_<label>); "
+                         "an input column is never overwritten")
+    pr.add_argument("--batch-size", type=int, default=32, help="inputs encoded at once (default: 32)")
     pr.add_argument("--proba", action="store_true", help="print class probabilities too")
+    pr.add_argument("--trust-remote-code", action="store_true",
+                    help="allow Python code shipped in the model folder to run (only for a model you trust)")
+
+    ev = sub.add_parser("evaluate", help="score a saved model on a labeled file: accuracy, F1, confusion, calibration")
+    ev.add_argument("model_dir", help="model directory (runs/<name>/model)")
+    ev.add_argument("--input", required=True, help="data file (.csv .tsv .jsonl .parquet .txt), read in chunks")
+    ev.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
+    ev.add_argument("--label-column", default=None,
+                    help="column holding the true labels (default: label if the file has it, else unlabeled)")
+    ev.add_argument("--output-dir", help="write report.md, metrics.json and plots here (new, empty, or "
+                    "written by evaluate before); default: print the summary only")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--trust-remote-code", action="store_true",
+                    help="allow Python code shipped in the model folder to run (only for a model you trust)")
+
+    sv = sub.add_parser("serve", help="serve a saved model over HTTP: POST /predict, GET /health, GET /metadata")
+    sv.add_argument("model_dir", help="model directory (runs/<name>/model) or ONNX export folder")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="interface to listen on (default: 127.0.0.1, this machine only; no TLS, no authentication)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; 0: any free port)")
+    sv.add_argument("--max-body-bytes", type=int, default=1 << 20,
+                    help="larger request bodies get 413 (default: 1048576, 1 MiB)")
+    sv.add_argument("--max-texts", type=int, default=256, help="most texts per request (default: 256)")
+    sv.add_argument("--batch-size", type=int, default=32, help="texts encoded at once (default: 32)")
+
+    ex = sub.add_parser("export", help="export a saved model (transformer/sentence encoder + head) to ONNX")
+    ex.add_argument("model_dir", help="model directory (runs/<name>/model)")
+    ex.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: onnx)")
+    ex.add_argument("--output", required=True, help="folder to write (new, empty, or an earlier export)")
+    ex.add_argument("--int8", action="store_true", help="quantise the weights to int8 (onnxruntime dynamic quantisation)")
+    ex.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
 
     ls = sub.add_parser("list", help="list registered components")
     ls.add_argument("what", choices=["encoders", "heads", "strategies", "datasets", "resources"])
@@ -55,9 +124,19 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace) -> int:
     from textransfer.runner import run, summary_table
 
-    result = run(args.config, args.overrides, resume=args.resume)
+    result = run(args.config, args.overrides, resume=args.resume, fresh=args.fresh)
     print(summary_table(result.metrics))
     print(f"\nrun directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from textransfer.tuning import trials_table, tune
+
+    result = tune(args.config, args.trials, args.overrides, metric=args.metric)
+    print(trials_table(result))
+    print(f"\nbest: trial {result.best['trial']}, val {result.metric} {result.best['value']:.4f}")
+    print(f"tune directory: {result.tune_dir} (trials.csv, best.yaml, report.md, trials/)")
     return 0
 
 
@@ -93,20 +172,29 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from textransfer.classifier import load
+    from textransfer.encoders.base import check_batch_size
 
     if bool(args.texts) == bool(args.input):
         raise ValueError("give either texts or --input FILE (not both, not neither)")
-    clf = load(args.model_dir)
+    check_batch_size(args.batch_size)
     if args.input:
         if not args.output:
             raise ValueError("--input needs --output FILE.csv")
-        from textransfer.prediction import predict_file
+        from textransfer.prediction import check_paths, predict_file_with_report
         from textransfer.training.sharding import is_main_process
 
-        n = predict_file(clf, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size)
+        check_paths(args.input, args.output)  # before loading the model: bad paths fail fast
+        clf = load(args.model_dir, trust_remote_code=args.trust_remote_code)
+        report = predict_file_with_report(clf, args.input, args.output, text_column=args.text_column,
+                                          batch_size=args.batch_size,
+                                          prediction_column=args.prediction_column or "label")
         if is_main_process():  # under torchrun every process predicts; one wrote the file
-            print(f"{n} predictions written to {args.output}")
+            empty = f"; {report.empty_note()} scored as empty strings" if report.empty_texts else ""
+            print(f"{report.rows} predictions written to {args.output}{empty}")
         return 0
+    if args.prediction_column is not None:
+        raise ValueError("--prediction-column names a column of the --output file: use it with --input")
+    clf = load(args.model_dir, trust_remote_code=args.trust_remote_code)
     proba = clf.predict_proba(args.texts, batch_size=args.batch_size)
     labels = clf.label_map.decode(proba.argmax(axis=1))
     for text, label, row in zip(args.texts, labels, proba, strict=True):
@@ -115,6 +203,45 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"{label}\t{probs}\t{text}")
         else:
             print(f"{label}\t{text}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from textransfer.evaluating import evaluate, summary_lines
+
+    result = evaluate(args.model_dir, args.input, text_column=args.text_column, label_column=args.label_column,
+                      output_dir=args.output_dir, batch_size=args.batch_size,
+                      trust_remote_code=args.trust_remote_code)
+    print("\n".join(summary_lines(result.metrics)))
+    if result.output_dir is not None:
+        print(f"\nwritten to {result.output_dir}: " + ", ".join(f.name for f in result.files))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from textransfer.serving import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("textransfer.serving").warning(
+            "listening on %s: reachable from other machines, with no TLS and no authentication", args.host)
+
+    def ready(server: object) -> None:
+        print(f"serving {args.model_dir} on {server.url} (POST /predict, GET /health, GET /metadata); "  # type: ignore[attr-defined]
+              "Ctrl+C to stop", flush=True)
+
+    serve(args.model_dir, args.host, args.port, max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
+          batch_size=args.batch_size, ready=ready)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from textransfer.export import EXPORT_META, export_onnx
+
+    out = export_onnx(args.model_dir, args.output, int8=args.int8, opset=args.opset)
+    check = json.loads((out / EXPORT_META).read_text())["check"]
+    print(f"ONNX export ({'int8' if args.int8 else 'fp32'}) written to {out}: model.onnx, tokenizer, "
+          f"textransfer-onnx.json; max probability difference to the torch model "
+          f"{check['max_abs_diff']:.1e} on {check['texts']} check texts")
     return 0
 
 
@@ -149,17 +276,29 @@ def run_pipeline(command: str, default_config: str | Path, description: str, arg
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``textransfer`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(a.startswith("-") for a in extra):
+        # argparse gives a `nargs="*"` positional only the words before the first option:
+        # `predict MODEL --proba "great film"` would otherwise reject the texts.
+        args.texts = [*args.texts, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": _cmd_run, "crossdomain": _cmd_crossdomain, "curve": _cmd_curve, "layers": _cmd_layers,
-                "predict": _cmd_predict, "list": _cmd_list}
+    # Each subcommand NAME is handled by _cmd_NAME in this module.
+    handler = globals()[f"_cmd_{args.command}"]
     try:
-        return handlers[args.command](args)
-    except _USER_ERRORS as exc:
+        return handler(args)
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one message, never a traceback (--debug shows it)
+        if args.debug:
+            raise
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return 2 if _is_user_error(exc) else 1
 
 
 if __name__ == "__main__":

@@ -13,12 +13,27 @@ constructor argument, checked against the component's signature when the config 
     training: {epochs: 10}     # for torch heads / fine-tuning
 
 ``setups:`` (optional) lists several encoder/strategy combinations run on the same data.
+
+Every run kind (``run``, ``crossdomain``, ``curve``, ``layers``) writes its folder through
+:class:`RunDirectory`: paths checked first, one run at a time per folder (a lock), outputs
+renamed into place only once complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
+import logging
+import os
 import re
+import shutil
+import socket
+import tempfile
+import time
+import types
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,6 +44,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PositiveInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +52,8 @@ from pydantic import (
 
 from textransfer._registry import check_params
 from textransfer.data.sources import DataSource
+
+logger = logging.getLogger("textransfer.config")
 
 
 class ConfigError(ValueError):
@@ -151,7 +169,7 @@ class RunConfig(BaseModel):
     seed: int = 0
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"
-    batch_size: int = 32
+    batch_size: PositiveInt = 32
     data: DataConfig
     encoder: ComponentSpec = Field(default_factory=lambda: Component(name="tfidf"))
     strategy: StrategySpec = Field(default_factory=StrategyConfig)
@@ -188,7 +206,7 @@ def validate_components(setup: SetupConfig, where: str = "") -> None:
     from textransfer.encoders.base import ENCODERS
     from textransfer.heads.base import HEADS
     from textransfer.strategies.base import STRATEGIES
-    from textransfer.training.loop import TrainingArgs
+    from textransfer.training.loop import training_args
 
     prefix = f"{where}." if where else ""
     assert setup.encoder is not None and setup.strategy is not None
@@ -199,7 +217,7 @@ def validate_components(setup: SetupConfig, where: str = "") -> None:
         ("strategy.head", HEADS, setup.strategy.head, setup.strategy.head.params()),
     ):
         check_params(registry.get(comp.name), params, section=prefix + section, name=comp.name)
-    check_params(TrainingArgs, setup.training or {}, section=prefix + "training", name="training")
+    training_args(setup.training or {}, section=prefix + "training")  # keys, types and ranges
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
@@ -213,7 +231,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(f"missing required key {loc!r}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{loc or 'config'}: {msg}")
+            lines.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid config {source}:\n  " + "\n  ".join(lines)
 
 
@@ -239,14 +257,54 @@ def _yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
 
 
-def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    """Sets ``tree["a"]["b"] = value`` for ``dotted == "a.b"``, creating sections as needed."""
+def _alternatives(tp: Any) -> list[Any]:
+    """The types a field annotation allows: ``Annotated`` and unions (``X | None``) unpacked."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _alternatives(typing.get_args(tp)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [t for arg in typing.get_args(tp) for t in _alternatives(arg)]
+    return [] if tp is type(None) else [tp]
+
+
+def _section_type(model: Any, keys: list[str]) -> Any:
+    """The annotation of the section at ``keys`` under ``model`` (None when unknown)."""
+    tp: Any = model
+    for key in keys:
+        nxt = None
+        for alt in _alternatives(tp):
+            if isinstance(alt, type) and issubclass(alt, BaseModel) and key in alt.model_fields:
+                nxt = alt.model_fields[key].annotation
+            elif typing.get_origin(alt) is dict:
+                nxt = typing.get_args(alt)[1]
+            if nxt is not None:
+                break
+        if nxt is None:
+            return None
+        tp = nxt
+    return tp
+
+
+def _shorthand(model: Any, keys: list[str], value: str) -> dict[str, Any]:
+    """A one-word section as its mapping: ``{source: movies}`` for a data source (``train:
+    movies``), ``{name: tfidf}`` for a component (``encoder: tfidf``)."""
+    is_source = any(alt is DataSource for alt in _alternatives(_section_type(model, keys)))
+    return {"source": value} if is_source else {"name": value}
+
+
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any, model: type[BaseModel] | None = None) -> None:
+    """Sets ``tree["a"]["b"] = value`` for ``dotted == "a.b"``, creating sections as needed.
+
+    A one-word section on the way is expanded first: a data source (``train: movies``) to
+    ``{source: movies}``, a component (``encoder: tfidf``) to ``{name: tfidf}``; ``model`` (the
+    config class) tells which is which (without it, every one-word section is a component).
+    """
     keys = dotted.split(".")
     node = tree
-    for key in keys[:-1]:
+    for i, key in enumerate(keys[:-1]):
         child = node.get(key)
-        if isinstance(child, str):  # `encoder: tfidf` shorthand being extended
-            child = {"name": child}
+        if isinstance(child, str):  # `encoder: tfidf` / `train: movies` shorthand being extended
+            child = _shorthand(model, keys[: i + 1], child) if model is not None else {"name": child}
         elif child is None:
             child = {}
         elif not isinstance(child, dict):
@@ -303,7 +361,7 @@ def validate_config(
             raise ConfigError(f"{p}: expected a mapping of sections at the top level, got {type(raw).__name__}")
     for item in overrides:
         key, value = parse_override(item)
-        set_dotted(raw, key, value)
+        set_dotted(raw, key, value, model=model)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -328,9 +386,217 @@ def dump_config(config: BaseModel) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def open_run_dir(config: Any) -> Path:
-    """Creates ``config.output_dir/config.name/`` and writes ``config.resolved.yaml`` into it."""
-    run_dir = Path(config.output_dir) / config.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.resolved.yaml").write_text(dump_config(config))
-    return run_dir
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a multi-process launch (torchrun, accelerate launch).
+
+    Every process trains and evaluates; only rank 0 locks and writes the run directory.
+    """
+    return os.environ.get("RANK", "0") == "0"
+
+
+def check_folder(path: str | Path, key: str, fix: str = "") -> Path:
+    """``path`` (``~`` expanded) when it is, or can be created as, a folder this process may
+    write in; no file is written.
+
+    Args:
+        path: the folder.
+        key: the config key it comes from, for the message (``output_dir``).
+        fix: appended to the message, e.g. `` or set cache_dir: null``.
+
+    Raises:
+        ValueError: ``path`` or a folder above it is a file, or is not writable.
+    """
+    p = Path(path).expanduser()
+    existing = p
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == p:
+            raise ValueError(f"{key}: {p} is a file, not a folder: give {key} a folder path{fix}")
+        raise ValueError(
+            f"{key}: cannot create the folder {p}: {existing} is a file, not a folder; "
+            f"give {key} another path{fix}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{key}: cannot create or write in {p}: no permission to write in {existing}; give {key} "
+            f"a folder you can write to, or change its permissions{fix}"
+        )
+    return p
+
+
+def make_folder(path: Path, key: str, fix: str = "") -> list[Path]:
+    """Creates ``path`` with its parents; returns the folders created (topmost first).
+
+    Raises:
+        ValueError: naming the path and the fix, for any OS error (a file in the way, no
+            permission, read-only file system).
+    """
+    created = []
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        created.append(probe)
+        probe = probe.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"{key}: cannot create the folder {path}: a file is in the way; give {key} another path{fix}") from None
+    except PermissionError:
+        raise ValueError(
+            f"{key}: cannot create the folder {path}: permission denied; give {key} a folder you can write "
+            f"to, or change its permissions{fix}"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"{key}: cannot create the folder {path}: {exc.strerror or exc}; give {key} another path{fix}") from None
+    return created[::-1]
+
+
+class RunDirectoryLocked(ValueError):
+    """Another process is running with the same run directory."""
+
+
+LOCK_FILE = ".lock"
+_STAGING_PREFIX = ".outputs-"
+_CACHE_FIX = " (or set cache_dir: null to turn the feature cache off)"
+
+
+class RunDirectory:
+    """The folder ``output_dir/name/`` of one run, shared by every run kind.
+
+    Entering it checks ``output_dir`` and ``cache_dir`` (a file in the way, no permission: one
+    ValueError naming the path), creates the folder and takes an exclusive lock on
+    ``<folder>/.lock`` (``fcntl.flock``, released on exit and by the kernel when the process
+    dies, so a killed run leaves no stale lock); a second run on the same folder fails naming the
+    process that holds it. Outputs are written into :meth:`outputs`, a staging folder whose
+    files are renamed into place once all are written, ``config.resolved.yaml`` among them: a
+    failed run leaves the previous run's files as they were. Under a multi-process launch only
+    rank 0 creates, locks and writes.
+
+    Example:
+        >>> with RunDirectory(config) as run_dir:  # doctest: +SKIP
+        ...     metrics = train_and_score(config, run_dir.path)
+        ...     with run_dir.outputs() as out:
+        ...         (out / "metrics.json").write_text(json.dumps(metrics))
+    """
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.path = Path(config.output_dir).expanduser() / config.name
+        self.main = is_main_process()
+        self._fd: int | None = None
+        self._created: list[Path] = []
+
+    def __enter__(self) -> RunDirectory:
+        self.check()
+        if self.main:
+            self._created = make_folder(self.path, "output_dir")
+            try:
+                self._lock()
+                for old in self.path.glob(_STAGING_PREFIX + "*"):  # left by a killed run
+                    shutil.rmtree(old, ignore_errors=True)
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check(self) -> None:
+        """The path checks of ``output_dir``, the run folder and ``cache_dir`` (writes nothing)."""
+        check_folder(self.config.output_dir, "output_dir")
+        check_folder(self.path, "output_dir")
+        cache_dir = getattr(self.config, "cache_dir", None)
+        if cache_dir:
+            check_folder(cache_dir, "cache_dir", _CACHE_FIX)
+
+    def _lock(self) -> None:
+        lock = self.path / LOCK_FILE
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system
+            logger.warning("cannot lock %s on this system: a second run of the same name would not be detected", lock)
+            return
+        while True:
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ValueError(
+                    f"output_dir: cannot create {lock}: {exc.strerror or exc}; give output_dir a folder you can write to"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise RunDirectoryLocked(
+                    f"run directory {self.path} is in use by {holder}: wait for that run to finish, or give "
+                    "this one another name (e.g. --set name=NEW_NAME)"
+                ) from None
+            except OSError as exc:  # a file system without locks (some network mounts)
+                os.close(fd)
+                logger.warning("cannot lock %s (%s): a second run of the same name would not be detected", lock, exc)
+                return
+            # The previous holder unlinks the file when it finishes: if that happened between our
+            # open and flock, we hold a lock on a deleted file; open the new one instead.
+            try:
+                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(holder).encode())
+        self._fd = fd
+
+    def close(self) -> None:
+        """Releases the lock; removes the folders this run created when nothing was written."""
+        if self._fd is not None:
+            try:
+                (self.path / LOCK_FILE).unlink(missing_ok=True)  # while still held: nobody else has it
+            finally:
+                os.close(self._fd)
+                self._fd = None
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()  # only when empty: a run that failed before writing anything
+            except OSError:
+                break
+        self._created = []
+
+    @contextlib.contextmanager
+    def outputs(self) -> Iterator[Path]:
+        """A staging folder for the run's outputs, with ``config.resolved.yaml`` already in it.
+
+        When the block ends without an exception, each file in it is renamed to the same place
+        under the run folder (``metrics.json`` files last: their presence means the run is
+        complete); on an exception nothing is published. Other processes of a multi-process
+        launch get a scratch folder that is discarded.
+        """
+        if not self.main:
+            with tempfile.TemporaryDirectory(prefix="textransfer-discarded-") as scratch:
+                yield Path(scratch)
+            return
+        staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self.path))
+        try:
+            (staging / "config.resolved.yaml").write_text(dump_config(self.config), encoding="utf-8")
+            yield staging
+            files = sorted((f for f in staging.rglob("*") if f.is_file()), key=lambda f: (f.name == "metrics.json", str(f)))
+            for f in files:
+                dest = self.path / f.relative_to(staging)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(f, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds a run lock, from what it wrote into the lock file."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096) or b"{}")
+        return f"process {info['pid']} on {info['host']} (started {info['started']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"

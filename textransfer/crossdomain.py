@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from textransfer.config import Component, SetupConfig, StrategyConfig, open_run_dir, resolve_config
+from textransfer.config import Component, RunDirectory, SetupConfig, StrategyConfig, resolve_config
 from textransfer.crossdomain_config import CrossDomainConfig, load_crossdomain_config
 from textransfer.data import LabeledTexts, stratified_split, stratified_subsample
 from textransfer.data import load as load_data
@@ -39,7 +39,7 @@ from textransfer.data.labeled import LabelMap
 from textransfer.encoders.base import ENCODERS, Encoder, FittableEncoder
 from textransfer.encoders.cache import FeatureCache, encode_cached
 from textransfer.evaluation.scoring import Scored, score_predictions
-from textransfer.runner import build_components
+from textransfer.runner import build_components, check_buildable
 
 __all__ = ["CrossDomainConfig", "CrossDomainResult", "load_crossdomain_config", "run_crossdomain"]
 
@@ -330,16 +330,18 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
     from textransfer.evaluation.report import write_report
 
     config = resolve_config(CrossDomainConfig, config, overrides)
-    run_dir = open_run_dir(config)
     t0 = time.perf_counter()
-    data, label_map = load_domains(config)
-    exp = Experiment(config)
-    if config.save_models:
-        exp.model_dir = run_dir / "models"
-    for seed in config.seeds:
-        exp.run_seed(seed, data)
-    metrics = summarise(config, exp, data, label_map)
-    metrics["seconds"] = round(time.perf_counter() - t0, 1)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    write_report(run_dir, config, metrics, exp.scores)
-    return CrossDomainResult(run_dir=run_dir, metrics=metrics, scores=exp.scores)
+    data, label_map = load_domains(config)  # checked before the run directory is touched
+    check_buildable(config.setups(), config.batch_size)
+    with RunDirectory(config) as run_dir:
+        exp = Experiment(config)
+        if config.save_models:
+            exp.model_dir = run_dir.path / "models"
+        for seed in config.seeds:
+            exp.run_seed(seed, data)
+        metrics = summarise(config, exp, data, label_map)
+        metrics["seconds"] = round(time.perf_counter() - t0, 1)
+        with run_dir.outputs() as out:
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+            write_report(out, config, metrics, exp.scores)
+    return CrossDomainResult(run_dir=run_dir.path, metrics=metrics, scores=exp.scores)

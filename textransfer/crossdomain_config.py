@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from textransfer.config import (
     Component,
@@ -97,7 +97,7 @@ class CrossDomainConfig(BaseModel):
     name: RunName
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"
-    batch_size: int = 32
+    batch_size: PositiveInt = 32
     seeds: list[int] = Field(default_factory=lambda: [0])
     split_seed: int | None = None
     test_size: float = 0.2

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-_HUB_HOST = ("huggingface.co", 443)
+# Any public model page answers; asking for the packaged default also works on hub mirrors.
+_PROBE_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 _PROBE_TIMEOUT_S = 3.0
 
 
@@ -81,25 +82,47 @@ def _import_package(spec: _Packaged) -> Any | None:
 
 
 def _offline_env() -> bool:
-    return any(
+    """Offline mode: ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` set now, or huggingface_hub's
+    own offline flag (read when it was imported; its HTTP session refuses every request then)."""
+    if any(
         os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-@lru_cache(maxsize=1)
-def _probe_network() -> bool:
-    """True when huggingface.co:443 accepts a TCP connection (checked once per process)."""
+    ):
+        return True
     try:
-        with socket.create_connection(_HUB_HOST, timeout=_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
+        from huggingface_hub import constants
+    except ImportError:
         return False
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _probe_network() -> bool:
+    """True when the hub endpoint huggingface_hub downloads from (``HF_ENDPOINT``, default
+    https://huggingface.co) answers; checked once per process and endpoint."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # nothing could download from the hub anyway
+        return False
+    return _probe_endpoint(constants.ENDPOINT)
+
+
+@lru_cache(maxsize=8)
+def _probe_endpoint(endpoint: str) -> bool:
+    """A HEAD request to ``{endpoint}/api/models/...`` through huggingface_hub's own HTTP session,
+    so its proxies (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``), certificates and client factory
+    apply, as they will to the download. Any answer below 500 means reachable."""
+    from huggingface_hub import get_session
+
+    try:
+        response = get_session().head(f"{endpoint}/api/models/{_PROBE_REPO}", timeout=_PROBE_TIMEOUT_S)
+    except Exception:  # connection, timeout, proxy or TLS errors; offline mode; a malformed URL
+        return False
+    return response.status_code < 500
 
 
 def network_available() -> bool:
-    """False when offline mode is set (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``) or the hub
-    cannot be reached; the probe runs at most once per process."""
+    """False when offline mode is set (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``; then no request
+    is made) or the hub endpoint cannot be reached; the probe runs at most once per process."""
     return not _offline_env() and _probe_network()
 
 
@@ -126,7 +149,7 @@ def _hf_cache_path(name: str) -> str | None:
         return None
 
 
-def resolve_model(name_or_path: str) -> str:
+def resolve_model(name_or_path: str, *, local: bool = True) -> str:
     """Resolves a transformer / sentence-transformers model to something ``from_pretrained`` loads.
 
     Order: a packaged model (``all-MiniLM-L6-v2``) -> an existing local directory -> the local
@@ -134,6 +157,8 @@ def resolve_model(name_or_path: str) -> str:
 
     Args:
         name_or_path: a packaged name, a local directory, or a hub id (``bert-base-uncased``).
+        local: False skips the local-directory step: a name read from a received model folder
+            must reach the hub (or the package), never a folder that happens to sit in the cwd.
 
     Returns:
         A local directory path, or the hub id when it will be downloaded.
@@ -147,9 +172,9 @@ def resolve_model(name_or_path: str) -> str:
         if module is not None:
             return str(module.get_model_path())
     path = Path(name_or_path).expanduser()
-    if path.is_dir():
+    if local and path.is_dir():
         return str(path.resolve())
-    if _looks_like_path(name_or_path):
+    if _looks_like_path(name_or_path) or not (local or is_hub_id(name_or_path)):
         raise ResourceNotFoundError(
             f"model directory {name_or_path!r} does not exist: pass a directory holding "
             "config.json and the weights (as written by save_pretrained), or a hub model name"
@@ -169,6 +194,25 @@ def resolve_model(name_or_path: str) -> str:
             )
         raise _offline_error(name_or_path, "model", fix)
     return name_or_path
+
+
+def is_registered(name: str, kind: Literal["model", "vectors"] | None = None) -> bool:
+    """True when ``name`` is a resource textransfer knows by name (of ``kind``, when given): a
+    packaged model or word vectors (aliases included), or a gensim-data vectors name."""
+    spec = _packaged(name)
+    if spec is not None:
+        return kind is None or spec.kind == kind
+    return kind in (None, "vectors") and name in _GENSIM_DATA
+
+
+# A hub repo id: "name" or "org/name" of letters, digits, ".", "_", "-" (no path syntax).
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def is_hub_id(name: str) -> bool:
+    """True for a plain Hugging Face hub model id (``bert-base-uncased``, ``org/name``); False
+    for anything with filesystem syntax (absolute, ``./``, ``~``, ``..``, backslashes)."""
+    return bool(_HUB_ID.fullmatch(name)) and ".." not in name
 
 
 def _looks_like_path(name: str) -> bool:

@@ -39,7 +39,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from textransfer.config import (
     ComponentSpec,
@@ -63,7 +63,7 @@ class _Analysis(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: RunName
     output_dir: str = "runs"
-    batch_size: int = 32
+    batch_size: PositiveInt = 32
     seeds: list[int] = Field(default_factory=lambda: [0])
     split_seed: int | None = None
     test_size: float = 0.2

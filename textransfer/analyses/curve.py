@@ -32,13 +32,14 @@ from textransfer.analyses._fit import (
 )
 from textransfer.analyses.config import CurveConfig
 from textransfer.classifier import Classifier
-from textransfer.config import open_run_dir, resolve_config
+from textransfer.config import RunDirectory, resolve_config
 from textransfer.crossdomain import FeatureStore
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.encoders.cache import FeatureCache
 from textransfer.evaluation.curves import curve_stats, transfer_benefits
+from textransfer.runner import check_buildable, limit_note
 
 __all__ = ["CurveResult", "run_curve"]
 
@@ -176,19 +177,35 @@ def run_curve(
     config: CurveConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> CurveResult:
     """Runs a learning-curve config end to end and writes the run directory (module docstring)."""
-    from textransfer.analyses.curve_report import write_report
-
     config = resolve_config(CurveConfig, config, overrides)
-    run_dir = open_run_dir(config)
     t0 = time.perf_counter()
+    # Data and components are checked before the run directory is touched.
     target = load_data(config.target)
     source = (
         load_data(config.source)
         if config.source and any(s.source and config.seeds_of(k) for k, s in config.setups.items())
         else None
     )
+    check_buildable([step for key in config.setups for step in config.steps(key)], config.batch_size)
+    with RunDirectory(config) as run_dir:
+        return _run_curve(config, run_dir, target, source, t0)
+
+
+def _run_curve(
+    config: CurveConfig, run_dir: RunDirectory, target: LabeledTexts, source: LabeledTexts | None, t0: float
+) -> CurveResult:
+    from textransfer.analyses.curve_report import write_report
+
     with run_cache(config.cache_dir) as cache:
-        run = CurveRun(config, run_dir, cache)
+        run = CurveRun(config, run_dir.path, cache)
+        notes = [
+            n for n in (limit_note("target", config.target, target),
+                        None if source is None or config.source is None else limit_note("source", config.source, source))
+            if n is not None
+        ]
+        for note in notes:
+            logger.warning("%s", note)
+        run.notes += notes
         for seed in config.seeds:
             run.run_seed(seed, target, source)
     summary = run.summarise()
@@ -213,7 +230,8 @@ def run_curve(
         "records": run.records,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    (run_dir / "samples.json").write_text(json.dumps(run.samples))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    write_report(run_dir, metrics, summary["curves"])
-    return CurveResult(run_dir=run_dir, metrics=metrics)
+    with run_dir.outputs() as out:
+        (out / "samples.json").write_text(json.dumps(run.samples))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        write_report(out, metrics, summary["curves"])
+    return CurveResult(run_dir=run_dir.path, metrics=metrics)

@@ -27,12 +27,13 @@ from typing import Any
 from textransfer.analyses._fit import fit_setup, ids_json, score, split_target
 from textransfer.analyses.config import LayersConfig
 from textransfer.classifier import Classifier
-from textransfer.config import open_run_dir, resolve_config
+from textransfer.config import RunDirectory, resolve_config
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.encoders.base import ENCODERS, Encoder
 from textransfer.evaluation.curves import curve_stats
+from textransfer.runner import check_buildable, limit_note
 from textransfer.strategies.finetune import FinetuneStrategy
 
 __all__ = ["LayersResult", "run_layers"]
@@ -158,16 +159,32 @@ def run_layers(
     config: LayersConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> LayersResult:
     """Runs a layer-transfer config end to end and writes the run directory (module docstring)."""
-    from textransfer.analyses.layers_report import write_report
-
     config = resolve_config(LayersConfig, config, overrides)
-    run_dir = open_run_dir(config)
     t0 = time.perf_counter()
+    # Data and components are checked before the run directory is touched.
     target = load_data(config.target)
     source = (
         load_data(config.source) if config.base == "source" and config.source is not None else None
     )
-    run = LayersRun(config, run_dir)
+    check_buildable([config.setup(), config.base_setup()], config.batch_size)
+    with RunDirectory(config) as run_dir:
+        return _run_layers(config, run_dir, target, source, t0)
+
+
+def _run_layers(
+    config: LayersConfig, run_dir: RunDirectory, target: LabeledTexts, source: LabeledTexts | None, t0: float
+) -> LayersResult:
+    from textransfer.analyses.layers_report import write_report
+
+    run = LayersRun(config, run_dir.path)
+    notes = [
+        n for n in (limit_note("target", config.target, target),
+                    None if source is None or config.source is None else limit_note("source", config.source, source))
+        if n is not None
+    ]
+    for note in notes:
+        logger.warning("%s", note)
+    run.notes += notes
     for seed in config.seeds:
         run.run_seed(seed, target, source)
     metrics = {
@@ -187,7 +204,8 @@ def run_layers(
         "records": run.records,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    (run_dir / "samples.json").write_text(json.dumps(run.samples))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    write_report(run_dir, metrics)
-    return LayersResult(run_dir=run_dir, metrics=metrics)
+    with run_dir.outputs() as out:
+        (out / "samples.json").write_text(json.dumps(run.samples))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        write_report(out, metrics)
+    return LayersResult(run_dir=run_dir.path, metrics=metrics)

@@ -6,11 +6,14 @@ pandas is imported inside the readers so that ``import textransfer.data`` stays 
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
 import os
-from collections.abc import Sequence
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textransfer.data.sources import DataSource
 
-__all__ = ["RawTable", "read_file", "check_columns"]
+__all__ = ["RawTable", "read_file", "check_columns", "delimited_rows", "ragged_row_error"]
 
 _SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -115,6 +118,70 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def delimited_rows(lines: Iterable[str], sep: str, where: str) -> Iterator[tuple[int, list[str]]]:
+    """Parses CSV/TSV lines with the csv module, yielding ``(line, fields)`` per non-blank row.
+
+    ``line`` is the 1-based line of the file the row starts on (a quoted field may span lines),
+    so messages can point at the exact line. ``lines`` should come from a file opened with
+    ``newline=""`` (or ``io.StringIO(text, newline="")``) so quoted line breaks survive.
+    ``where`` names the file in errors.
+    """
+    # The csv module refuses fields over 128 KiB by default; a long review is not an error.
+    if csv.field_size_limit() < 2**30:
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    # strict: a quote never closed must not swallow the rest of the file into one cell.
+    reader = csv.reader(lines, delimiter=sep, strict=True)
+    last = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValueError(
+                f"{where}: cannot parse the row starting on line {last + 1} ({exc}). Fix: check "
+                "its quotes (a field that opens a quote must close it, and a quote inside a field "
+                'is doubled: "")'
+            ) from None
+        first, last = last + 1, reader.line_num
+        if row:  # blank lines are skipped (as pandas does)
+            yield first, row
+
+
+def ragged_row_error(
+    where: str, line: int, n_fields: int, n_header: int, sep: str, extra_fix: str = ""
+) -> ValueError:
+    """The one message for a row with more fields than the header (never silently re-aligned)."""
+    fmt = "CSV" if sep == "," else "TSV"
+    return ValueError(
+        f"{where}: cannot parse as {fmt}: line {line} has {n_fields} fields but the header has "
+        f"{n_header}. Fix: quote fields that contain the separator {sep!r} or line breaks, or "
+        f"remove the extra separators{extra_fix}"
+    )
+
+
+def _first_ragged_row(
+    text: str, sep: str, where: str, empty_extras: bool
+) -> tuple[int, int, int] | None:
+    """``(line, fields, header fields)`` of the first row with more fields than the header.
+
+    Rows whose extra fields are all empty (a trailing separator) lose nothing when cut to the
+    header's width; they count only with ``empty_extras`` and only when no row has data there.
+    """
+    rows = delimited_rows(io.StringIO(text, newline=""), sep, where)
+    header = next(rows, None)
+    if header is None:
+        return None
+    width = len(header[1])
+    trailing = None
+    for line, row in rows:
+        if len(row) > width:
+            if any(row[width:]):
+                return line, len(row), width
+            trailing = trailing or (line, len(row), width)
+    return trailing if empty_extras else None
+
+
 def read_file(src: DataSource) -> RawTable:
     """Reads ``src.source`` as a CSV/TSV/JSONL/Parquet file (checked, not yet validated per row)."""
     path = Path(src.source).expanduser()
@@ -168,27 +235,41 @@ def _read_delimited(path: Path, text: str, fmt: str, src: DataSource) -> RawTabl
     import pandas as pd
 
     sep = "," if fmt == "csv" else "\t"
+    other = "tsv" if fmt == "csv" else "csv"
+    other_fix = f", or set `format: {other}` if the file uses the other separator"
     try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            # Texts stay strings ("1.50" must not become 1.5); only empty fields count as missing,
-            # so a review that reads "NA" or "null" is kept as text.
-            dtype={src.text_column: str},
-            keep_default_na=False,
-            na_values=[""],
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                # Texts stay strings ("1.50" must not become 1.5); only empty fields count as
+                # missing, so a review that reads "NA" or "null" is kept as text.
+                dtype={src.text_column: str},
+                keep_default_na=False,
+                na_values=[""],
+                # Never take a column as the index: a first data row with one extra separator
+                # would otherwise shift every column by one (texts read from the label column).
+                index_col=False,
+            )
     except pd.errors.EmptyDataError:
         raise ValueError(
             f"{path}: the file is empty. Fix: point `source:` at a file with data rows"
         ) from None
     except pd.errors.ParserError as exc:
-        other = "tsv" if fmt == "csv" else "csv"
+        ragged = _first_ragged_row(text, sep, str(path), empty_extras=True)
+        if ragged is not None:
+            raise ragged_row_error(str(path), *ragged, sep, other_fix) from None
         raise ValueError(
             f"{path}: cannot parse as {fmt.upper()} ({exc}). Fix: quote fields that contain the "
-            f"separator {sep!r} or line breaks, or set `format: {other}` if the file uses the "
-            "other separator"
+            f"separator {sep!r} or line breaks{other_fix}"
         ) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        # With index_col=False pandas only warns, and drops the extra fields, when the first
+        # data row is longer than the header: a row with data there is as ragged as any other.
+        ragged = _first_ragged_row(text, sep, str(path), empty_extras=False)
+        if ragged is not None:
+            raise ragged_row_error(str(path), *ragged, sep, other_fix)
     # Row r sits on line r + 1 (after the header) unless quoted fields span lines or blank lines
     # were skipped; only then are line numbers exact enough to print.
     n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)

@@ -17,8 +17,11 @@ Example:
 from __future__ import annotations
 
 import codecs
+import difflib
 import logging
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +42,13 @@ logger = logging.getLogger("textransfer.data")
 
 FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".pq", ".gz")
 _SHOWN_ROWS = 5  # how many dropped row numbers a warning or error spells out
+# Label cells spelled like these (any case, surrounding spaces ignored) are missing labels, not a
+# class of their own, unless `label_map` names the spelling as a label.
+MISSING_LABEL_SPELLINGS = frozenset({"", "nan", "na", "n/a", "null", "none"})
+# A label column where at least this many distinct values occur and over half the rows carry a
+# value no other row has is an id, title or score column, not classes.
+_MANY_LABELS = 20
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 class DataSource(BaseModel):
@@ -50,7 +60,9 @@ class DataSource(BaseModel):
             dataset, a file path, or images: ``images:DIR`` (one subfolder per class) or a
             ``.npy`` / ``.npz`` file (see ``textransfer.vision.data``).
         text_column: column holding the texts (files and ``hf:``).
-        label_column: column holding the labels; None reads unlabeled data.
+        label_column: column holding the labels; None reads unlabeled data. A column where
+            at least 20 distinct values occur and over half the rows carry a value no other row
+            has (an id, a text, a score) is rejected: that is not a column of classes.
         format: file format; ``auto`` picks it from the suffix (.csv, .tsv, .txt = tab-separated,
             .jsonl/.json = JSON lines, .parquet; a trailing .gz is decompressed).
         split: the split of a Hugging Face dataset.
@@ -63,7 +75,10 @@ class DataSource(BaseModel):
         encoding: text encoding of CSV/TSV/JSONL files.
         domain: a short name for reports; defaults to the packaged name or the file stem.
         label_map: renames labels, keys matched against ``str(label)``, e.g.
-            ``{"1": "positive", "0": "negative"}``.
+            ``{"1": "positive", "0": "negative"}``. Labels spelled as missing values (``NaN``,
+            ``NA``, ``N/A``, ``null``, ``None``, any case) are dropped as missing labels unless
+            a key here names them; a column of non-integer numbers (a score) must map every
+            value here, or be turned into classes in the file.
         keep_labels: keep only rows with these labels (after ``label_map``, matched by their
             string form), e.g. ``[0, 1, 2, 3, 4]`` for a task on half of the digits.
     """
@@ -295,7 +310,9 @@ def _is_missing(value: Any) -> bool:
         return False
 
 
-def _row_problem(text: Any, label: Any, labeled: bool) -> str | None:
+def _row_problem(
+    text: Any, label: Any, labeled: bool, named: frozenset[str] = frozenset()
+) -> str | None:
     if _is_missing(text):
         return "missing text"
     if isinstance(text, str) and not text.strip():
@@ -305,7 +322,56 @@ def _row_problem(text: Any, label: Any, labeled: bool) -> str | None:
             return "missing label"
         if isinstance(label, str) and not label.strip():
             return "empty label"
+        spelled_missing = (
+            isinstance(label, str) and label.strip().lower() in MISSING_LABEL_SPELLINGS
+        )
+        if spelled_missing and label not in named:
+            return "missing label"  # "NaN", "N/A", "null": a gap in the data, not a class
     return None
+
+
+def _as_number(value: Any) -> float | None:
+    """The number a label stands for (``0.5``, ``"0.5"``, ``3``), or None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return None
+
+
+def _check_not_a_score(labels: list[Any], src: DataSource, where: str) -> None:
+    """Rejects a label column of non-integer numbers (a score) that `label_map` does not map."""
+    numbers = [_as_number(v) for v in labels]
+    if any(x is None for x in numbers):
+        return
+    fractional = {str(v) for v, x in zip(labels, numbers, strict=True) if not float(x).is_integer()}
+    unmapped = sorted(fractional - set(src.label_map or {}))
+    if unmapped:
+        raise ValueError(
+            f"{where}: label column {src.label_column!r} holds non-integer numbers "
+            f"({', '.join(unmapped[:3])}{', ...' if len(unmapped) > 3 else ''}; "
+            f"{len(set(map(str, labels)))} distinct values): that is a score, not classes. Fix: "
+            "binarise it in the file (e.g. a column `label` = positive where score >= 0.5, else "
+            "negative) and point `label_column:` at it, or map every value to a class with "
+            "`label_map:`"
+        )
+
+
+def _check_cardinality(labels: list[Label], src: DataSource, where: str) -> None:
+    """Rejects a label column where most rows carry a value no other row has (see _MANY_LABELS)."""
+    counts = Counter(labels)
+    singletons = sum(1 for n in counts.values() if n == 1)
+    if len(counts) >= _MANY_LABELS and singletons > len(labels) / 2:
+        examples = ", ".join(repr(lab) for lab in list(counts)[:3])
+        raise ValueError(
+            f"{where}: label column {src.label_column!r} has {len(counts)} distinct values in "
+            f"{len(labels)} rows and {singletons} rows carry a value no other row has ({examples}, "
+            "...): that is not a column of classes (an id, a text or a score?). Fix: point "
+            "`label_column:` at the class column, or map the values to a few classes with "
+            "`label_map:`"
+        )
 
 
 def _normalise_labels(labels: list[Any]) -> list[Label]:
@@ -322,8 +388,9 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
     report = LoadReport(source=src.source, rows_read=len(table.texts))
     keep: list[int] = []
     bad: list[tuple[int, str]] = []
+    named = frozenset(src.label_map or {})  # missing-value spellings the user maps are labels
     for i, text in enumerate(table.texts):
-        problem = _row_problem(text, table.labels[i] if labeled else None, labeled)
+        problem = _row_problem(text, table.labels[i] if labeled else None, labeled, named)
         if problem is None:
             keep.append(i)
         else:
@@ -357,14 +424,20 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
         )
     # Images (arrays with ndim >= 2, from image sources) stay as they are; other values -> str.
     texts = [t if isinstance(t, str) or getattr(t, "ndim", 0) >= 2 else str(t) for t in (table.texts[i] for i in keep)]
-    labels = _normalise_labels([table.labels[i] for i in keep]) if labeled else None
-    if labels is not None and src.label_map:
-        labels = _apply_label_map(labels, src.label_map, table.where)
+    labels = None
+    if labeled:
+        raw = [v.item() if hasattr(v, "item") else v for v in (table.labels[i] for i in keep)]
+        _check_not_a_score(raw, src, table.where)
+        labels = _normalise_labels(raw)
+        if src.label_map:
+            labels = _apply_label_map(labels, src.label_map, table.where)
     data = LabeledTexts(
         texts, labels, domain=src.resolved_domain(), ids=[table.ids[i] for i in keep]
     )
     if src.keep_labels is not None:
         data = _keep_labels(data, src.keep_labels, table.where)
+    if data.labels is not None:
+        _check_cardinality(data.labels, src, table.where)
     if src.limit is not None:
         data = stratified_subsample(data, src.limit, seed=src.sample_seed)
     report.kept = len(data)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
 
 from textransfer.data.labeled import LabeledTexts
 
-__all__ = ["stratified_split", "stratified_subsample"]
+__all__ = ["shared_inputs", "stratified_split", "stratified_subsample"]
 
 
 def _groups(data: LabeledTexts) -> dict[Hashable, list[int]]:
@@ -178,3 +179,30 @@ def stratified_subsample(data: LabeledTexts, n: int, seed: int = 0) -> LabeledTe
             ]
         )
     return data.subset(np.sort(keep))
+
+
+def _input_key(item: Any) -> Hashable:
+    """A hashable stand-in for an input: the text itself, or an image array's shape, dtype and bytes."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, np.ndarray):
+        return (item.shape, item.dtype.str, item.tobytes())
+    try:
+        hash(item)
+    except TypeError:
+        return repr(item)
+    return item
+
+
+def shared_inputs(train: LabeledTexts, other: LabeledTexts) -> int:
+    """How many rows of ``other`` have an input that also appears in ``train``.
+
+    Duplicate rows in a source land on both sides of a random split; a held-out score over
+    inputs the model was trained on is optimistic (20 texts repeated 10 times score 1.0).
+
+    Example:
+        >>> shared_inputs(LabeledTexts(["a", "b"], [0, 1]), LabeledTexts(["b", "c", "b"], [1, 0, 1]))
+        2
+    """
+    seen = {_input_key(t) for t in train.texts}
+    return sum(_input_key(t) in seen for t in other.texts)

@@ -8,7 +8,9 @@ training texts before encoding (TF-IDF's vocabulary, SIF's principal component) 
 To add an encoder: subclass :class:`Encoder` in a new module of this package, decorate it with
 ``@register_encoder("name")`` and import the module in ``encoders/__init__.py``. Implement
 ``dim``, ``_encode``, ``config`` and, when the encoder holds state that ``config`` cannot rebuild,
-``save``/``load``. The contract tests in ``tests/test_encoder_contract.py`` then cover it.
+``save``/``load`` (with the keywords of :meth:`Encoder.save` / :meth:`Encoder.load`: a saved model
+is data from a stranger, see DESIGN.md section 7). The contract tests in
+``tests/test_encoder_contract.py`` then cover it.
 Helpers: :func:`check_inputs` validates inputs; :meth:`Encoder.fingerprint` hashes ``config``
 plus :meth:`Encoder.state_digest`.
 """
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -40,21 +43,48 @@ CONFIG_FILE = "encoder.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+def check_batch_size(batch_size: int) -> int:
+    """Returns ``batch_size`` as an int, raising ValueError unless it is a positive integer.
+
+    A zero or negative batch size would otherwise fail deep inside ``range()`` or, worse,
+    return uninitialised memory as features.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive integer (inputs encoded at once, e.g. 32), got {batch_size!r}"
+        )
+    return int(batch_size)
+
+
 def check_inputs(inputs: Sequence[Any], modality: str = "text") -> list[Any]:
     """Returns ``inputs`` as a list, raising TypeError for anything that is not a text.
 
     Args:
-        inputs: a list/tuple of strings (a single string is rejected: wrap it in a list).
+        inputs: an ordered collection of strings: a list, tuple, array, pandas Series or a
+            generator (consumed once). A single string is rejected (wrap it in a list), and so
+            are dicts and sets: predictions come back in input order, and a set has none (a
+            dict would give its keys, rarely what was meant).
         modality: what the encoder accepts: ``"text"`` items are checked here; other
             modalities (``"image"``) are checked by their encoders' preprocessing.
     """
+    what = "texts" if modality == "text" else modality + "s"
     if isinstance(inputs, (str, bytes)):
         raise TypeError(
-            f"expected a list of {'texts' if modality == 'text' else modality + 's'}, got a single "
-            "string: wrap it in a list, e.g. ['my text'] (or ['cat.png'] for an image file)"
+            f"expected a list of {what}, got a single string: pass a list of {what}, e.g. "
+            "['my text'] (or ['cat.png'] for an image file)"
+        )
+    if isinstance(inputs, Mapping):
+        raise TypeError(
+            f"expected a list of {what}, got a {type(inputs).__name__}: pass list(d.values()) for "
+            "its values (or list(d) for its keys), so the predictions' order is explicit"
+        )
+    if isinstance(inputs, Set):
+        raise TypeError(
+            f"expected a list of {what}, got a {type(inputs).__name__}, which has no order: the "
+            "predictions could not be matched to the inputs; pass a list, e.g. sorted(s)"
         )
     if not isinstance(inputs, Sequence) and not hasattr(inputs, "__iter__"):
-        raise TypeError(f"expected a list of texts, got {type(inputs).__name__}")
+        raise TypeError(f"expected a list of {what}, got {type(inputs).__name__}")
     items = list(inputs)
     if modality == "text":
         for i, x in enumerate(items):
@@ -141,6 +171,7 @@ class Encoder(ABC):
             >>> enc.encode(["good"]).shape  # doctest: +SKIP
             (1, 3)
         """
+        check_batch_size(batch_size)
         items = check_inputs(inputs, self.modality)
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -160,17 +191,52 @@ class Encoder(ABC):
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
-    def save(self, directory: str | Path) -> None:
-        """Writes what :meth:`load` needs into ``directory`` (created if missing)."""
+    def save(self, directory: str | Path, *, portable: bool = False) -> None:
+        """Writes what :meth:`load` needs into ``directory`` (created if missing).
+
+        Args:
+            directory: the encoder's folder.
+            portable: also copy into ``directory`` whatever the config references by a local
+                path (word vectors, a model folder), so that the folder works on another
+                machine and references nothing outside itself. :meth:`Classifier.save` passes
+                True; False keeps such references as paths (fine on this machine).
+        """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2, sort_keys=True))
+        write_config(d, self.config())
 
     @classmethod
-    def load(cls, directory: str | Path) -> Encoder:
-        """Rebuilds an encoder saved by :meth:`save`."""
-        kwargs = json.loads((Path(directory) / CONFIG_FILE).read_text())
-        return cls(**kwargs)
+    def load(
+        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False
+    ) -> Encoder:
+        """Rebuilds an encoder saved by :meth:`save`.
+
+        Args:
+            directory: the encoder's folder.
+            trust_remote_code: allow model code shipped in the folder (transformer / sentence
+                encoders); never read from the saved files, only from the caller.
+            confined: the folder came from someone else (:meth:`Classifier.load` passes True):
+                every path it names must stay inside it, or be a registered resource name (or,
+                for transformer models, a hub id).
+        """
+        return cls(**read_config(directory))
+
+
+def write_config(directory: Path, config: dict[str, Any]) -> None:
+    """Writes ``config`` as the encoder's JSON, without ``trust_remote_code``: permission to run
+    a model's code is the loading caller's decision, never a saved file's."""
+    saved = {k: v for k, v in config.items() if k != "trust_remote_code"}
+    (Path(directory) / CONFIG_FILE).write_text(json.dumps(saved, indent=2, sort_keys=True))
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """The saved constructor keyword arguments, minus any ``trust_remote_code`` (ignored: only
+    the caller of ``load`` grants it). Raises ModelFormatError unless the file holds a JSON object."""
+    from textransfer._modelfolder import read_json_object
+
+    kwargs = read_json_object(Path(directory) / CONFIG_FILE)
+    kwargs.pop("trust_remote_code", None)
+    return kwargs
 
 
 @runtime_checkable

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from textransfer._modelfolder import (
+    ModelFormatError,
+    check_tensor_shapes,
+    read_json_object,
+    resolve_inside,
+)
 from textransfer.encoders._fast import Int8Cache, Precision, check_precision, length_sorted_batches
 from textransfer.encoders.base import Encoder, register_encoder
-from textransfer.encoders.transformer import PretrainedFolderMixin, transformer_layer_groups
-from textransfer.resources import resolve_model
+from textransfer.encoders.transformer import (
+    PretrainedFolderMixin,
+    check_hf_folder,
+    transformer_layer_groups,
+)
 
 
 @register_encoder("sentence")
@@ -66,7 +76,7 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
             # device="cpu": otherwise sentence-transformers moves itself to a GPU on its own;
             # device placement belongs to the training loop (accelerate).
             self._module = st.SentenceTransformer(
-                resolve_model(self.model), device="cpu", trust_remote_code=self.trust_remote_code
+                self._resolve(), device="cpu", trust_remote_code=self.trust_remote_code
             ).eval()
             if self.max_length is not None:
                 self._module.max_seq_length = self.max_length
@@ -181,6 +191,42 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
 
     def _save_weights(self, directory: Path) -> None:
         self.module.save(str(directory))
+
+    def _check_folder(self, folder: Path, confined: bool) -> None:
+        """Sizes of each saved module against its weights: the transformer's config.json (see
+        :func:`check_hf_folder`) and each Dense module's in/out features."""
+        max_length = self.max_length if confined else None
+        modules_file = folder / "modules.json"
+        if not modules_file.exists():  # a plain Hugging Face folder (mean pooling is added)
+            check_hf_folder(folder, self.trust_remote_code, max_length)
+            return
+        try:
+            modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"{modules_file} is not valid JSON ({exc})") from None
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise ModelFormatError(f"{modules_file} must hold a JSON list of modules")
+        for entry in modules:
+            sub = resolve_inside(folder, str(entry.get("path", "")), "path", modules_file)
+            cfg_path = sub / "config.json"
+            if not cfg_path.is_file():
+                continue
+            cfg = read_json_object(cfg_path)
+            if "model_type" in cfg:
+                check_hf_folder(sub, self.trust_remote_code, max_length)
+            elif "in_features" in cfg and "out_features" in cfg:
+                _check_dense(sub, cfg, cfg_path)
+
+
+def _check_dense(folder: Path, cfg: dict[str, Any], cfg_path: Path) -> None:
+    """A Dense module's ``in_features`` / ``out_features`` against its linear layer's shapes."""
+    n_in, n_out = cfg["in_features"], cfg["out_features"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
+        raise ModelFormatError(f"{cfg_path}: in_features / out_features must be positive integers")
+    expected = {"linear.weight": (n_out, n_in)}
+    if cfg.get("bias", True):
+        expected["linear.bias"] = (n_out,)
+    check_tensor_shapes(folder / "model.safetensors", expected, source=cfg_path)
 
 
 def _same_tensors(batch: dict[str, Any], padded: dict[str, Any]) -> bool:

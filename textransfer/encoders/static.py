@@ -20,12 +20,30 @@ from typing import Any, Literal
 
 import numpy as np
 
-from textransfer.encoders.base import CONFIG_FILE, Encoder, check_inputs, register_encoder
-from textransfer.resources import VectorSource, resolve_vectors
+from textransfer._modelfolder import (
+    RESAVE_FIX,
+    SELF_CONTAINED_FIX,
+    ModelFormatError,
+    check_tensor_shapes,
+    resolve_inside,
+    tensor_shapes,
+)
+from textransfer.encoders.base import (
+    CONFIG_FILE,
+    Encoder,
+    check_inputs,
+    read_config,
+    register_encoder,
+    write_config,
+)
+from textransfer.resources import VectorSource, is_registered, resolve_vectors
 
 logger = logging.getLogger(__name__)
 
 COMPONENT_FILE = "sif_component.safetensors"
+# Vectors copied into a saved model: a (V, dim) float32 matrix and the (V,) p(w) SIF uses, as
+# safetensors, with the words (row order) in a JSON list beside it. Never a pickle.
+VECTORS_FILE = "vectors.safetensors"
 
 # Words, PTB-style clitics ("do" + "n't", "it" + "'s": how GloVe's corpus was tokenised), and any
 # other single non-space character as punctuation.
@@ -64,6 +82,57 @@ def _read_file(path: str) -> Any:
     )
 
 
+def vocab_path(vectors_file: str | Path) -> Path:
+    """The JSON word list that goes with a ``.safetensors`` vectors file (``x.vocab.json``)."""
+    return Path(vectors_file).with_suffix(".vocab.json")
+
+
+def _is_safetensors(path: str) -> bool:
+    return Path(path).suffix.lower() == ".safetensors"
+
+
+def _is_pickle(path: str) -> bool:
+    return Path(path).suffix.lower() == ".kv"
+
+
+def _read_safetensors(path: str) -> tuple[Any, np.ndarray | None]:
+    """KeyedVectors and, when stored, p(w) from a ``.safetensors`` vectors file + word list.
+
+    Shapes are checked against the headers before the matrix is read.
+    """
+    from safetensors.numpy import load_file
+
+    from textransfer._optional import require
+
+    require("gensim", extra="static", feature="the static encoder")
+    from gensim.models import KeyedVectors
+
+    words_file = vocab_path(path)
+    try:
+        words = json.loads(words_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"{words_file} is not valid JSON ({exc}); {RESAVE_FIX}") from None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise ModelFormatError(f"{words_file} must hold a JSON list of words; {RESAVE_FIX}")
+    if len(set(words)) != len(words):
+        raise ModelFormatError(f"{words_file} lists a word twice; {RESAVE_FIX}")
+    shapes = tensor_shapes(Path(path))
+    matrix_shape = shapes.get("vectors")
+    if matrix_shape is None or len(matrix_shape) != 2 or matrix_shape[1] < 1:
+        raise ModelFormatError(
+            f"{path} must hold a 2-d tensor 'vectors' (words x dim), found {shapes}; {RESAVE_FIX}"
+        )
+    expected = {"vectors": (len(words), matrix_shape[1])}
+    if "probs" in shapes:
+        expected["probs"] = (len(words),)
+    check_tensor_shapes(Path(path), expected, source=words_file, found=shapes)
+    arrays = load_file(path)
+    kv = KeyedVectors(matrix_shape[1], count=0, dtype=np.float32)
+    kv.add_vectors(words, np.ascontiguousarray(arrays["vectors"], dtype=np.float32))
+    probs = arrays.get("probs")
+    return kv, None if probs is None else np.ascontiguousarray(probs, dtype=np.float32)
+
+
 def _unigram_probs(kv: Any) -> np.ndarray:
     """p(w) for SIF weights: real counts when the vectors carry them, else Zipf from rank.
 
@@ -85,10 +154,17 @@ def _unigram_probs(kv: Any) -> np.ndarray:
 
 def load_vectors(source: VectorSource) -> tuple[Any, np.ndarray]:
     """The ``KeyedVectors`` and ``p(w)`` for ``source``, loaded once per process (shared)."""
+    key = source.key
+    if source.kind == "file" and _is_safetensors(source.path):
+        # Saved-model vectors: a re-save at the same path must not be served from the cache.
+        for file in (Path(source.path), vocab_path(source.path)):
+            st = file.stat() if file.exists() else None
+            key += f":{st.st_mtime_ns}:{st.st_size}" if st else ":-"
     with _VECTORS_LOCK:
-        hit = _VECTORS.get(source.key)
+        hit = _VECTORS.get(key)
         if hit is not None:
             return hit
+        probs: np.ndarray | None = None
         if source.kind == "arrays":
             from textransfer._optional import require
 
@@ -99,11 +175,13 @@ def load_vectors(source: VectorSource) -> tuple[Any, np.ndarray]:
             # count=0: add_vectors appends, so a preallocated count would leave zero rows in front.
             kv = KeyedVectors(matrix.shape[1], count=0, dtype=np.float32)
             kv.add_vectors(words, matrix)
+        elif _is_safetensors(source.path):
+            kv, probs = _read_safetensors(source.path)
         else:
             kv = _read_file(source.path)
         kv.vectors = np.ascontiguousarray(kv.vectors, dtype=np.float32)
-        entry = (kv, _unigram_probs(kv))
-        _VECTORS[source.key] = entry
+        entry = (kv, _unigram_probs(kv) if probs is None else probs)
+        _VECTORS[key] = entry
         logger.info("loaded %d word vectors of dim %d from %s", *kv.vectors.shape, source.path)
         return entry
 
@@ -112,13 +190,16 @@ def load_vectors(source: VectorSource) -> tuple[Any, np.ndarray]:
 class StaticEncoder(Encoder):
     """Pooled static word vectors: mean, max, or SIF (Arora et al. 2017).
 
-    The vectors are referenced by name or path (saved in the config), never copied into a saved
-    model: the same vectors must be available where the model is loaded. Only the SIF principal
-    component learned by :meth:`fit` is saved (as safetensors).
+    A saved model references registered vectors (``glove-6b-50d``, gensim-data names) by name;
+    vectors from a file of yours are copied into it (``vectors.safetensors`` + a JSON word
+    list), so the model folder stands alone and never points at a pickle. The SIF principal
+    component learned by :meth:`fit` is saved too (safetensors).
 
     Args:
         vectors: ``"glove-6b-50d"`` (packaged), a vectors file (word2vec ``.bin`` / text, GloVe
-            text, gensim ``.kv``, optionally gzipped) or a gensim-data name (online).
+            text, ``.safetensors`` + ``.vocab.json`` as saved here, or gensim ``.kv``, which is a
+            pickle: name only files you trust), optionally gzipped, or a gensim-data name
+            (online).
         pooling: ``"mean"`` of known token vectors; element-wise ``"max"``; ``"sif"``: mean of
             vectors weighted by ``a / (a + p(w))``, minus the first principal component of the
             training sentence vectors once :meth:`fit` has run.
@@ -287,11 +368,17 @@ class StaticEncoder(Encoder):
             return ""
         return hashlib.sha256(self.component.tobytes()).hexdigest()[:24]
 
-    def save(self, directory: str | Path) -> None:
-        """Writes the config (vectors by name/path) and the SIF component when fitted."""
+    def save(self, directory: str | Path, *, portable: bool = False) -> None:
+        """Writes the config and the SIF component when fitted. Registered vectors are saved by
+        name; vectors from a file are copied in (safetensors) when ``portable`` and always when
+        the file is a pickle (``.kv``): a saved encoder never references one."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2, sort_keys=True))
+        cfg = self.config()
+        if not is_registered(self.vectors, "vectors") and (portable or _is_pickle(self.vectors)):
+            self._save_vectors(d / VECTORS_FILE)
+            cfg["vectors"] = VECTORS_FILE  # relative to the folder, resolved by load
+        write_config(d, cfg)
         comp = d / COMPONENT_FILE
         if self.component is not None:
             from safetensors.numpy import save_file
@@ -300,13 +387,47 @@ class StaticEncoder(Encoder):
         elif comp.exists():
             comp.unlink()
 
+    def _save_vectors(self, path: Path) -> None:
+        from safetensors.numpy import save_file
+
+        kv = self._load()
+        assert self._probs is not None
+        save_file(
+            {"vectors": np.ascontiguousarray(kv.vectors, dtype=np.float32), "probs": self._probs},
+            str(path),
+        )
+        vocab_path(path).write_text(json.dumps([str(w) for w in kv.index_to_key], ensure_ascii=False))
+
     @classmethod
-    def load(cls, directory: str | Path) -> StaticEncoder:
-        d = Path(directory)
-        enc = cls(**json.loads((d / CONFIG_FILE).read_text()))
+    def load(
+        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False
+    ) -> StaticEncoder:
+        """Rebuilds a saved encoder. ``vectors`` must be a registered name or a file relative to
+        the folder (``confined``: inside it); a pickle (``.kv``) is refused: only a config of
+        your own may name one."""
+        d = Path(directory).resolve()
+        kwargs = read_config(d)
+        vectors = kwargs.get("vectors", "glove-6b-50d")
+        if not isinstance(vectors, str):
+            raise ModelFormatError(f"{d / CONFIG_FILE}: vectors must be a string, got {vectors!r}")
+        if not is_registered(vectors, "vectors"):
+            if confined:
+                path = resolve_inside(d, vectors, "vectors", d / CONFIG_FILE)
+            else:
+                path = (d / Path(vectors).expanduser()).resolve()  # absolute stays absolute
+            if _is_pickle(str(path)):
+                raise ModelFormatError(
+                    f"{d / CONFIG_FILE}: vectors {vectors!r} is a gensim .kv file, a pickle that "
+                    "could run code when loaded; a saved model never references one (textransfer "
+                    "copies such vectors into the folder as safetensors). Name a .kv file only in "
+                    f"a config of your own; {SELF_CONTAINED_FIX}"
+                )
+            kwargs["vectors"] = str(path)
+        enc = cls(**kwargs)
         comp = d / COMPONENT_FILE
         if comp.exists():
             from safetensors.numpy import load_file
 
+            check_tensor_shapes(comp, {"component": (enc.dim,)}, source=f"the vectors' dim ({enc.dim})")
             enc.component = load_file(str(comp))["component"].astype(np.float32)
         return enc

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from textransfer.encoders.base import CONFIG_FILE, Encoder, check_inputs, register_encoder
+from textransfer._modelfolder import RESAVE_FIX, ModelFormatError, check_tensor_shapes
+from textransfer.encoders.base import Encoder, check_inputs, read_config, register_encoder
 
 VOCAB_FILE = "tfidf.json"
 IDF_FILE = "tfidf.safetensors"
@@ -134,25 +135,38 @@ class TfidfEncoder(Encoder):
         h.update(np.asarray(self._vectorizer.idf_, dtype=np.float32).tobytes())
         return h.hexdigest()[:24]
 
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, *, portable: bool = False) -> None:
         from safetensors.numpy import save_file
 
         d = Path(directory)
-        super().save(d)
+        super().save(d, portable=portable)
         vec = self._require_fitted()
         (d / VOCAB_FILE).write_text(json.dumps(self._vocab_list(), ensure_ascii=False))
         save_file({"idf": np.asarray(vec.idf_, dtype=np.float32)}, str(d / IDF_FILE))
 
     @classmethod
-    def load(cls, directory: str | Path) -> TfidfEncoder:
+    def load(
+        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False
+    ) -> TfidfEncoder:
+        """Rebuilds the fitted vectorizer; the vocabulary must be unique strings, one IDF weight
+        each (checked against the safetensors header before anything is read)."""
         from safetensors.numpy import load_file
 
         d = Path(directory)
-        enc = cls(**json.loads((d / CONFIG_FILE).read_text()))
-        terms = json.loads((d / VOCAB_FILE).read_text())
+        enc = cls(**read_config(d))
+        vocab_path, idf_path = d / VOCAB_FILE, d / IDF_FILE
+        try:
+            terms = json.loads(vocab_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"{vocab_path} is not valid JSON ({exc}); {RESAVE_FIX}") from None
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise ModelFormatError(f"{vocab_path} must hold a JSON list of terms; {RESAVE_FIX}")
+        if len(set(terms)) != len(terms):
+            raise ModelFormatError(f"{vocab_path} lists a term twice; {RESAVE_FIX}")
+        check_tensor_shapes(idf_path, {"idf": (len(terms),)}, source=vocab_path)
         vec = enc._make_vectorizer(min_df=1)
         vec.vocabulary_ = {t: i for i, t in enumerate(terms)}
         # The IDF vector fully determines transform(); setting it rebuilds the fitted state.
-        vec.idf_ = load_file(str(d / IDF_FILE))["idf"].astype(np.float64)
+        vec.idf_ = load_file(str(idf_path))["idf"].astype(np.float64)
         enc._vectorizer = vec
         return enc

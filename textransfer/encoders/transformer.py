@@ -6,12 +6,19 @@ into embeddings / layer 0..L-1 / top, which the sentence encoder reuses.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from textransfer._modelfolder import (
+    RESAVE_FIX,
+    ModelFormatError,
+    check_no_code,
+    read_json_object,
+    resolve_inside,
+    tensor_shapes,
+)
 from textransfer.encoders._fast import (
     INT8_SCHEME,
     Int8Cache,
@@ -24,10 +31,12 @@ from textransfer.encoders.base import (
     CONFIG_FILE,
     Encoder,
     modified_fingerprint,
+    read_config,
     register_encoder,
     weights_digest,
+    write_config,
 )
-from textransfer.resources import resolve_model
+from textransfer.resources import is_hub_id, is_registered, resolve_model
 
 # Where transformer families keep their stack of blocks, most common first
 # (BERT/RoBERTa/ELECTRA, DistilBERT, GPT-2, T5/BART encoders, Llama-style, XLNet, ...).
@@ -137,20 +146,112 @@ def pool_hidden(hidden: Any, attention_mask: Any, pooling: str) -> Any:
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
+def _weight_shapes(folder: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, Path]]:
+    """Shapes of every tensor in the folder's ``*.safetensors`` files (headers only), and the
+    file each one is in."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    where: dict[str, Path] = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        for name, shape in tensor_shapes(file).items():
+            shapes[name], where[name] = shape, file
+    if not shapes:
+        raise ModelFormatError(
+            f"{folder} holds no weights (no *.safetensors file next to config.json); {RESAVE_FIX}"
+        )
+    return shapes, where
+
+
+def check_hf_folder(folder: Path, trust_remote_code: bool, max_length: int | None = None) -> None:
+    """Checks a saved Hugging Face model folder before any weight is allocated.
+
+    The sizes in ``config.json`` must agree with the tensor shapes in the safetensors headers:
+    counts of layers or experts may not exceed the number of tensors; then the model is built
+    on the meta device (no memory) and every tensor it expects must be in the files with the
+    same shape (up to 1% of the elements may be missing, as renamed norms in old checkpoints
+    are). ``max_length``, when given, may not exceed the position embeddings.
+
+    Raises:
+        ModelFormatError: naming the file and the setting that disagree.
+    """
+    import torch
+
+    from textransfer._optional import require
+
+    cfg_path = folder / "config.json"
+    raw = read_json_object(cfg_path)
+    shapes, where = _weight_shapes(folder)
+    for key, value in raw.items():
+        # A layer or expert has at least one tensor; a bigger count would only build modules.
+        counts_modules = "layer" in key or "expert" in key
+        if counts_modules and isinstance(value, int) and not isinstance(value, bool) and value > len(shapes):
+            raise ModelFormatError(
+                f"{cfg_path}: {key} = {value}, but the weights hold only {len(shapes)} tensors; "
+                f"the settings do not belong to these weights; {RESAVE_FIX}"
+            )
+    tf = require("transformers", feature="the transformer encoder")
+    config = tf.AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        model = tf.AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    for name in list(shapes):  # a checkpoint of a task model keeps its backbone under a prefix
+        if name not in expected and name.startswith(prefix) and name[len(prefix) :] in expected:
+            bare = name[len(prefix) :]
+            shapes[bare], where[bare] = shapes.pop(name), where.pop(name)
+    for name, shape in expected.items():
+        if name in shapes and shapes[name] != shape:
+            raise ModelFormatError(
+                f"{where[name]}: tensor {name!r} has shape {list(shapes[name])} but {cfg_path} "
+                f"implies {list(shape)}; the weights and the settings come from different models "
+                f"(or one was edited); {RESAVE_FIX}"
+            )
+    numel = {name: int(np.prod(shape)) for name, shape in expected.items()}
+    missing = [name for name in expected if name not in shapes]
+    if sum(numel[n] for n in missing) > 0.01 * max(sum(numel.values()), 1):
+        raise ModelFormatError(
+            f"{folder}: the weights lack {len(missing)} of the {len(expected)} tensors that "
+            f"{cfg_path} implies (e.g. {missing[0]!r}); they would be random, not trained; "
+            + RESAVE_FIX
+        )
+    positions = getattr(config, "max_position_embeddings", None)
+    if max_length is not None and isinstance(positions, int) and max_length > positions:
+        raise ModelFormatError(
+            f"{folder / CONFIG_FILE}: max_length {max_length} exceeds the {positions} positions "
+            f"of the model ({cfg_path}); longer inputs would fail. Save it with max_length <= "
+            f"{positions}"
+        )
+
+
 class PretrainedFolderMixin:
     """Identity and persistence of encoders that wrap a pretrained model folder.
 
-    Unmodified weights are referenced by ``model`` (name or path) in the JSON config; after
-    fine-tuning (``weights_modified``) :meth:`_save_weights` writes them into the model directory
-    and the config points at it (``"."``, resolved by :meth:`load`). Subclasses implement
-    ``_save_weights(directory)``.
+    A registered model (``all-MiniLM-L6-v2``) or a hub id is referenced by name in the JSON
+    config. The weights are written into the saved folder, which the config then names as
+    ``"."`` (resolved by :meth:`load`), after fine-tuning (``weights_modified``) and, on a
+    ``portable`` save, when ``model`` is a local folder: a saved model never points at the
+    trainer's files. Subclasses implement ``_save_weights(directory)`` and
+    ``_check_folder(folder, confined)``.
     """
 
     weights_modified: bool
     module: Any
+    model: str
+    trust_remote_code: bool
+    # Set by a confined load: `model` is a name from a received folder, so it must resolve to
+    # the package or the hub, never to a folder of that name in the working directory.
+    _hub_only: bool = False
 
     def _save_weights(self, directory: Path) -> None:
         raise NotImplementedError
+
+    def _check_folder(self, folder: Path, confined: bool) -> None:
+        raise NotImplementedError
+
+    def _resolve(self) -> str:
+        return resolve_model(self.model, local=not self._hub_only)
+
+    def _local_folder(self) -> bool:
+        return not is_registered(self.model, "model") and Path(self.model).expanduser().is_dir()
 
     def state_digest(self) -> str:
         digest = weights_digest(self.module) if self.weights_modified else ""
@@ -164,25 +265,45 @@ class PretrainedFolderMixin:
             return modified_fingerprint(self, location_key="model")  # type: ignore[arg-type]
         return super().fingerprint()  # type: ignore[misc]
 
-    def save(self, directory: str | Path) -> None:
-        """Writes the config; with ``weights_modified``, also the weights (safetensors)."""
+    def save(self, directory: str | Path, *, portable: bool = False) -> None:
+        """Writes the config; with ``weights_modified`` (or ``portable`` and a local model
+        folder) also the weights (safetensors) and tokenizer, named ``"."`` in the config."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         cfg = self.config()  # type: ignore[attr-defined]
-        if self.weights_modified:
+        if self.weights_modified or (portable and self._local_folder()):
             self._save_weights(d)
             cfg["model"] = "."  # relative to the directory, resolved by load
-        (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True))
+        write_config(d, cfg)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Any:
+    def load(
+        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False
+    ) -> Any:
+        """Rebuilds a saved encoder (see :meth:`Encoder.load`). Weights in the folder are
+        checked first: no shipped code unless ``trust_remote_code``, sizes against shapes."""
         d = Path(directory).resolve()
-        kwargs = json.loads((d / CONFIG_FILE).read_text())
-        modified = kwargs.get("model") == "."
-        if modified:
-            kwargs["model"] = str(d)
-        enc = cls(**kwargs)
-        enc.weights_modified = modified
+        source = d / CONFIG_FILE
+        kwargs = read_config(d)
+        model = kwargs.get("model", "all-MiniLM-L6-v2")
+        if not isinstance(model, str) or not model:
+            raise ModelFormatError(f"{source}: model must be a name or '.', got {model!r}")
+        folder: Path | None = None
+        hub_only = False
+        if model == "." or model.startswith("./"):
+            folder = resolve_inside(d, model, "model", source) if confined else (d / model).resolve()
+        elif confined and (is_registered(model, "model") or is_hub_id(model)):
+            hub_only = True
+        elif confined:
+            folder = resolve_inside(d, model, "model", source)  # raises unless inside the folder
+        if folder is not None:
+            kwargs["model"] = str(folder)
+        enc = cls(**kwargs, trust_remote_code=trust_remote_code)
+        enc.weights_modified = folder is not None
+        enc._hub_only = hub_only
+        if folder is not None:
+            check_no_code(folder, trust_remote_code)
+            enc._check_folder(folder, confined)
         return enc
 
 
@@ -247,7 +368,7 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
     # -- lazy loading ------------------------------------------------------------------------
 
     def _source(self) -> str:
-        return resolve_model(self.model)
+        return self._resolve()
 
     @property
     def hf_config(self) -> Any:
@@ -394,3 +515,6 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
     def _save_weights(self, directory: Path) -> None:
         self.module.save_pretrained(str(directory))
         self.tokenizer.save_pretrained(str(directory))
+
+    def _check_folder(self, folder: Path, confined: bool) -> None:
+        check_hf_folder(folder, self.trust_remote_code, self.max_length if confined else None)

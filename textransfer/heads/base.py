@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from textransfer._modelfolder import RESAVE_FIX, ModelFormatError, read_json_object
 from textransfer._registry import Registry
 
 
@@ -60,7 +61,12 @@ class Head(ABC):
     @classmethod
     @abstractmethod
     def load(cls, directory: str | Path) -> Head:
-        """Rebuilds a head saved by :meth:`save`."""
+        """Rebuilds a head saved by :meth:`save`. The sizes in the JSON are checked against the
+        safetensors header before anything is allocated (:class:`ModelFormatError` otherwise)."""
+
+    def dims(self) -> tuple[int | None, int | None]:
+        """``(in_dim, num_classes)`` the head is built for; None where not known yet."""
+        return None, None
 
     def _write_config(self, directory: Path, **extra: Any) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -69,7 +75,23 @@ class Head(ABC):
 
     @staticmethod
     def _read_config(directory: Path) -> dict[str, Any]:
-        return json.loads((Path(directory) / CONFIG_FILE).read_text())
+        """The saved JSON, checked to hold a ``config`` object (ModelFormatError otherwise)."""
+        path = Path(directory) / CONFIG_FILE
+        meta = read_json_object(path)
+        if not isinstance(meta.get("config"), dict):
+            raise ModelFormatError(f"{path} has no 'config' object; {RESAVE_FIX}")
+        return meta
+
+    @staticmethod
+    def _read_count(meta: dict[str, Any], key: str, directory: Path) -> int:
+        """``meta[key]`` as a positive int (a size saved in head.json), else ModelFormatError."""
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ModelFormatError(
+                f"{Path(directory) / CONFIG_FILE}: {key} must be a positive integer, got {value!r}; "
+                + RESAVE_FIX
+            )
+        return value
 
 
 @runtime_checkable

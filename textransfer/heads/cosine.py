@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from textransfer._modelfolder import RESAVE_FIX, ModelFormatError, tensor_shapes
 from textransfer.heads.base import WEIGHTS_FILE, Head, register_head
 from textransfer.heads.logreg import softmax
 
@@ -83,11 +84,24 @@ class CosineHead(Head):
         self._write_config(d)
         save_file({"prototypes": self.prototypes}, str(d / WEIGHTS_FILE))
 
+    def dims(self) -> tuple[int | None, int | None]:
+        if self.prototypes is None:
+            return None, None
+        return int(self.prototypes.shape[1]), int(self.prototypes.shape[0])
+
     @classmethod
     def load(cls, directory: str | Path) -> CosineHead:
         from safetensors.numpy import load_file
 
         d = Path(directory)
         head = cls(**cls._read_config(d)["config"])
-        head.prototypes = load_file(str(d / WEIGHTS_FILE))["prototypes"]
+        weights = d / WEIGHTS_FILE
+        shapes = tensor_shapes(weights)
+        protos = shapes.get("prototypes")
+        if set(shapes) != {"prototypes"} or protos is None or len(protos) != 2 or protos[0] < 2:
+            raise ModelFormatError(
+                f"{weights} must hold exactly one 2-d tensor 'prototypes' (classes >= 2 x "
+                f"features), found {shapes}; {RESAVE_FIX}"
+            )
+        head.prototypes = np.ascontiguousarray(load_file(str(weights))["prototypes"], dtype=np.float32)
         return head

@@ -7,7 +7,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from textransfer.heads.base import WEIGHTS_FILE, Head, register_head
+from textransfer._modelfolder import (
+    RESAVE_FIX,
+    ModelFormatError,
+    check_tensor_shapes,
+    tensor_shapes,
+)
+from textransfer.heads.base import CONFIG_FILE, WEIGHTS_FILE, Head, register_head
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -120,14 +126,30 @@ class LogisticRegressionHead(Head):
         self._write_config(d, num_classes=self.num_classes)
         save_file({"coef": self.coef, "intercept": self.intercept}, str(d / WEIGHTS_FILE))
 
+    def dims(self) -> tuple[int | None, int | None]:
+        return (None if self.coef is None else int(self.coef.shape[1])), self.num_classes
+
     @classmethod
     def load(cls, directory: str | Path) -> LogisticRegressionHead:
         from safetensors.numpy import load_file
 
         d = Path(directory)
         meta = cls._read_config(d)
+        k = cls._read_count(meta, "num_classes", d)
+        weights = d / WEIGHTS_FILE
+        shapes = tensor_shapes(weights)
+        coef = shapes.get("coef")
+        if coef is None or len(coef) != 2:
+            raise ModelFormatError(
+                f"{weights} must hold a 2-d tensor 'coef' (classes x features), found {shapes}; "
+                + RESAVE_FIX
+            )
+        rows = 1 if k == 2 and coef[0] == 1 else k  # two classes: one score row (sigmoid)
+        expected = {"coef": (rows, coef[1]), "intercept": (rows,)}
+        check_tensor_shapes(weights, expected, source=d / CONFIG_FILE, found=shapes)
         head = cls(**meta["config"])
-        head.num_classes = meta["num_classes"]
-        arrays = load_file(str(d / WEIGHTS_FILE))
-        head.coef, head.intercept = arrays["coef"], arrays["intercept"]
+        head.num_classes = k
+        arrays = load_file(str(weights))
+        head.coef = np.ascontiguousarray(arrays["coef"], dtype=np.float32)
+        head.intercept = np.ascontiguousarray(arrays["intercept"], dtype=np.float32)
         return head

@@ -8,7 +8,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from textransfer.heads.base import WEIGHTS_FILE, Head, register_head
+from textransfer._modelfolder import RESAVE_FIX, ModelFormatError, check_tensor_shapes
+from textransfer.heads.base import CONFIG_FILE, WEIGHTS_FILE, Head, register_head
+
+_ACTIVATIONS = ("gelu", "relu", "tanh")
 
 
 def _make_module(in_dim: int, num_classes: int, hidden: int | None, dropout: float, activation: str) -> Any:
@@ -83,14 +86,31 @@ class TorchHeadBase(Head):
         state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
         save_file(state, str(d / WEIGHTS_FILE))
 
+    def dims(self) -> tuple[int | None, int | None]:
+        return self.in_dim, self.num_classes
+
     @classmethod
     def load(cls, directory: str | Path) -> TorchHeadBase:
+        """Rebuilds the head; the module is first built on the meta device (no memory) so that
+        the sizes in head.json are checked against the safetensors header before allocating."""
+        import torch
         from safetensors.torch import load_file
 
         d = Path(directory)
         meta = cls._read_config(d)
+        in_dim = cls._read_count(meta, "in_dim", d)
+        num_classes = cls._read_count(meta, "num_classes", d)
         head = cls(**meta["config"])
-        head.build(meta["in_dim"], meta["num_classes"])
+        if head.activation not in _ACTIVATIONS:
+            raise ModelFormatError(
+                f"{d / CONFIG_FILE}: activation must be one of {', '.join(_ACTIVATIONS)}, got "
+                f"{head.activation!r}; {RESAVE_FIX}"
+            )
+        with torch.device("meta"):
+            probe = _make_module(in_dim, num_classes, head.hidden, head.dropout, head.activation)
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        check_tensor_shapes(d / WEIGHTS_FILE, expected, source=d / CONFIG_FILE)
+        head.build(in_dim, num_classes)
         head.module.load_state_dict(load_file(str(d / WEIGHTS_FILE)))
         head.module.eval()
         return head

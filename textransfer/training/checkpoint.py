@@ -7,7 +7,9 @@ Layout of ``<run_dir>/checkpoints/``::
       optimizer.bin         |  written by ``accelerator.save_state`` (model, optimizer,
       scheduler.bin         |  scheduler, RNG states of every process, grad scaler)
       random_states_0.pkl  /
-      trainer_state.json   epoch counter, history, early-stopping state, settings fingerprint
+      trainer_state.json   epoch counter, history, early-stopping state, settings fingerprint and,
+                           in a run of the runner, what it trains on (data, encoder, strategy,
+                           training settings: :func:`recording`), which ``--resume`` checks
       best.safetensors     the best weights so far (restored at the end of training)
       manifest.json        written last: size + sha256 of every file above
     .epoch-2.partial/      an epoch being written; renamed to epoch-2 once complete
@@ -19,12 +21,14 @@ checks the manifest, so a truncated or edited file is reported instead of silent
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +151,103 @@ def clear(root: Path) -> int:
         for p in root.glob(".epoch-*.partial"):
             shutil.rmtree(p, ignore_errors=True)
     return len(dirs)
+
+
+def unfinished(root: Path) -> tuple[Path, str] | None:
+    """The newest checkpoint under ``root`` when it is of a run that did not finish, with a
+    description (``"epoch 2 of 5 done"``); None when there is none or the run finished.
+
+    A checkpoint whose trainer state cannot be read counts as unfinished: it is kept for the
+    user to decide (``--resume`` reports what is wrong with it; ``--fresh`` deletes it).
+    """
+    dirs = epoch_dirs(root)
+    if not dirs:
+        return None
+    path = dirs[-1][1]
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+        done, total = int(state["epoch"]), int(state["settings"]["epochs"])
+        stopped = bool(state["result"].get("stopped_early"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return path, "its trainer state is unreadable"
+    if done >= total or stopped:
+        return None
+    return path, f"epoch {done} of {total} done"
+
+
+# Fingerprints of the runs being trained, by checkpoint folder (see `recording`).
+_RECORDING: dict[str, dict[str, Any]] = {}
+
+
+def _root_key(root: Path) -> str:
+    return os.path.abspath(root)
+
+
+@contextlib.contextmanager
+def recording(root: Path, fingerprints: dict[str, Any]) -> Iterator[None]:
+    """Checkpoints written under ``root`` inside this block record ``fingerprints`` in their
+    trainer state (covered by the manifest).
+
+    The runner knows what a run trains on (data, encoder, strategy, settings); the training loop,
+    which writes the checkpoints, sees only tensors: this hands the one to the other.
+    """
+    key = _root_key(root)
+    _RECORDING[key] = json.loads(json.dumps(fingerprints, sort_keys=True, default=str))
+    try:
+        yield
+    finally:
+        _RECORDING.pop(key, None)
+
+
+def recorded(root: Path) -> dict[str, Any] | None:
+    """The fingerprints checkpoints under ``root`` record now (None outside :func:`recording`)."""
+    return _RECORDING.get(_root_key(root))
+
+
+# How each recorded part is named in messages.
+_PARTS = {"data": "data", "encoder": "encoder settings", "strategy": "strategy settings", "training": "training settings"}
+
+
+def check_fingerprints(root: Path, fingerprints: dict[str, Any]) -> None:
+    """Raises when the newest checkpoint under ``root`` was trained on other data or settings.
+
+    Args:
+        root: the checkpoints folder (nothing is checked when it holds no checkpoint).
+        fingerprints: ``{"data": ..., "encoder": ..., "strategy": ..., "training": ...}`` of the
+            run about to resume; dict values are compared key by key, so messages name the keys.
+
+    Raises:
+        CheckpointError: naming each part that changed (data / encoder / strategy / training
+            settings) and the fix.
+    """
+    dirs = epoch_dirs(root)
+    if not dirs:
+        return
+    path = dirs[-1][1]
+    fix = "restore the original config and data to resume, or start over with --fresh (deletes the checkpoints)"
+    try:
+        saved = json.loads((path / STATE_FILE).read_text()).get("fingerprints")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"cannot resume from {path}: {STATE_FILE} is unreadable ({exc}); {fix}") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(
+            f"cannot resume from {path}: it does not record the data and settings it was trained on "
+            "(written by an older textransfer), so resuming could mix two runs; start over with --fresh"
+        )
+    # Through JSON, as stored: tuples become lists, keys strings.
+    current = json.loads(json.dumps(fingerprints, sort_keys=True, default=str))
+    changed = []
+    for part, value in current.items():
+        old = saved.get(part)
+        if old == value:
+            continue
+        name = _PARTS.get(part, part)
+        if isinstance(old, dict) and isinstance(value, dict):
+            keys = sorted(k for k in {*old, *value} if old.get(k) != value.get(k))
+            name += f" ({', '.join(keys)})"
+        changed.append(name)
+    if changed:
+        raise CheckpointError(
+            f"cannot resume from {path}: it was trained with other {' and '.join(changed)}; resuming "
+            f"would mix two runs. {fix[0].upper()}{fix[1:]}"
+        )

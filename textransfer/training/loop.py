@@ -13,11 +13,12 @@ same code; each process sees its shard of every batch list, and metrics are gath
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,18 +69,64 @@ class TrainingArgs:
     keep_checkpoints: int = 1
 
     def __post_init__(self) -> None:
+        # `not x > 0` style comparisons: NaN fails them too.
         for name in ("epochs", "batch_size", "grad_accum", "keep_checkpoints"):
-            if getattr(self, name) < 1:
+            if not getattr(self, name) >= 1:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr is not None and self.lr <= 0:
+        if self.lr is not None and not self.lr > 0:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"training.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"training.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.max_grad_norm is not None and not self.max_grad_norm >= 0:
+            raise ValueError(f"training.max_grad_norm must be >= 0 (or null: no clipping), got {self.max_grad_norm}")
+        if self.patience is not None and not self.patience >= 1:
+            raise ValueError(f"training.patience must be >= 1 (or null: never stop early), got {self.patience}")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ValueError(f"training.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@functools.lru_cache(maxsize=1)
+def _training_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(TrainingArgs)
+
+
+def training_args(settings: Mapping[str, Any], section: str = "training") -> TrainingArgs:
+    """TrainingArgs from a config's ``training:`` mapping, every value checked and converted.
+
+    Args:
+        settings: ``{key: value}`` as read from YAML (``"1e-3"`` and ``3`` are accepted for floats).
+        section: where the mapping sits in the config, for messages (``setups[b].training``).
+
+    Raises:
+        ValueError: an unknown key, or a value of the wrong type or range, naming ``section.key``.
+
+    Example:
+        >>> training_args({"lr": "1e-3", "epochs": 2}).lr
+        0.001
+    """
+    from pydantic import ValidationError
+
+    from textransfer._registry import check_params
+
+    check_params(TrainingArgs, dict(settings), section=section, name="training")
+    try:
+        return _training_adapter().validate_python(dict(settings))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        if err["loc"]:  # a type error of one key
+            key = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"][:1].lower() + err["msg"][1:]
+            raise ValueError(f"{section}.{key}: {msg} (got {err['input']!r})") from None
+        # a range check of __post_init__, worded as "training.<key> must be ..."
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ValueError(section + msg.removeprefix("training")) from None
 
 
 @dataclass
@@ -356,6 +403,8 @@ def train(
         if root is not None:
             state = {"epoch": epoch + 1, "bad_epochs": bad_epochs, "settings": settings,
                      "result": {k: v for k, v in asdict(result).items() if k != "resumed_from"}}
+            if (fingerprints := ckpt.recorded(root)) is not None:  # what --resume checks
+                state["fingerprints"] = fingerprints
             _save_epoch(accelerator, root, epoch + 1, state, best_state, args.keep_checkpoints)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)

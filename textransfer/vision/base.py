@@ -11,7 +11,6 @@ No torch import at module level: the encoder registry imports this module.
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from textransfer.encoders.base import CONFIG_FILE, Encoder, modified_fingerprint, weights_digest
+from textransfer._modelfolder import ModelFormatError, check_tensor_shapes, resolve_inside
+from textransfer.encoders.base import (
+    CONFIG_FILE,
+    Encoder,
+    modified_fingerprint,
+    read_config,
+    weights_digest,
+    write_config,
+)
 from textransfer.vision.preprocess import Preprocess
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -145,7 +152,7 @@ class ImageEncoder(Encoder):
             return super().fingerprint()
         return modified_fingerprint(self, location_key="weights")
 
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, *, portable: bool = False) -> None:
         """Writes ``encoder.json``; with ``weights_modified`` also ``weights.safetensors``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -156,12 +163,34 @@ class ImageEncoder(Encoder):
             state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
             save_file(state, str(d / WEIGHTS_FILE))
             cfg["weights"] = WEIGHTS_FILE  # relative to the directory, resolved by load
-        (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True))
+        write_config(d, cfg)
 
     @classmethod
-    def load(cls, directory: str | Path) -> ImageEncoder:
+    def load(
+        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False
+    ) -> ImageEncoder:
+        """Rebuilds a saved encoder. ``weights`` is relative to the folder (``confined``: must
+        stay inside it); its shapes are checked against the architecture, built on the meta
+        device, before the network is allocated."""
         d = Path(directory).resolve()
-        kwargs = json.loads((d / CONFIG_FILE).read_text())
-        if kwargs.get("weights") == WEIGHTS_FILE:
-            kwargs["weights"] = str(d / WEIGHTS_FILE)
-        return cls(**kwargs)
+        kwargs = read_config(d)
+        weights = kwargs.get("weights")
+        if weights is not None:
+            if not isinstance(weights, str):
+                raise ModelFormatError(f"{d / CONFIG_FILE}: weights must be a file name or null")
+            if confined:
+                kwargs["weights"] = str(resolve_inside(d, weights, "weights", d / CONFIG_FILE))
+            else:
+                kwargs["weights"] = str((d / Path(weights).expanduser()).resolve())
+        enc = cls(**kwargs)
+        if enc.weights is not None:
+            enc._check_weights(d / CONFIG_FILE)
+        return enc
+
+    def _check_weights(self, source: Path) -> None:
+        import torch
+
+        with torch.device("meta"):  # shapes only: a JSON asking for huge layers allocates nothing
+            probe = self._build()
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        check_tensor_shapes(Path(str(self.weights)), expected, source=source)
