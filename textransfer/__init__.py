@@ -33,6 +33,7 @@ _LAZY = {
     "list_datasets": ("textransfer.data", "list_datasets"),
     "load_dataset": ("textransfer.data", "load"),
     "LabeledTexts": ("textransfer.data.labeled", "LabeledTexts"),
+    "TrainingArgs": ("textransfer.training.loop", "TrainingArgs"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,12 +1,14 @@
 """Data: the in-memory dataset type, label maps, sources and splits.
 
-``load`` reads any source (packaged corpus name, ``hf:NAME``, or a CSV/TSV/JSONL/Parquet file)
-into :class:`LabeledTexts`; ``stratified_split`` makes deterministic train/test splits.
+``load`` reads any source (packaged corpus name, ``hf:NAME``, a CSV/TSV/JSONL/Parquet file, or a
+pandas DataFrame / Hugging Face ``datasets.Dataset`` in memory) into :class:`LabeledTexts`;
+``stratified_split`` makes deterministic train/test splits.
 
 Example:
     >>> from textransfer.data import load, stratified_split
     >>> movies = load("movies")  # doctest: +SKIP
     >>> train, test = stratified_split(movies, test_size=0.2, seed=0)  # doctest: +SKIP
+    >>> reviews = load(df, text_column="review", label_column="stars")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -169,7 +169,8 @@ class DataSource(BaseModel):
         if isinstance(spec, dict):
             return cls.model_validate(spec)
         raise TypeError(
-            f"a data source is a name/path string, a dict or a DataSource, got {type(spec).__name__}"
+            "a data source is a name/path string, a dict, a DataSource, a pandas DataFrame or a "
+            f"datasets.Dataset, got {type(spec).__name__}"
         )
 
     @property
@@ -234,11 +235,18 @@ class LoadReport:
     kept: int = 0
 
 
-def load(spec: str | dict[str, Any] | DataSource | Path) -> LabeledTexts:
-    """Loads a dataset from a packaged name, ``hf:NAME`` or a file path (or a full spec).
+def load(spec: str | dict[str, Any] | DataSource | Path | Any, **options: Any) -> LabeledTexts:
+    """Loads a dataset: a packaged name, ``hf:NAME``, a file, or a DataFrame / datasets.Dataset.
 
     Args:
-        spec: a source string or a :class:`DataSource` (or its dict form).
+        spec: a source string or a :class:`DataSource` (or its dict form); or a table in memory:
+            a pandas ``DataFrame`` or a Hugging Face ``datasets.Dataset`` (a ``DatasetDict`` with
+            ``split=``).
+        **options: :class:`DataSource` fields, overriding those of ``spec``: ``text_column``
+            (default ``"text"``), ``label_column`` (default ``"label"``; None for unlabeled
+            data), ``domain``, ``on_invalid``, ``label_map``, ``keep_labels``, ``limit``,
+            ``sample_seed``; for files also ``format`` and ``encoding``, for ``hf:`` sources
+            ``split`` and ``hf_config``.
 
     Returns:
         The rows as LabeledTexts; ids are the source's own ``id`` column where it has one, else
@@ -248,18 +256,26 @@ def load(spec: str | dict[str, Any] | DataSource | Path) -> LabeledTexts:
         FileNotFoundError, ValueError, UnknownNameError: with the file, column or row at fault
             and the fix. Dropped rows are logged on the ``textransfer.data`` logger; use
             :func:`load_with_report` to get their count.
+        TypeError: an unknown option, or one that does not apply to a table in memory.
 
     Example:
         >>> data = load({"source": "rt-polarity", "limit": 10})  # doctest: +SKIP
+        >>> reviews = load(df, text_column="review", label_column="stars")  # doctest: +SKIP
     """
-    return load_with_report(spec)[0]
+    return load_with_report(spec, **options)[0]
 
 
 def load_with_report(
-    spec: str | dict[str, Any] | DataSource | Path,
+    spec: str | dict[str, Any] | DataSource | Path | Any, **options: Any
 ) -> tuple[LabeledTexts, LoadReport]:
     """Like :func:`load`, and also returns a :class:`LoadReport` (rows read, dropped, kept)."""
+    from textransfer.data.frames import table_kind
+
+    if table_kind(spec) is not None:
+        return _load_table(spec, options)
     src = DataSource.parse(spec)
+    if options:
+        src = _with_options(src.model_dump(exclude_unset=True), options)
     kind = src.kind
     if kind == "hf":
         from textransfer.data.hf import read_hf
@@ -276,6 +292,54 @@ def load_with_report(
     else:
         table = _read_packaged(src)
     return _finish(table, src)
+
+
+def _load_table(data: Any, options: dict[str, Any]) -> tuple[LabeledTexts, LoadReport]:
+    """A DataFrame / Dataset / DatasetDict through the same row checks as a file."""
+    from textransfer.data.frames import FRAME_OPTIONS, read_table, table_kind
+
+    kind = table_kind(data)
+    options = dict(options)
+    split = options.pop("split", None)
+    _check_option_names(options)
+    foreign = sorted(set(options) - FRAME_OPTIONS)
+    if foreign:
+        raise TypeError(
+            f"load_dataset(): {', '.join(foreign)} applies to files or hf: sources, not to a "
+            f"{kind} in memory. Fix: leave it out"
+        )
+    if options.get("domain") is None:  # names the data in reports; LabeledTexts' default
+        options["domain"] = "data"
+    src = _with_options({"source": kind}, options)
+    return _finish(read_table(data, src, split=split), src)
+
+
+def _check_option_names(options: dict[str, Any]) -> None:
+    allowed = [name for name in DataSource.model_fields if name != "source"]
+    for key in options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"load_dataset() got an unexpected keyword argument {key!r}.{hint} "
+                f"Options: {', '.join(allowed)}"
+            )
+
+
+def _with_options(base: dict[str, Any], options: dict[str, Any]) -> DataSource:
+    """A DataSource from ``base`` with ``options`` over it; one-line errors naming the option."""
+    from pydantic import ValidationError
+
+    _check_option_names(options)
+    try:
+        return DataSource.model_validate({**base, **options})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["loc"]:
+            key = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"load_dataset({key}={err['input']!r}): {msg}") from None
+        raise ValueError(f"load_dataset(): {msg}") from None
 
 
 def _read_packaged(src: DataSource) -> RawTable:

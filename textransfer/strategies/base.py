@@ -4,20 +4,36 @@ To add a strategy: subclass :class:`Strategy` in a new module, decorate with
 ``@register_strategy("name")``, import it in ``strategies/__init__.py`` and implement :meth:`fit`.
 Check encoder/head *capabilities* (the protocols in ``encoders.base`` / ``heads.base``), never
 concrete classes, and raise :class:`CapabilityError` naming what is missing.
+
+Every ``fit`` also takes a pandas DataFrame or a ``datasets.Dataset`` (columns ``text`` and
+``label``) for ``train`` / ``val`` / ``target_unlabeled``: the base class turns them into
+:class:`LabeledTexts` before a subclass's ``fit`` runs (see :func:`as_labeled_texts`), so a
+strategy's own code only ever sees LabeledTexts.
+
+Example:
+    >>> strategy = create_strategy("frozen", training={"epochs": 5}, cache="feature-cache")  # doctest: +SKIP
+    >>> clf = strategy.fit(create_encoder("tfidf"), create_head("logreg"), df)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
+import inspect
+import numbers
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
-from textransfer._registry import Registry
+from textransfer._registry import Registry, accepted_params
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts, LabelMap
 from textransfer.encoders.base import Encoder
 from textransfer.encoders.cache import FeatureCache
 from textransfer.heads.base import Head
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.loop import TrainingArgs, training_args
 
 
 def _load_builtin_strategies() -> None:
@@ -32,11 +48,115 @@ class CapabilityError(TypeError):
     """The encoder or head lacks a capability the strategy needs."""
 
 
+# The data arguments of `fit`, and whether a table passed there is read with its `label` column.
+_DATA_ARGS = {"train": True, "val": True, "target_unlabeled": False}
+
+
+def as_labeled_texts(data: Any, role: str = "train") -> LabeledTexts | None:
+    """``data`` as LabeledTexts: a pandas DataFrame / ``datasets.Dataset`` is read with
+    :func:`textransfer.load_dataset` (columns ``text`` and ``label``; ``target_unlabeled`` is read
+    without labels); LabeledTexts and None pass through.
+
+    Args:
+        data: what was passed to ``fit`` as ``role``.
+        role: the ``fit`` argument (``train``, ``val`` or ``target_unlabeled``), for messages.
+
+    Raises:
+        ValueError: a table without those columns or without usable rows (the message names the
+            columns found and how to name others with ``load_dataset``).
+        TypeError: anything else.
+    """
+    if data is None or isinstance(data, LabeledTexts):
+        return data
+    from textransfer.data.frames import table_kind
+
+    labeled = _DATA_ARGS.get(role, True)
+    if table_kind(data) is None:
+        raise TypeError(
+            f"fit({role}=...) takes LabeledTexts, a pandas DataFrame or a datasets.Dataset, got "
+            f"{type(data).__name__}. Fix: textransfer.load_dataset(...) reads files and tables into "
+            "LabeledTexts"
+        )
+    from textransfer.data.sources import load
+
+    try:
+        return load(data, label_column="label" if labeled else None)
+    except ValueError as exc:  # the message names the columns found and load_dataset's options
+        raise ValueError(f"fit({role}=...): {exc}") from None
+
+
+def _accepting_tables(fit: Callable[..., Classifier]) -> Callable[..., Classifier]:
+    """Wraps a strategy's ``fit`` so that its data arguments go through :func:`as_labeled_texts`."""
+    sig = inspect.signature(fit)
+    roles = [r for r in _DATA_ARGS if r in sig.parameters]
+
+    @functools.wraps(fit)
+    def fit_any_table(self: Strategy, *args: Any, **kwargs: Any) -> Classifier:
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError:
+            return fit(self, *args, **kwargs)  # the method's own error for a wrong call
+        for role in roles:
+            if role in bound.arguments:
+                bound.arguments[role] = as_labeled_texts(bound.arguments[role], role)
+        return fit(*bound.args, **bound.kwargs)
+
+    fit_any_table.accepts_tables = True  # type: ignore[attr-defined]
+    return fit_any_table
+
+
+def _training_settings(value: Any) -> TrainingArgs:
+    if isinstance(value, TrainingArgs):
+        return value
+    fields = [f.name for f in dataclasses.fields(TrainingArgs)]
+    if isinstance(value, Mapping):
+        for key in value:
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), fields, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"training: unknown setting {key!r}.{hint} TrainingArgs fields: {', '.join(fields)}"
+                )
+        return training_args(value)  # types and ranges: ValueError naming training.<key>
+    raise TypeError(
+        f"training must be a TrainingArgs (textransfer.TrainingArgs(epochs=2, lr=1e-4)) or a dict "
+        f"of its fields ({', '.join(fields)}), got {type(value).__name__}"
+    )
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"batch_size must be an int (inputs per encoder call), got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"batch_size must be >= 1 (inputs per encoder call), got {value}")
+    return int(value)
+
+
+def _feature_cache(value: Any) -> FeatureCache | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, Path)):
+        return FeatureCache(Path(value).expanduser())
+    if callable(getattr(value, "get", None)) and callable(getattr(value, "put", None)):
+        return value  # a FeatureCache, or an object with its get/put interface
+    raise TypeError(
+        f"cache must be a FeatureCache, a directory (str or Path) or None, got {type(value).__name__}"
+    )
+
+
 class Strategy(ABC):
     """Trains ``head`` (and possibly ``encoder``) on ``train``; returns a :class:`Classifier`.
 
-    Attributes set by the runner (or by hand): ``cache`` (a FeatureCache for frozen features,
-    None to disable) and ``training`` (TrainingArgs for torch heads / fine-tuning).
+    Settings given to :func:`create_strategy` (or set as attributes, as the runner does), each
+    checked when set:
+
+    Attributes:
+        training: :class:`TrainingArgs` for torch heads and fine-tuning (a dict of its fields is
+            converted).
+        cache: a FeatureCache for frozen features (a directory path is turned into one), None to
+            disable.
+        batch_size: inputs per encoder call when encoding frozen features or label descriptions;
+            the training batch size is ``training.batch_size``.
     """
 
     registry_name: ClassVar[str]
@@ -47,9 +167,41 @@ class Strategy(ABC):
     default_head: ClassVar[str] = "logreg"
 
     def __init__(self) -> None:
-        self.cache: FeatureCache | None = None
-        self.training: TrainingArgs = TrainingArgs()
-        self.batch_size: int = 32
+        self.cache = None
+        self.training = TrainingArgs()
+        self.batch_size = 32
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every strategy's own `fit` takes DataFrames / Datasets too; done here, once, so that no
+        # strategy (built in or registered by a user) can forget it.
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "accepts_tables", False):
+            cls.fit = _accepting_tables(fit)  # type: ignore[method-assign]
+
+    @property
+    def training(self) -> TrainingArgs:
+        return self._training
+
+    @training.setter
+    def training(self, value: TrainingArgs | Mapping[str, Any]) -> None:
+        self._training = _training_settings(value)
+
+    @property
+    def cache(self) -> FeatureCache | None:
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: FeatureCache | str | Path | None) -> None:
+        self._cache = _feature_cache(value)
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._batch_size = _batch_size(value)
 
     @property
     def name(self) -> str:
@@ -68,7 +220,11 @@ class Strategy(ABC):
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
     ) -> Classifier:
-        """Trains and returns a classifier. ``target_unlabeled`` is only for adaptation methods."""
+        """Trains and returns a classifier. ``target_unlabeled`` is only for adaptation methods.
+
+        ``train``, ``val`` and ``target_unlabeled`` may also be a pandas DataFrame or a
+        ``datasets.Dataset`` with columns ``text`` and ``label`` (see :func:`as_labeled_texts`).
+        """
 
     @staticmethod
     def label_map_for(train: LabeledTexts) -> LabelMap:
@@ -86,13 +242,51 @@ class Strategy(ABC):
         return label_map
 
 
-def create_strategy(name: str, **kwargs: Any) -> Strategy:
+def create_strategy(
+    name: str,
+    *,
+    training: TrainingArgs | Mapping[str, Any] | None = None,
+    batch_size: int | None = None,
+    cache: FeatureCache | str | Path | None = None,
+    **kwargs: Any,
+) -> Strategy:
     """Builds a registered strategy by name (see :func:`list_strategies`).
 
+    Args:
+        name: the registered name (``frozen``, ``finetune``, ...).
+        training: optimisation settings: a :class:`TrainingArgs` or a dict of its fields
+            (``{"epochs": 2, "lr": 1e-4}``); default ``TrainingArgs()``.
+        batch_size: inputs per encoder call when encoding frozen features (default 32); the
+            training batch size is ``training.batch_size``.
+        cache: a FeatureCache or a directory for cached frozen features (default: none).
+        **kwargs: the strategy's own settings (e.g. ``freeze_bottom`` for ``finetune``).
+
+    Raises:
+        TypeError: ``training``, ``batch_size`` or ``cache`` of the wrong type.
+        ValueError: an unknown setting or a value out of range, naming it.
+
     Example:
-        >>> strategy = create_strategy("frozen")  # doctest: +SKIP
+        >>> from textransfer import TrainingArgs
+        >>> strategy = create_strategy("finetune", training=TrainingArgs(epochs=2, lr=1e-4))  # doctest: +SKIP
     """
-    return STRATEGIES.create(name, **kwargs)
+    factory = STRATEGIES.get(name)
+    own = accepted_params(factory)
+    training_keys = {f.name for f in dataclasses.fields(TrainingArgs)}
+    misplaced = [k for k in kwargs if k in training_keys and own is not None and k not in own]
+    if misplaced:
+        key = misplaced[0]
+        raise ValueError(
+            f"create_strategy({name!r}, {key}=...): {key!r} is a training setting, not one of the "
+            f"{name} strategy's. Fix: training={{{key!r}: ...}} or training=TrainingArgs({key}=...)"
+        )
+    strategy = STRATEGIES.create(name, **kwargs)
+    if training is not None:
+        strategy.training = training
+    if batch_size is not None:
+        strategy.batch_size = batch_size
+    if cache is not None:
+        strategy.cache = cache
+    return strategy
 
 
 def list_strategies() -> list[str]:
