@@ -5,6 +5,8 @@ Public API (imported lazily, so ``import textransfer`` is cheap)::
     textransfer.load(model_dir) -> Classifier          # .predict(texts), .predict_proba(texts)
     textransfer.predict(model_dir, texts) -> labels
     textransfer.run(config_or_path, overrides) -> RunResult
+    textransfer.evaluate(model_or_dir, data) -> EvaluationResult   # accuracy, F1, calibration, CIs
+    textransfer.tune(config_path, trials) -> TuneResult            # search over a config's `search:`
     textransfer.create_encoder / create_head / create_strategy(name, **kwargs)
     textransfer.list_encoders / list_heads / list_strategies / list_datasets()
     textransfer.load_dataset(spec) -> LabeledTexts
@@ -22,6 +24,8 @@ _LAZY = {
     "predict": ("textransfer.classifier", "predict"),
     "Classifier": ("textransfer.classifier", "Classifier"),
     "run": ("textransfer.runner", "run"),
+    "evaluate": ("textransfer.evaluating", "evaluate"),
+    "tune": ("textransfer.tuning", "tune"),
     "load_config": ("textransfer.config", "load_config"),
     "RunConfig": ("textransfer.config", "RunConfig"),
     "create_encoder": ("textransfer.encoders.base", "create_encoder"),

@@ -43,37 +43,65 @@ def _verdict(row: dict[str, Any], twin: dict[str, Any]) -> str:
     return text + f" — the gain is within the 95% CI [{low:.3f}, …]: **no clear improvement**."
 
 
+def _pair(r: dict[str, Any]) -> str:
+    return f"{r['source']} → {r['target']}" + (" (in-domain)" if r["same_domain"] else "")
+
+
+def _neg(r: dict[str, Any]) -> str:
+    neg = r.get("negative_transfer")
+    if neg is None:
+        return "n/a"
+    return "**yes**" + (" (significant)" if neg["significant"] else "") if neg["flag"] else "no"
+
+
+SUMMARY_COLUMNS = [
+    "setup", "source → target", "in-domain acc", "cross-domain acc [95% CI]", "oracle acc", "gap",
+    "neg. transfer", "ECE tgt",
+]
+MORE_COLUMNS = ["setup", "source → target", "loss", "target-only acc (labels)", "A-dist", "ECE src", "F1 src", "F1 tgt"]
+
+
 def summary_table(rows: list[dict[str, Any]]) -> list[str]:
-    head = [
-        "setup", "source → target", "in-domain acc", "cross-domain acc", "oracle acc", "gap", "loss",
-        "target-only acc (labels)", "neg. transfer", "A-dist", "ECE src", "ECE tgt", "F1 src", "F1 tgt",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    """The compact table, one line per (setup, source, target): the headline numbers only
+    (:data:`SUMMARY_COLUMNS`); :func:`more_table` holds the rest."""
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     for r in rows:
-        pair = f"{r['source']} → {r['target']}" + (" (in-domain)" if r["same_domain"] else "")
-        neg = r.get("negative_transfer")
-        neg_text = "n/a" if neg is None else ("**yes**" + (" (significant)" if neg["significant"] else "") if neg["flag"] else "no")
-        budget = r.get("target_only", {}).get("label_budget")
-        tonly = _acc(r.get("target_only"), ci=False) + (f" ({budget[0]})" if budget else "")
-        pad = r.get("a_distance")
         cells = [
-            f"`{r['setup']}`", pair, _acc(r["in_domain"]), _acc(r["cross_domain"]), _acc(r.get("oracle"), ci=False),
-            _num(r.get("transfer_gap"), True), _num(r.get("transfer_loss"), True), tonly, neg_text,
-            "n/a" if pad is None else f"{pad['mean']:.2f}", _acc(r["in_domain"], "ece", False),
-            _acc(r["cross_domain"], "ece", False), _acc(r["in_domain"], "macro_f1", False),
-            _acc(r["cross_domain"], "macro_f1", False),
+            f"`{r['setup']}`", _pair(r), _acc(r["in_domain"], ci=False), _acc(r["cross_domain"]),
+            _acc(r.get("oracle"), ci=False), _num(r.get("transfer_gap"), True), _neg(r),
+            _acc(r["cross_domain"], "ece", False),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _details(r: dict[str, Any]) -> list[str]:
+def more_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The other per-row measures (:data:`MORE_COLUMNS`): transfer loss, target-only baseline,
+    A-distance, source ECE and macro-F1 on both domains."""
+    lines = ["| " + " | ".join(MORE_COLUMNS) + " |", "|" + "---|" * len(MORE_COLUMNS)]
+    for r in rows:
+        budget = r.get("target_only", {}).get("label_budget")
+        tonly = _acc(r.get("target_only"), ci=False) + (f" ({budget[0]})" if budget else "")
+        pad = r.get("a_distance")
+        cells = [
+            f"`{r['setup']}`", _pair(r), _num(r.get("transfer_loss"), True), tonly,
+            "n/a" if pad is None else f"{pad['mean']:.2f}", _acc(r["in_domain"], "ece", False),
+            _acc(r["in_domain"], "macro_f1", False), _acc(r["cross_domain"], "macro_f1", False),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _details(r: dict[str, Any], figures: list[str] | None = None) -> list[str]:
     lines = [f"### `{r['setup']}` {r['source']} → {r['target']}", ""]
     lines.append(
         f"Seeds {r['seeds']}; source training rows used per seed: {r['train_rows']}; "
         f"fit {r['fit_seconds']['mean']:.1f} s per model."
     )
     lines.append("")
+    # The figures first (confusion matrices, reliability), then the tables they summarise.
+    for f in figures or []:
+        lines += [f"![{Path(f).stem}](plots/{Path(f).name})", ""]
     for part in ("in_domain", "cross_domain", "oracle", "target_only"):
         ev = r.get(part)
         if ev is None or (part == "cross_domain" and r["same_domain"]):
@@ -90,7 +118,8 @@ def _details(r: dict[str, Any]) -> list[str]:
             "|---|---|---|",
         ]
         lines += [f"| {lab} | {pc['precision']:.3f} | {pc['recall']:.3f} |" for lab, pc in ev["per_class"].items()]
-        lines += ["", "Confusion matrix summed over seeds (rows: true, columns: predicted):", ""]
+        summed = f" summed over {ev['n_seeds']} seeds" if ev.get("n_seeds", 1) > 1 else ""
+        lines += ["", f"Confusion matrix{summed} (rows: true, columns: predicted):", ""]
         lines.append("| | " + " | ".join(labels) + " |")
         lines.append("|---|" + "---|" * len(labels))
         lines += [f"| {lab} | " + " | ".join(str(c) for c in row) + " |" for lab, row in zip(labels, ev["confusion_matrix"], strict=True)]
@@ -104,10 +133,16 @@ def write_report(
     """Writes ``report.md`` (and, when ``evaluation.plots`` is on, ``plots/*.png``) into ``run_dir``."""
     rows = metrics["rows"]
     figures: list[str] = []
+    row_figures: dict[int, list[str]] = {}
     if config.evaluation.plots:
-        from textransfer.evaluation.plots import write_plots
+        from textransfer.evaluation.plots import row_figure_names, write_plots
 
         figures = write_plots(run_dir / "plots", metrics)
+        by_name = {Path(f).name: f for f in figures}
+        # Each row's own figures go into its subsection; the overview figures stay together.
+        for i, r in enumerate(rows):
+            row_figures[i] = [by_name.pop(n) for n in row_figure_names(r) if n in by_name]
+        figures = list(by_name.values())
     seeds = metrics["seeds"]
     lines = [f"# Cross-domain report `{metrics['name']}`", ""]
     lines += ["| domain | source | rows | labels |", "|---|---|---|---|"]
@@ -124,6 +159,10 @@ def write_report(
         "## Summary",
         "",
         *summary_table(rows),
+        "",
+        "More measures per row (transfer loss, the target-only baseline, A-distance, source ECE, macro-F1):",
+        "",
+        *more_table(rows),
         "",
         "## Does adaptation help?",
         "",
@@ -145,8 +184,9 @@ def write_report(
     lines += ["", "## Definitions", ""]
     lines += [f"- **{k}**: {v}" for k, v in metrics["definitions"].items()]
     if figures:
-        lines += ["", "## Figures", ""] + [f"![{Path(f).stem}](plots/{Path(f).name})" for f in figures]
+        lines += ["", "## Figures", "", "Confusion matrices and reliability diagrams are under each setup below.", ""]
+        lines += [f"![{Path(f).stem}](plots/{Path(f).name})" for f in figures]
     lines += ["", "## Details per setup", ""]
-    for r in rows:
-        lines += _details(r)
+    for i, r in enumerate(rows):
+        lines += _details(r, row_figures.get(i))
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")
