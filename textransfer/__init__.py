@@ -38,6 +38,7 @@ _LAZY = {
     "load_dataset": ("textransfer.data", "load"),
     "LabeledTexts": ("textransfer.data.labeled", "LabeledTexts"),
     "TrainingArgs": ("textransfer.training.loop", "TrainingArgs"),
+    "TextTransferClassifier": ("textransfer.estimator", "TextTransferClassifier"),
 }
 
 __all__ = ["__version__", *_LAZY]

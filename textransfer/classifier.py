@@ -365,7 +365,15 @@ def load(model_dir: str | Path, *, trust_remote_code: bool = False) -> Classifie
         >>> clf = textransfer.load("runs/movies_to_products/model")  # doctest: +SKIP
         >>> clf.predict_proba(["great battery"]).shape  # doctest: +SKIP
         (1, 2)
+
+    An ONNX export folder (``textransfer export``) loads as an
+    :class:`~textransfer.export.OnnxClassifier`: the same ``predict`` / ``predict_proba`` /
+    ``labels``, run by onnxruntime.
     """
+    from textransfer.export import OnnxClassifier, is_onnx_export
+
+    if is_onnx_export(model_dir):
+        return OnnxClassifier.load(model_dir)  # type: ignore[return-value]
     return Classifier.load(model_dir, trust_remote_code=trust_remote_code)
 
 
