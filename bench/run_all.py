@@ -1,6 +1,7 @@
 """Runs every benchmark in its own process and writes ``docs/benchmarks.md``.
 
-Run (about 30 minutes on 2 idle cores, over an hour on a loaded machine; this is what
+Run (about 30 minutes on 2 idle cores before the ONNX, serving and evaluate scripts joined, which
+their docstrings put at a few minutes more; over an hour on a loaded machine; this is what
 ``make bench`` does)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/run_all.py
@@ -27,6 +28,9 @@ BENCHES = [
     ("load_time.py", ["--repeats", "3"]),
     ("memory_at_scale.py", ["--sizes", "10000", "100000", "1000000", "--minilm-n", "10000"]),
     ("sharding.py", ["--glove-n", "200000", "--minilm-n", "500", "--repeats", "2"]),
+    ("onnx_vs_torch.py", ["--n", "500", "--repeats", "5", "--train-n", "2000"]),
+    ("serve_load.py", ["--seconds", "5", "--requests", "400", "--clients", "4"]),
+    ("evaluate_memory.py", ["--sizes", "10000", "100000"]),
 ]
 
 # One-minute load average before each script, as written into its section. The benchmarks keep

@@ -155,7 +155,8 @@ def test_run_and_resume_through_the_cli(word_bert_dir, toy_movies, toy_products,
                  "eval": {"products": str(tmp_path / "products.csv")}},
         "encoder": {"name": "transformer", "model": str(word_bert_dir), "max_length": 16},
         "strategy": {"name": "finetune", "head": "linear", "val_fraction": 0.0},
-        "training": {"epochs": 2, "lr": 2e-3, "batch_size": 8},
+        # Kept after the run (deleted by default), so that the finished run can be resumed below.
+        "training": {"epochs": 2, "lr": 2e-3, "batch_size": 8, "keep_checkpoints_after_run": True},
     }
     path = tmp_path / "ft.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -81,7 +81,7 @@ def test_outputs_are_renamed_into_place_only_when_all_are_written(frozen_cfg, mo
     with pytest.raises(RuntimeError, match="disk full"):
         run(frozen_cfg)  # a second run (cache hits: another metrics.json) that dies at the end
     assert _snapshot(first.run_dir) == before
-    assert sorted(p.name for p in first.run_dir.iterdir()) == sorted([*OUTPUTS, "model"])
+    assert sorted(p.name for p in first.run_dir.iterdir()) == sorted([*OUTPUTS, "model", "plots"])
 
 
 def _kinds(tmp_path: Path, tiny_bert_dir: Path) -> dict[str, tuple[Any, Any, dict[str, Any], str]]:
@@ -174,7 +174,9 @@ def _ft_config(tmp_path: Path, tiny_bert_dir: Path, toy_movies) -> dict[str, Any
         "data": {"train": write_labeled_csv(tmp_path / "movies.csv", toy_movies), "test_size": 0.25},
         "encoder": {"name": "transformer", "model": str(tiny_bert_dir), "max_length": 16},
         "strategy": {"name": "finetune", "head": "linear", "val_fraction": 0.0},
-        "training": {"epochs": 2, "lr": 2e-3, "batch_size": 8, "patience": None},
+        # These tests resume finished runs too: keep their checkpoints (a finished run deletes
+        # them by default).
+        "training": {"epochs": 2, "lr": 2e-3, "batch_size": 8, "patience": None, "keep_checkpoints_after_run": True},
     }
 
 

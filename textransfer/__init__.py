@@ -4,8 +4,11 @@ Public API (imported lazily, so ``import textransfer`` is cheap)::
 
     textransfer.load(model_dir) -> Classifier          # .predict(texts), .predict_proba(texts)
     textransfer.predict(model_dir, texts) -> labels
+    textransfer.from_pretrained(dir_or_hub_repo_id) -> Classifier  # clf.push_to_hub(repo_id)
     textransfer.run(config_or_path, overrides) -> RunResult
     textransfer.evaluate(model_or_dir, data) -> EvaluationResult   # accuracy, F1, calibration, CIs
+    textransfer.estimate_accuracy(source_val_probs, source_val_labels, target_probs)  # ATC-NE, no target labels
+    textransfer.estimate_target_accuracy(model_or_dir, source_val=..., target=...)     # the same from a model
     textransfer.tune(config_path, trials) -> TuneResult            # search over a config's `search:`
     textransfer.create_encoder / create_head / create_strategy(name, **kwargs)
     textransfer.list_encoders / list_heads / list_strategies / list_datasets()
@@ -22,9 +25,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "load": ("textransfer.classifier", "load"),
     "predict": ("textransfer.classifier", "predict"),
+    "from_pretrained": ("textransfer.classifier", "from_pretrained"),
     "Classifier": ("textransfer.classifier", "Classifier"),
     "run": ("textransfer.runner", "run"),
     "evaluate": ("textransfer.evaluating", "evaluate"),
+    "estimate_accuracy": ("textransfer.evaluation.label_free", "estimate_accuracy"),
+    "estimate_target_accuracy": ("textransfer.estimation", "estimate_target_accuracy"),
     "tune": ("textransfer.tuning", "tune"),
     "load_config": ("textransfer.config", "load_config"),
     "RunConfig": ("textransfer.config", "RunConfig"),

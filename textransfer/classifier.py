@@ -6,6 +6,8 @@ A saved model is a directory::
                        labels, metrics, package versions, sha256 of every other file
     encoder/           what the encoder's save() writes (JSON; safetensors / save_pretrained)
     head/              head.json + head.safetensors
+    README.md          the model card (textransfer.hub.model_card): documentation, not in the
+                       checksum record, so editing it never stops the model from loading
 
 Never pickle. Saves are atomic: a crash mid-save leaves the previous model (or none), never a
 half-written directory that loads wrongly. A folder that is not a textransfer model is never
@@ -13,14 +15,21 @@ replaced. The folder stands alone: files the encoder found by a local path are c
 names only its own files, registered resources and hub ids. Loading treats it as data from a
 stranger (DESIGN.md section 7): no code runs unless the caller passes ``trust_remote_code``,
 paths stay inside, sizes are checked against the weights and the weights against their sha256.
+
+``save(dir, portable=True)`` also copies registered resources (the packaged MiniLM, GloVe) and hub
+models into the folder, so it loads where their packages are not installed and nothing can be
+downloaded. The folder is a Hugging Face hub repository as it is (``push_to_hub``,
+``textransfer.from_pretrained``).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +45,7 @@ from textransfer._modelfolder import (
     new_tmp_dir,
     read_json_object,
     remove_stale,
+    sha256_file,
     side_folder,
     verify_digests,
 )
@@ -49,6 +59,7 @@ from textransfer.heads.base import HEADS, Head
 # Folders of format 1 still load (without the checksum check).
 FORMAT_VERSION = 2
 META_FILE = "textransfer.json"
+CARD_FILE = "README.md"
 _PARTS = ("encoder", "head")
 _PACKAGES = ("textransfer", "torch", "transformers", "sentence-transformers", "gensim", "scikit-learn", "numpy")
 
@@ -59,6 +70,7 @@ __all__ = [
     "Classifier",
     "ModelFormatError",
     "RemoteCodeError",
+    "from_pretrained",
     "load",
     "predict",
 ]
@@ -92,12 +104,20 @@ class Classifier:
         label_map: LabelMap,
         strategy: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        training_data: dict[str, Any] | None = None,
     ) -> None:
         self.encoder = encoder
         self.head = head
         self.label_map = label_map
         self.strategy = strategy or {}
+        # {evaluation name: {"domain", "accuracy", "macro_f1", ...}}: the model card's evaluation
+        # table; an entry whose domain is not the training domain is reported as cross-domain.
         self.metrics = metrics or {}
+        # {"domain", "rows", "labels": {label: count}, "dataset": hub dataset id (optional)}
+        self.training_data = training_data or {}
+        # The registered resource or hub model the encoder came from, kept across save and load
+        # (a portable or fine-tuned encoder's config names "." instead): the card's base_model.
+        self.base_model: str | None = None
 
     @property
     def labels(self) -> list[Label]:
@@ -123,17 +143,93 @@ class Classifier:
 
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, directory: str | Path) -> Path:
-        """Writes the model directory atomically and returns its path.
+    def save(self, directory: str | Path, *, portable: bool = False) -> Path:
+        """Writes the model directory atomically, with its model card, and returns its path.
 
         The folder is written beside ``directory`` as ``.NAME.tmp-<pid>-*`` and renamed into
         place when complete; folders that an earlier, killed save left there are removed.
-        Files and folders get the modes the umask gives (e.g. 0644 / 0755).
+        Files and folders get the modes the umask gives (e.g. 0644 / 0755). The card
+        (``README.md``) is written by every save, so that any model folder says what it is.
+
+        Args:
+            directory: the model folder (created; an earlier textransfer model there is replaced).
+            portable: also copy the frozen encoder's pretrained files (a registered resource such
+                as all-MiniLM-L6-v2 or glove-6b-50d, or a hub model) into the folder, so that it
+                loads without their packages and without a network. Fine-tuned weights and
+                files found by a local path are always copied in.
 
         Raises:
             ValueError: ``directory`` exists and is not empty nor a textransfer model, or holds
-                files textransfer did not write: nothing is replaced or deleted then.
+                files textransfer did not write (an edited model card among them): nothing is
+                replaced or deleted then.
         """
+        return self._save(directory, portable=portable)
+
+    def save_pretrained(
+        self, directory: str | Path, *, portable: bool = False, card_data: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Hugging Face's name for :meth:`save`: the folder is a hub repository as it is.
+
+        Args:
+            directory: the model folder.
+            portable: carry the frozen encoder's pretrained files (see :meth:`save`).
+            card_data: model-card front matter you know and the model does not, e.g.
+                ``{"license": "mit", "language": ["en"], "datasets": ["imdb"], "tags": [...]}``.
+
+        Example:
+            >>> clf.save_pretrained("movies-sentiment", portable=True)  # doctest: +SKIP
+            >>> textransfer.from_pretrained("movies-sentiment").predict(["great"])  # doctest: +SKIP
+            ['positive']
+        """
+        return self._save(directory, portable=portable, card_data=card_data)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        commit_message: str | None = None,
+        portable: bool = True,
+        card_data: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Uploads the model (with its card) to a Hugging Face hub repo, created if missing.
+
+        Args:
+            repo_id: ``name`` or ``user/name`` (``org/name``).
+            private: create the repo private (an existing repo keeps its visibility).
+            token: a hub token with write access (default: the one ``hf auth login`` stored).
+            commit_message: the commit's message.
+            portable: carry the frozen encoder's pretrained files (default True: whoever
+                downloads the model may have neither the resource packages nor a network).
+            card_data: model-card front matter you know (``license``, ``language``, ...).
+
+        Returns:
+            huggingface_hub's ``CommitInfo`` of the upload.
+
+        Example:
+            >>> clf.push_to_hub("me/movies-sentiment", private=True)  # doctest: +SKIP
+        """
+        from textransfer.hub import push_to_hub
+
+        return push_to_hub(
+            self,
+            repo_id,
+            private=private,
+            token=token,
+            commit_message=commit_message,
+            portable=portable,
+            card_data=card_data,
+        )
+
+    def _save(
+        self,
+        directory: str | Path,
+        *,
+        portable: bool = False,
+        repo_id: str | None = None,
+        card_data: Mapping[str, Any] | None = None,
+    ) -> Path:
         target = Path(directory)
         if target.is_symlink():  # save where the link points; the link stays
             target = target.resolve()
@@ -141,19 +237,36 @@ class Classifier:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = new_tmp_dir(target.parent, target.name)
         try:
-            self.encoder.save(tmp / "encoder", portable=True)
+            self._save_encoder(tmp / "encoder", portable)
             self.head.save(tmp / "head")
+            # Hugging Face tools read the label names from config.json; set before the checksums.
+            _write_hf_labels(tmp / "encoder", self.label_map.labels)
             meta = {
                 "format_version": FORMAT_VERSION,
                 # What encoder.json holds: names and folder-relative paths, no trainer paths.
-                "encoder": {"name": self.encoder.name, "kwargs": _saved_kwargs(tmp / "encoder")},
+                "encoder": {
+                    "name": self.encoder.name,
+                    "kwargs": _saved_kwargs(tmp / "encoder"),
+                    "resource": self._resource(),
+                },
                 "head": {"name": self.head.name, "kwargs": self.head.config()},
                 "strategy": self.strategy,
                 "labels": self.label_map.to_json(),
+                "id2label": {str(i): label for i, label in enumerate(self.label_map.labels)},
+                "label2id": {str(label): i for i, label in enumerate(self.label_map.labels)},
                 "metrics": self.metrics,
+                "training_data": self.training_data,
                 "versions": _versions(),
                 "files": file_digests(tmp),
             }
+            meta = json.loads(json.dumps(meta, default=str))  # the card sees what load will read
+            from textransfer.hub import model_card
+
+            card = model_card(meta, repo_id=repo_id, name=_card_title(target), card_data=card_data)
+            (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+            # Not in "files": the card is documentation. Its digest tells a later save whether
+            # the user edited it (then it is theirs and is not replaced).
+            meta["card_sha256"] = sha256_file(tmp / CARD_FILE)
             # The meta file is written last: a directory without it is never taken for a model.
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
             apply_modes(tmp)
@@ -169,6 +282,21 @@ class Classifier:
                 shutil.rmtree(tmp, ignore_errors=True)
         remove_stale(target.parent, target.name)
         return Path(directory)
+
+    def _save_encoder(self, folder: Path, portable: bool) -> None:
+        """The encoder's save: files found by local paths are always copied in; with
+        ``portable`` also registered resources, where the encoder can (transformer, sentence,
+        static); other encoders hold everything they need already or name their resource."""
+        accepts = "include_resources" in inspect.signature(self.encoder.save).parameters
+        if portable and accepts:
+            self.encoder.save(folder, portable=True, include_resources=True)  # type: ignore[call-arg]
+        else:
+            self.encoder.save(folder, portable=True)
+
+    def _resource(self) -> str | None:
+        from textransfer.hub import resource_name
+
+        return resource_name(self.encoder.config()) or self.base_model
 
     @classmethod
     def load(cls, directory: str | Path, *, trust_remote_code: bool = False) -> Classifier:
@@ -206,26 +334,64 @@ class Classifier:
             verify_digests(d, meta["files"], meta_path, _PARTS)
         encoder_cls = _registered(ENCODERS, meta["encoder"]["name"], meta_path)
         head_cls = _registered(HEADS, meta["head"]["name"], meta_path)
-        encoder = _load_part(
-            d / "encoder",
-            lambda: encoder_cls.load(  # type: ignore[attr-defined]
-                d / "encoder", trust_remote_code=trust_remote_code, confined=True
-            ),
-        )
-        head = _load_part(d / "head", lambda: head_cls.load(d / "head"))  # type: ignore[attr-defined]
-        label_map = LabelMap(meta["labels"])
-        _load_part(d / "encoder", lambda: _check_fit(d, encoder, head, label_map))
-        return cls(
+        with _names_missing_resource(d):
+            encoder = _load_part(
+                d / "encoder",
+                lambda: encoder_cls.load(  # type: ignore[attr-defined]
+                    d / "encoder", trust_remote_code=trust_remote_code, confined=True
+                ),
+            )
+            head = _load_part(d / "head", lambda: head_cls.load(d / "head"))  # type: ignore[attr-defined]
+            label_map = LabelMap(meta["labels"])
+            _load_part(d / "encoder", lambda: _check_fit(d, encoder, head, label_map))
+        clf = cls(
             encoder=encoder,
             head=head,
             label_map=label_map,
             strategy=meta.get("strategy") or {},
             metrics=meta.get("metrics") or {},
+            training_data=meta.get("training_data") or {},
         )
+        resource = meta["encoder"].get("resource")
+        clf.base_model = resource if isinstance(resource, str) else None
+        return clf
 
 
 def _saved_kwargs(encoder_dir: Path) -> dict[str, Any]:
     return read_json_object(encoder_dir / ENCODER_CONFIG)
+
+
+def _write_hf_labels(encoder_dir: Path, labels: Sequence[Label]) -> None:
+    """Sets ``id2label`` / ``label2id`` in every Hugging Face ``config.json`` (one with a
+    ``model_type``) under ``encoder_dir``, where Hugging Face tools look for label names."""
+    from textransfer._modelfolder import walk_files
+
+    for path in walk_files(encoder_dir):
+        if path.name != "config.json" or path.is_symlink():
+            continue
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict) or "model_type" not in config:
+            continue
+        config["id2label"] = {str(i): str(label) for i, label in enumerate(labels)}
+        config["label2id"] = {str(label): i for i, label in enumerate(labels)}
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def _names_missing_resource(folder: Path) -> Iterator[None]:
+    """Adds to a missing-resource error that the model names the resource instead of carrying
+    its files, and how to get a copy that does."""
+    from textransfer.resources import ResourceNotFoundError
+
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        text = str(exc)
+        raise ResourceNotFoundError(
+            f"{folder} names a pretrained resource instead of carrying its files, and "
+            f"{text[:1].lower()}{text[1:]} (or ask whoever saved the model for a portable copy: "
+            "save(dir, portable=True) carries the files)"
+        ) from None
 
 
 def _check_save_target(target: Path) -> None:
@@ -252,8 +418,8 @@ def _check_save_target(target: Path) -> None:
         shown = ", ".join(str(p) for p in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise ValueError(
             f"cannot replace the model at {target}: the folder also holds {shown}, which "
-            "textransfer did not write and would delete; move them out of the folder, or save "
-            "the model elsewhere"
+            "textransfer did not write (or, for the model card README.md, that was edited "
+            "since) and would delete; move them out of the folder, or save the model elsewhere"
         )
 
 
@@ -262,15 +428,29 @@ def _foreign_files(target: Path, entries: list[str]) -> list[Path]:
     but the meta file and the parts, and (when the checksum record exists) unrecorded files."""
     from textransfer._modelfolder import walk_files
 
-    foreign = [target / e for e in entries if e not in (META_FILE, *_PARTS)]
     try:
-        record = json.loads((target / META_FILE).read_text(encoding="utf-8")).get("files")
+        meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))
+        record, card = meta.get("files"), meta.get("card_sha256")
     except (ValueError, AttributeError, OSError):  # unreadable meta: the parts count as ours
-        record = None
+        record, card = None, None
+    # The card is ours while it is as saved; edited, it is the user's and is not replaced.
+    ours = (META_FILE, *_PARTS, *((CARD_FILE,) if _card_unchanged(target, card) else ()))
+    foreign = [target / e for e in entries if e not in ours]
     if isinstance(record, dict):
         for part in _PARTS:
             foreign += [p for p in walk_files(target / part) if p.relative_to(target).as_posix() not in record]
     return foreign
+
+
+def _card_title(target: Path) -> str:
+    """The folder's name, or the run's for ``runs/<name>/model``."""
+    path = target.resolve()
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
+def _card_unchanged(target: Path, digest: Any) -> bool:
+    card = target / CARD_FILE
+    return isinstance(digest, str) and card.is_file() and not card.is_symlink() and sha256_file(card) == digest
 
 
 def _read_meta(meta_path: Path) -> dict[str, Any]:
@@ -297,7 +477,7 @@ def _read_meta(meta_path: Path) -> dict[str, Any]:
         or len(set(labels)) != len(labels)
     ):
         raise ModelFormatError(f"{meta_path}: labels must be a list of distinct strings or integers; {fix}")
-    for key in ("strategy", "metrics"):
+    for key in ("strategy", "metrics", "training_data"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise ModelFormatError(f"{meta_path}: {key} must be an object; {fix}")
     files = meta.get("files")
@@ -375,6 +555,29 @@ def load(model_dir: str | Path, *, trust_remote_code: bool = False) -> Classifie
     if is_onnx_export(model_dir):
         return OnnxClassifier.load(model_dir)  # type: ignore[return-value]
     return Classifier.load(model_dir, trust_remote_code=trust_remote_code)
+
+
+def from_pretrained(
+    name_or_path: str | Path,
+    *,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    token: str | bool | None = None,
+) -> Classifier:
+    """Loads a model from a local folder or a Hugging Face hub repo id (see
+    :func:`textransfer.hub.from_pretrained`): the repo is downloaded, then checked and loaded
+    like any received folder.
+
+    Example:
+        >>> clf = textransfer.from_pretrained("me/movies-sentiment")  # doctest: +SKIP
+        >>> clf.predict(["great battery"])  # doctest: +SKIP
+        ['positive']
+    """
+    from textransfer.hub import from_pretrained as _from_pretrained
+
+    return _from_pretrained(  # type: ignore[no-any-return]
+        name_or_path, trust_remote_code=trust_remote_code, revision=revision, token=token
+    )
 
 
 def predict(

@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--output-dir", help="write report.md, metrics.json and plots here (new, empty, or "
                     "written by evaluate before); default: print the summary only")
     ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--source-val", metavar="FILE",
+                    help="labeled source-domain rows the model was not trained on (same --text-column; label "
+                         "column --label-column or label): also estimate the accuracy without the input's labels "
+                         "(ATC-NE, ATC-MC, DoC), the only accuracy figure for unlabeled input")
     ev.add_argument("--trust-remote-code", action="store_true",
                     help="allow Python code shipped in the model folder to run (only for a model you trust)")
 
@@ -211,7 +215,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate(args.model_dir, args.input, text_column=args.text_column, label_column=args.label_column,
                       output_dir=args.output_dir, batch_size=args.batch_size,
-                      trust_remote_code=args.trust_remote_code)
+                      trust_remote_code=args.trust_remote_code, source_val=args.source_val)
     print("\n".join(summary_lines(result.metrics)))
     if result.output_dir is not None:
         print(f"\nwritten to {result.output_dir}: " + ", ".join(f.name for f in result.files))
@@ -285,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from textransfer._progress import set_quiet
+
+    # -q: no progress bars, the dependencies' included; without it, bars only on a terminal.
+    set_quiet(args.quiet)
     # Each subcommand NAME is handled by _cmd_NAME in this module.
     handler = globals()[f"_cmd_{args.command}"]
     try:

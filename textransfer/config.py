@@ -161,6 +161,62 @@ class SetupConfig(BaseModel):
     training: dict[str, Any] | None = None
 
 
+# Experiment trackers: config name -> (module that must be importable, how to install it).
+TRACKERS = {
+    "tensorboard": ("tensorboard", "pip install 'textransfer[tracking]'"),
+    "mlflow": ("mlflow", "pip install 'textransfer[tracking]'"),
+    "wandb": ("wandb", "pip install wandb"),
+}
+
+
+class TrackingConfig(BaseModel):
+    """Experiment tracking (``tracking:`` of a run, crossdomain or curve config)::
+
+        tracking: {log_with: [tensorboard, mlflow], project: sentiment, dir: runs/tracking}
+
+    Attributes:
+        log_with: trackers (:data:`TRACKERS`): each is checked when the config is loaded, its
+            package too.
+        project: the TensorBoard folder level / MLflow experiment / wandb project.
+        dir: where local trackers write (default ``<output_dir>/tracking``).
+        log_every: log the training loss every this many optimiser steps.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    log_with: list[str]
+    project: str = "textransfer"
+    dir: str | None = None
+    log_every: PositiveInt = 1
+
+    @field_validator("log_with", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("log_with")
+    @classmethod
+    def _known_and_installed(cls, v: list[str]) -> list[str]:
+        import importlib.util
+
+        if not v:
+            raise ValueError(f"name at least one tracker: {', '.join(TRACKERS)}")
+        names = list(dict.fromkeys(name.strip().lower() for name in v))
+        for name in names:
+            if name not in TRACKERS:
+                raise ValueError(f"unknown tracker {name!r}; supported: {', '.join(TRACKERS)}")
+            module, install = TRACKERS[name]
+            if importlib.util.find_spec(module) is None:
+                raise ValueError(f"tracker {name!r} needs the {module} package, which is not installed: {install}")
+        return names
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not v.strip() or "/" in v or v.startswith("."):
+            raise ValueError(f"must be a plain name (no '/'), got {v!r}")
+        return v
+
+
 class RunConfig(BaseModel):
     """A whole run: data, components, training settings and where outputs go."""
 
@@ -175,6 +231,10 @@ class RunConfig(BaseModel):
     strategy: StrategySpec = Field(default_factory=StrategyConfig)
     training: dict[str, Any] = Field(default_factory=dict)
     setups: list[SetupConfig] = Field(default_factory=list)
+    tracking: TrackingConfig | None = None
+    # Save each model with its frozen encoder's pretrained files (Classifier.save(portable=True)):
+    # it then loads without the resource packages (all-MiniLM-L6-v2, glove-6b-50d) or a network.
+    portable_models: bool = False
 
     @model_validator(mode="after")
     def _check_components(self) -> RunConfig:

@@ -4,9 +4,13 @@ For every setup (encoder x strategy of the grid), every (source, target) pair an
 
     in-domain     model trained on the source train split, scored on the source test split
     cross-domain  the same model scored on the target test split
+    label-free    the same model's estimate of its target accuracy from its confidences on the
+                  target texts, calibrated on source validation rows held out of the source
+                  train split (``source_val_size``); the only measure for an unlabeled target
     oracle        the same setup trained on the target train split, scored on the target test split
-    target-only   frozen encoder + the same head trained on target labels at the source model's
-                  label budget, min(source rows used, target train rows)
+    target-only   a learning curve: frozen encoder + the same head trained on nested samples of
+                  ``evaluation.label_budgets`` target train labels, scored on the target test
+                  split; each setup's *worth in target labels* is where it crosses the curve
 
 Target labels are used only to score, and to train the oracle and target-only baselines; what a
 strategy trained on the source sees of the target is ``target_unlabeled``: the texts of the
@@ -31,15 +35,20 @@ from typing import Any
 
 import numpy as np
 
+from textransfer import tracking
+from textransfer._progress import progress
 from textransfer.config import Component, RunDirectory, SetupConfig, StrategyConfig, resolve_config
 from textransfer.crossdomain_config import CrossDomainConfig, load_crossdomain_config
-from textransfer.data import LabeledTexts, stratified_split, stratified_subsample
+from textransfer.data import LabeledTexts, stratified_split
 from textransfer.data import load as load_data
+from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.data.labeled import LabelMap
-from textransfer.encoders.base import ENCODERS, Encoder, FittableEncoder
-from textransfer.encoders.cache import FeatureCache, encode_cached
+from textransfer.encoders.base import Encoder, FittableEncoder
+from textransfer.encoders.cache import FeatureCache, encode_cached, log_cache_summary
+from textransfer.evaluation.label_free import label_free_estimates
 from textransfer.evaluation.scoring import Scored, score_predictions
-from textransfer.runner import build_components, check_buildable
+from textransfer.hub import training_data_record
+from textransfer.runner import SharedEncoders, build_components, check_buildable
 
 __all__ = ["CrossDomainConfig", "CrossDomainResult", "load_crossdomain_config", "run_crossdomain"]
 
@@ -56,12 +65,15 @@ class DomainSplit:
         test: the held-out labeled test split (None when the domain has no labels).
         unlabeled: what adaptation may see: the train split's texts without labels, or all texts
             of an unlabeled domain.
+        val: source validation rows held out of the train split (``source_val_size``), never
+            trained on: they calibrate the label-free estimates (None: not a source, or 0).
     """
 
     full: LabeledTexts
     train: LabeledTexts | None
     test: LabeledTexts | None
     unlabeled: LabeledTexts
+    val: LabeledTexts | None = None
 
 
 @dataclass
@@ -107,8 +119,12 @@ def load_domains(config: CrossDomainConfig) -> tuple[dict[str, LabeledTexts], La
     return data, LabelMap.from_labels(sorted(src_labels, key=str))
 
 
-def split_domain(name: str, data: LabeledTexts, test_size: float, seed: int) -> DomainSplit:
-    """Stratified train/test split of a labeled domain; an unlabeled one is all ``unlabeled``."""
+def split_domain(name: str, data: LabeledTexts, test_size: float, seed: int, val_size: float = 0.0) -> DomainSplit:
+    """Stratified train/test split of a labeled domain; an unlabeled one is all ``unlabeled``.
+
+    ``val_size`` > 0 (sources) also holds a stratified fraction of the train split out as
+    ``val``, the source validation rows of the label-free estimates.
+    """
     if data.labels is None:
         return DomainSplit(full=data, train=None, test=None, unlabeled=data)
     try:
@@ -119,7 +135,17 @@ def split_domain(name: str, data: LabeledTexts, test_size: float, seed: int) -> 
             f"{data.label_counts()}): {exc}. Use more data or another test_size"
         ) from None
     test.domain = train.domain
-    return DomainSplit(full=data, train=train, test=test, unlabeled=train.without_labels())
+    val = None
+    if val_size > 0:
+        try:
+            train, val = stratified_split(train, val_size, seed=seed)
+        except ValueError as exc:
+            raise ValueError(
+                f"source domain {name!r} is too small for source_val_size={val_size} ({len(train)} train "
+                f"rows): {exc}. Use more data, or source_val_size: 0 (no label-free estimates)"
+            ) from None
+        val.domain = train.domain
+    return DomainSplit(full=data, train=train, test=test, unlabeled=train.without_labels(), val=val)
 
 
 class FeatureStore:
@@ -181,42 +207,77 @@ class Experiment:
         self.model_dir: Path | None = None  # where source-trained models are saved (save_models)
         self.saved: set[Path] = set()
         self.oracle_of = {setup.name: config.strategies[sname].oracle for setup, _, sname in config.grid()}
+        # (twin setup as JSON, target, seed) -> that seed's target-only curve, shared by every
+        # setup with the same frozen twin (e.g. frozen, CORAL and CORAL-cov of one encoder).
+        self.curves: dict[tuple[str, str, int], dict[str, Any]] = {}
+        # Frozen encoders are loaded once per run and shared by every fit (fine-tuned ones never).
+        self.encoders = SharedEncoders()
+        self.tracker: Any = None  # a textransfer.tracking.Tracker when the config tracks
+        # (setup, "<train domain>_to_<target>") -> the training histories of its fits, every seed
+        self.histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     # -- building blocks ------------------------------------------------------------------------
 
-    def fit(self, setup: SetupConfig, train: LabeledTexts, seed: int, target_unlabeled: LabeledTexts | None) -> Any:
-        """Trains a fresh copy of ``setup``; ``target_unlabeled`` must carry no labels."""
+    def fit(
+        self, setup: SetupConfig, train: LabeledTexts, seed: int, target_unlabeled: LabeledTexts | None,
+        scored: tuple[LabeledTexts | None, ...] = (),
+    ) -> Any:
+        """Trains a fresh copy of ``setup``; ``target_unlabeled`` must carry no labels. The
+        frozen features of ``scored`` (rows the model is scored on next) are cached ahead too."""
         if target_unlabeled is not None and target_unlabeled.labels is not None:
             raise AssertionError("target labels must never reach training: pass .without_labels()")
-        encoder, head, strategy = build_components(setup, seed, self.cache, self.config.batch_size)
-        for part in (train, target_unlabeled):  # subsets of a domain: read, not encoded again
+        encoder, head, strategy = build_components(setup, seed, self.cache, self.config.batch_size, self.encoders)
+        for part in (train, target_unlabeled, *scored):  # subsets of a domain: read, not encoded again
             if strategy.encodes_frozen_features and part is not None and part.domain in self.full:
                 self.store.warm(encoder, self.full[part.domain], part)
         t0 = time.perf_counter()
-        clf = strategy.fit(encoder, head, train, val=None, target_unlabeled=target_unlabeled)
+        # Grid setups (not the target-only twins) keep their training history and track it:
+        # under "<train domain>_to_<target>" (the oracle's is "<target>_to_<target>").
+        grid = setup.name in self.oracle_of
+        folder = f"{train.domain}_to_{(target_unlabeled or train).domain}"
+        with tracking.recording(self.tracker if grid else None, f"{setup.name}/{folder}/seed{seed}/",
+                                label=f"seed {seed}") as record:
+            clf = strategy.fit(encoder, head, train, val=None, target_unlabeled=target_unlabeled)
+        if grid and record.fits:
+            self.histories.setdefault((setup.name, folder), []).extend(record.fits)
         info = dict(getattr(strategy, "last_fit_info", {}) or {})
         info.setdefault("train_rows", len(train))
         info["fit_seconds"] = round(time.perf_counter() - t0, 2)
+        # A trained encoder's worth in labels is read off its frozen twin's curve: say so.
+        info["encoder_trained"] = bool(getattr(clf.encoder, "weights_modified", False))
         return clf, info
+
+    def proba(self, clf: Any, data: LabeledTexts) -> Any:
+        """``(n, k)`` class probabilities of ``clf`` on ``data`` (features through the cache)."""
+        return clf.predict_proba_features(encode_cached(clf.encoder, data, self.cache, self.config.batch_size))
 
     def score(self, clf: Any, data: LabeledTexts, key: tuple[str, ...], seed: int) -> dict[str, Any]:
         """Scores ``clf`` on labeled ``data`` and keeps the predictions under ``key``."""
-        feats = encode_cached(clf.encoder, data, self.cache, self.config.batch_size)
-        proba = clf.predict_proba_features(feats)
+        proba = self.proba(clf, data)
         scored = score_predictions(
             clf.label_map.encode(data.labels or []), proba, clf.labels, self.n_boot, self.ece_bins, seed
         )
         self.scores.setdefault(key, []).append(scored)
         return {"domain": data.domain, **scored.metrics}
 
-    def save_model(self, clf: Any, setup: str, source: str, target: str, seed: int) -> None:
-        """Saves a source-trained model once per (setup, pair): on the first seed it runs on."""
+    def save_model(self, clf: Any, setup: str, source: str, target: str, seed: int, train: LabeledTexts,
+                   rec: dict[str, Any]) -> None:
+        """Saves a source-trained model once per (setup, pair): on the first seed it runs on,
+        with its training data and in-domain / cross-domain scores for the model card."""
         if self.model_dir is None:
             return
         path = self.model_dir / setup / f"{source}_to_{target}"
         if path in self.saved:
             return
-        clf.save(path)  # replaces what an earlier run of the same config left there
+        source_spec = self.config.domains[source].source if source in self.config.domains else None
+        clf.training_data = training_data_record(train, source_spec)
+        kinds = ("in_domain",) if rec.get("same_domain") else ("in_domain", "cross_domain")
+        clf.metrics = {
+            kind: {key: rec[kind][key] for key in ("domain", "accuracy", "macro_f1", "accuracy_ci95") if key in rec[kind]}
+            for kind in kinds if "accuracy" in rec.get(kind, {})
+        }
+        # replaces what an earlier run of the same config left there
+        clf.save(path, portable=self.config.portable_models)
         self.saved.add(path)
         logger.info("saved %s (trained on %s, seed %d) to %s", setup, source, seed, path)
 
@@ -247,7 +308,10 @@ class Experiment:
     def run_seed(self, seed: int, data: dict[str, LabeledTexts]) -> None:
         cfg = self.config
         split_seed = seed if cfg.split_seed is None else cfg.split_seed
-        doms = {name: split_domain(name, d, cfg.test_size, split_seed) for name, d in data.items()}
+        doms = {
+            name: split_domain(name, d, cfg.test_size, split_seed, cfg.source_val_size if name in cfg.sources else 0.0)
+            for name, d in data.items()
+        }
         self.full = {d.domain: d for d in data.values()}
         measured = cfg.evaluation.a_distance_encoders
         for ename, enc in cfg.encoders.items():
@@ -264,11 +328,10 @@ class Experiment:
         """Proxy A-distance of each (source, target) pair on this encoder's frozen features."""
         from textransfer.evaluation.divergence import proxy_a_distance
 
-        for source, target in self.config.pairs():
-            if self.config.same_domain(source, target):
-                continue
+        pairs = [(s, t) for s, t in self.config.pairs() if not self.config.same_domain(s, t)]
+        for source, target in progress(pairs, desc=f"A-distance ({ename})", unit="pair"):
             src, tgt = doms[source], doms[target]
-            encoder = ENCODERS.create(enc.name, **enc.params())
+            encoder = self.encoders.get(enc)  # a fresh one when it is fitted on the source
             if isinstance(encoder, FittableEncoder):
                 assert src.train is not None
                 encoder.fit(src.train.texts)
@@ -290,8 +353,8 @@ class Experiment:
         same = self.config.same_domain(source, target)
         k = (setup.name, source, target)
         rec: dict[str, Any] = {"setup": setup.name, "source": source, "target": target, "seed": seed, "same_domain": same}
-        clf, rec["fit"] = self.fit(setup, src.train, seed, tgt.unlabeled.without_labels())
-        self.save_model(clf, setup.name, source, target, seed)
+        scored = (src.test, src.val, tgt.test if tgt.test is not None else tgt.unlabeled)
+        clf, rec["fit"] = self.fit(setup, src.train, seed, tgt.unlabeled.without_labels(), scored)
         rec["in_domain"] = self.score(clf, src.test, (*k, "in_domain"), seed)
         if same:
             rec["cross_domain"] = rec["in_domain"]
@@ -301,6 +364,7 @@ class Experiment:
                                    "gap and negative transfer need a labeled target (set `label_column`)"}
         else:
             rec["cross_domain"] = self.score(clf, tgt.test, (*k, "cross_domain"), seed)
+        self.save_model(clf, setup.name, source, target, seed, src.train, rec)
         if tgt.train is not None and tgt.test is not None and not same:
             if ev.oracle and self.oracle_of.get(setup.name, True):
                 if target not in oracles:
@@ -308,14 +372,72 @@ class Experiment:
                     oracles[target] = {**self.score(oclf, tgt.test, (setup.name, target, "oracle"), seed), "fit": ofit}
                 rec["oracle"] = oracles[target]
             if ev.target_only:
-                budget = min(int(rec["fit"]["train_rows"]), len(tgt.train))
-                rows = stratified_subsample(tgt.train, budget, seed=seed)
-                base = self.frozen_baseline(setup)
-                bclf, _ = self.fit(base, rows, seed, None)
-                rec["target_only"] = {**self.score(bclf, tgt.test, (*k, "target_only"), seed), "label_budget": budget}
+                rec["target_only"] = self.target_curve(setup, target, tgt, seed, k)
+        rec["label_free"] = self.label_free(clf, src, tgt, k, same)
         self.records.append(rec)
         logger.info("%s %s->%s seed %d: in %.3f cross %s", setup.name, source, target, seed,
                     rec["in_domain"]["accuracy"], rec["cross_domain"].get("accuracy", "n/a"))
+
+    # -- trust: label-free estimates and the target-only curve --------------------------------
+
+    def label_free(self, clf: Any, src: DomainSplit, tgt: DomainSplit, k: tuple[str, ...], same: bool) -> dict[str, Any]:
+        """ATC and DoC estimates of the target accuracy of ``clf`` (no target label is read):
+        calibrated on the source validation rows, applied to the target test texts (all texts of
+        an unlabeled target)."""
+        if src.val is None:
+            return {"missing": "source_val_size: 0, so no source validation rows: no label-free estimate"}
+        y_val = clf.label_map.encode(src.val.labels or [])
+        if same or tgt.test is not None:  # the probabilities just scored, on the same rows
+            proba, rows = self.scores[(*k, "in_domain" if same else "cross_domain")][-1].proba, "test split"
+        else:
+            proba, rows = self.proba(clf, tgt.unlabeled), "all rows (no labels)"
+        return {**label_free_estimates(self.proba(clf, src.val), y_val, proba), "target_rows": rows}
+
+    def target_curve(self, setup: SetupConfig, target: str, tgt: DomainSplit, seed: int, k: tuple[str, ...]) -> dict[str, Any]:
+        """This seed's target-only curve of ``setup``'s frozen twin (trained once per twin,
+        target and seed); its largest budget is also scored in full as the ``target_only`` block."""
+        base = self.frozen_baseline(setup)
+        ckey = (json.dumps(base.model_dump(exclude={"name"}), sort_keys=True, default=str), target, seed)
+        if ckey not in self.curves:
+            assert base.strategy is not None
+            twin = f"{setup.name.rsplit('+', 1)[0]} frozen + {base.strategy.head.name} head"
+            self.curves[ckey] = {**self._train_curve(base, tgt, seed), "twin": twin}
+        curve = self.curves[ckey]
+        self.scores.setdefault((*k, "target_only"), []).append(curve["scored"])
+        return {"domain": target, **curve["scored"].metrics, "label_budget": curve["pool"], "curve": curve["curve"],
+                "twin": curve["twin"]}
+
+    def _train_curve(self, base: SetupConfig, tgt: DomainSplit, seed: int) -> dict[str, Any]:
+        assert tgt.train is not None and tgt.test is not None
+        pool, ev = tgt.train, self.config.evaluation
+        n_classes = len(set(pool.labels or []))
+        name, fits = tgt.test.domain, [b for b in ev.label_budgets if b == "all" or n_classes <= int(b) <= len(pool)]
+        below = sorted(int(b) for b in ev.label_budgets if b != "all" and int(b) < n_classes)
+        above = sorted(int(b) for b in ev.label_budgets if b != "all" and int(b) > len(pool))
+        if below:
+            self._note(f"target-only curve on {name!r}: label budgets {below} are below its {n_classes} classes: left out")
+        if above:  # the curve then ends at the whole train split
+            self._note(f"target-only curve on {name!r}: label budgets {above} exceed its {len(pool)} train rows: "
+                       f"the curve ends at all {len(pool)}")
+            fits.append("all")
+        budgets, _ = resolve_budgets(fits or ["all"], len(pool), n_classes)
+        curve: dict[int, float] = {}
+        scored: Scored | None = None
+        for budget, sample in budget_samples(pool, budgets, seed).items():
+            bclf, _ = self.fit(base, sample, seed, None, (tgt.test,))
+            proba = self.proba(bclf, tgt.test)
+            y = bclf.label_map.encode(tgt.test.labels or [])
+            curve[budget] = float((proba.argmax(axis=1) == y).mean())
+            if budget == budgets[-1]:
+                scored = score_predictions(y, proba, bclf.labels, self.n_boot, self.ece_bins, seed)
+        assert scored is not None
+        logger.info("target-only curve %s on %s seed %d: %s", base.name, tgt.test.domain, seed,
+                    ", ".join(f"{b}: {a:.3f}" for b, a in curve.items()))
+        return {"curve": curve, "scored": scored, "pool": budgets[-1]}
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
 
 def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> CrossDomainResult:
@@ -333,15 +455,40 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
     t0 = time.perf_counter()
     data, label_map = load_domains(config)  # checked before the run directory is touched
     check_buildable(config.setups(), config.batch_size)
-    with RunDirectory(config) as run_dir:
+    with RunDirectory(config) as run_dir, tracking.tracked(config, "crossdomain") as tracker:
         exp = Experiment(config)
+        exp.tracker = tracker
         if config.save_models:
             exp.model_dir = run_dir.path / "models"
         for seed in config.seeds:
             exp.run_seed(seed, data)
         metrics = summarise(config, exp, data, label_map)
         metrics["seconds"] = round(time.perf_counter() - t0, 1)
+        if exp.cache is not None:
+            log_cache_summary(f"crossdomain {config.name}", exp.cache.hits, exp.cache.misses, exp.cache.rejected)
+        if tracker is not None:
+            tracker.log(final_row_metrics(metrics["rows"]))
         with run_dir.outputs() as out:
+            for (setup, folder), fits in exp.histories.items():
+                tracking.write_history(out / "models" / setup / folder, fits, title=f"{setup}: {folder.replace('_to_', ' → ')}")
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
             write_report(out, config, metrics, exp.scores)
     return CrossDomainResult(run_dir=run_dir.path, metrics=metrics, scores=exp.scores)
+
+
+def final_row_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The tracked final numbers of a cross-domain run: per row (setup, source -> target) the seed
+    means of accuracy, macro-F1 and ECE of each evaluation, and the row's gaps and gains."""
+    out: dict[str, float] = {}
+    for r in rows:
+        prefix = f"{r['setup']}/{r['source']}_to_{r['target']}/"
+        for part in ("in_domain", "cross_domain", "oracle", "target_only"):
+            ev = r.get(part)
+            for key in ("accuracy", "macro_f1", "ece"):
+                value = ev.get(key) if isinstance(ev, dict) else None
+                if isinstance(value, dict) and isinstance(value.get("mean"), (int, float)):
+                    out[f"{prefix}{part}/{key}"] = float(value["mean"])
+        for key, value in r.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"{prefix}{key}"] = float(value)
+    return out

@@ -5,6 +5,8 @@
     name: movies_to_products
     seeds: [0, 1, 2]                # mean +- std over seeds; each seed re-splits and re-trains
     test_size: 0.2                  # per labeled domain: held-out test split, never trained on
+    source_val_size: 0.1            # of each source's train split: held out to calibrate the
+                                    # label-free estimates of target accuracy (0: no estimates)
     domains:                        # any data source (packaged name, file, hf:NAME)
       movies: {source: movies}
       products: {source: products}
@@ -16,7 +18,8 @@
       frozen: {name: frozen, head: logreg}
       coral: {name: coral, head: logreg}
       dann: {name: dann, head: linear, encoders: [minilm-tf], training: {epochs: 1, lr: 2e-5}}
-    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000}
+    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000, estimator: atc-ne,
+                 label_budgets: [8, 16, 32, 64, 128, 256, 512, 1024, all]}
     save_models: true               # models/<setup>/<source>_to_<target>/ (first seed of each)
 
 Every (encoder, strategy) pair is a *setup*; every setup is trained on each source and scored on
@@ -27,7 +30,7 @@ keys (checked when the config is loaded).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
@@ -37,6 +40,7 @@ from textransfer.config import (
     RunName,
     SetupConfig,
     StrategyConfig,
+    TrackingConfig,
     source_spec,
     split_fraction,
     validate_components,
@@ -72,8 +76,16 @@ class EvaluationConfig(BaseModel):
         ece_bins: equal-width confidence bins of the ECE and reliability diagrams.
         a_distance_rows: rows per domain for the proxy A-distance (held-out test splits).
         oracle: also train each setup on the target's own train split.
-        target_only: also train the frozen encoder + same head on target labels at the source's
-            label budget (for the negative-transfer flag).
+        target_only: also train the target-only learning curve: the frozen encoder + the same
+            head on nested, class-balanced samples of ``label_budgets`` target train labels
+            (seeds as the run), for each setup's worth in target labels. Frozen features are
+            cached, so a curve costs one head fit per budget and seed.
+        label_budgets: the curve's budgets (labeled target rows, > 0, or ``all``); budgets above
+            the target's train split are clamped to it, below its class count dropped (noted).
+        estimator: the label-free estimate in the summary that picks the recommended setup:
+            ``atc-ne`` (average thresholded confidence, negative entropy; Garg et al. 2022),
+            ``atc-mc`` (the same with the top-class probability) or ``doc`` (difference of
+            confidences). All three are in ``metrics.json``.
         plots: write PNG plots.
         a_distance_encoders: encoders (keys of ``encoders``) whose proxy A-distance is measured
             (default: all). Each costs one frozen encoding of every domain, which is wasted on
@@ -86,8 +98,20 @@ class EvaluationConfig(BaseModel):
     a_distance_rows: int = Field(2000, ge=4)
     oracle: bool = True
     target_only: bool = True
+    label_budgets: list[int | Literal["all"]] = Field(default_factory=lambda: [8, 16, 32, 64, 128, 256, 512, 1024, "all"])
+    estimator: Literal["atc-ne", "atc-mc", "doc"] = "atc-ne"
     plots: bool = True
     a_distance_encoders: list[str] | None = None
+
+    @field_validator("label_budgets")
+    @classmethod
+    def _budgets(cls, v: list[int | str]) -> list[int | str]:
+        bad = [b for b in v if b != "all" and (isinstance(b, bool) or not isinstance(b, int) or b < 1)]
+        if bad or not v:
+            raise ValueError(
+                f"label_budgets: give numbers of labeled target rows >= 1 and/or 'all', e.g. [8, 64, 512, all]; got {bad or v}"
+            )
+        return v
 
 
 class CrossDomainConfig(BaseModel):
@@ -101,6 +125,7 @@ class CrossDomainConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     split_seed: int | None = None
     test_size: float = 0.2
+    source_val_size: float = 0.1
     domains: dict[str, DataSource]
     sources: list[str]
     targets: list[str]
@@ -109,6 +134,8 @@ class CrossDomainConfig(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     save_models: bool = False
+    portable_models: bool = False  # saved models carry the frozen encoder's files (save(portable=True))
+    tracking: TrackingConfig | None = None  # experiment trackers (textransfer.config.TrackingConfig)
 
     @field_validator("domains", mode="before")
     @classmethod
@@ -134,6 +161,16 @@ class CrossDomainConfig(BaseModel):
     @classmethod
     def _fraction(cls, v: float) -> float:
         return split_fraction(v)
+
+    @field_validator("source_val_size")
+    @classmethod
+    def _val_fraction(cls, v: float) -> float:
+        if not 0.0 <= v <= 0.5:
+            raise ValueError(
+                f"must be 0 (no label-free estimates) or a fraction of the source train split up to 0.5 "
+                f"(e.g. 0.1), got {v}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> CrossDomainConfig:

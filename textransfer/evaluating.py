@@ -8,7 +8,10 @@ with the reader of ``textransfer predict --input``; per row only the true class 
 probability row are kept (never the texts), so memory stays flat in the number of rows.
 
 Without a label column the input is scored as unlabeled: the predicted label distribution and
-the mean confidence, marked as such (no accuracy can be computed without labels).
+the mean confidence, marked as such (no accuracy can be computed without labels). With labeled
+source validation data (``--source-val FILE``: rows like the training data, not trained on) the
+target accuracy is also *estimated* without labels (ATC-NE, ATC-MC, DoC; see
+:mod:`textransfer.estimation`), and shown beside the true accuracy when the input has labels.
 
 Output directory (optional)::
 
@@ -36,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from textransfer._progress import progress
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 
@@ -213,13 +217,15 @@ def _collect(
     probas: list[np.ndarray] = []
     labeled: bool | None = None
     n = 0
-    for chunk in chunks:
-        labeled = chunk.labels is not None if labeled is None else labeled
-        if labeled:  # before predicting: a bad label fails fast, not after an hour of encoding
-            ys.append(_encode_labels(chunk, index, clf.labels, where))
-        probas.append(np.asarray(proba_of(chunk.texts), dtype=np.float32))
-        n += len(chunk.texts)
-        logger.info("%d rows evaluated", n)
+    with progress(desc="evaluating", unit="row") as bar:
+        for chunk in chunks:
+            labeled = chunk.labels is not None if labeled is None else labeled
+            if labeled:  # before predicting: a bad label fails fast, not after an hour of encoding
+                ys.append(_encode_labels(chunk, index, clf.labels, where))
+            probas.append(np.asarray(proba_of(chunk.texts), dtype=np.float32))
+            n += len(chunk.texts)
+            bar.update(len(chunk.texts))
+            logger.debug("%d rows evaluated", n)  # the bar shows it; a line per chunk would repeat
     k = len(clf.labels)
     proba = np.concatenate(probas) if probas else np.zeros((0, k), dtype=np.float32)
     return (np.concatenate(ys) if labeled else None), proba
@@ -345,6 +351,34 @@ def _ci(m: dict[str, Any], key: str) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
 
 
+_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC"}
+
+
+def _label_free_lines(m: dict[str, Any]) -> list[str]:
+    """The label-free estimate section of ``report.md`` (nothing without ``--source-val``)."""
+    lf = m.get("label_free")
+    if lf is None:
+        return []
+    lines = ["## Estimated accuracy without labels", ""]
+    if "missing" in lf:
+        return lines + [f"No estimate: {lf['missing']}.", ""]
+    lines += [
+        f"Calibrated on the labeled source validation data `{lf['source_val']}` ({lf['n_source_val']} rows, "
+        f"model accuracy there {lf['source_val_accuracy']:.3f}); computed from the model's confidences on these "
+        f"{lf['n_target']} rows{'' if 'true_accuracy' in lf else ', which have no labels: estimates, not measured accuracies'}.",
+        "",
+        "| estimator | estimated accuracy |" + (" abs. error |" if "true_accuracy" in lf else ""),
+        "|---|---|" + ("---|" if "true_accuracy" in lf else ""),
+    ]
+    for meth, est in lf["estimates"].items():
+        name = _NAMES.get(meth, meth) + (" (default)" if meth == lf["method"] else "")
+        err = f" {lf['abs_error'][meth]:.3f} |" if "true_accuracy" in lf else ""
+        lines.append(f"| {name} | {est:.3f} |{err}")
+    if "true_accuracy" in lf:
+        lines += ["", f"True accuracy on these rows: {lf['true_accuracy']:.3f}."]
+    return lines + [""]
+
+
 def report_markdown(m: dict[str, Any]) -> str:
     """``report.md`` of an evaluation (labeled or not) from its metrics."""
     lines = [f"# Evaluation of `{m['model']}` on `{m['data']}`", ""]
@@ -364,7 +398,7 @@ def report_markdown(m: dict[str, Any]) -> str:
         q = m["confidence_quartiles"]
         lines += ["", f"Mean confidence (top-class probability): {m['mean_confidence']:.3f} "
                   f"(quartiles {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}).", ""]
-        return "\n".join(lines)
+        return "\n".join(lines + _label_free_lines(m))
     lines += [
         "| measure | value | 95% bootstrap CI |",
         "|---|---|---|",
@@ -376,6 +410,7 @@ def report_markdown(m: dict[str, Any]) -> str:
         "",
         f"Intervals: percentile bootstrap over rows, {m['n_boot']} resamples.",
         "",
+        *_label_free_lines(m),
         "## Per class",
         "",
         "| class | precision | recall | F1 | support | predicted |",
@@ -402,6 +437,17 @@ def report_markdown(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _estimate_line(m: dict[str, Any]) -> list[str]:
+    lf = m.get("label_free")
+    if lf is None:
+        return []
+    if "missing" in lf:
+        return [f"estimated acc  none: {lf['missing']}"]
+    others = ", ".join(f"{_NAMES.get(k, k)} {v:.4f}" for k, v in lf["estimates"].items() if k != lf["method"])
+    err = f", error {lf['abs_error'][lf['method']]:.4f}" if "true_accuracy" in lf else " (no labels: an estimate)"
+    return [f"estimated acc  {lf['estimate']:.4f}  {_NAMES.get(lf['method'], lf['method'])}{err}; {others}"]
+
+
 def summary_lines(m: dict[str, Any]) -> list[str]:
     """A few lines for the terminal: the headline numbers (labeled) or the prediction shares."""
     if not m["labeled"]:
@@ -409,6 +455,7 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
         return [
             f"no labels ({m['label_note']}): predictions only, not an accuracy",
             f"{m['n']} rows predicted: {shares}; mean confidence {m['mean_confidence']:.3f}",
+            *_estimate_line(m),
         ]
     lines = [
         f"rows           {m['n']}",
@@ -419,6 +466,7 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
         "per class      " + "; ".join(
             f"{lab}: P {pc['precision']:.3f} R {pc['recall']:.3f} (n={pc['support']})" for lab, pc in m["per_class"].items()
         ),
+        *_estimate_line(m),
     ]
     return lines
 
@@ -439,6 +487,7 @@ def evaluate(
     ece_bins: int = 15,
     seed: int = 0,
     trust_remote_code: bool = False,
+    source_val: str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any]] | None = None,
 ) -> EvaluationResult:
     """Scores a model on labeled data (or describes its predictions on unlabeled data).
 
@@ -458,6 +507,10 @@ def evaluate(
         ece_bins: confidence bins of the ECE and the reliability diagram.
         seed: seeds the bootstrap.
         trust_remote_code: allow Python code shipped in a model folder to run (a model you trust).
+        source_val: labeled source-domain data the model was not trained on (file, LabeledTexts
+            or ``(texts, labels)``; a file is read with ``text_column`` and ``label_column`` or
+            ``label``): adds ``metrics["label_free"]``, the accuracy estimated without the
+            data's labels (ATC-NE, ATC-MC, DoC), beside the true accuracy when there are labels.
 
     Returns:
         An :class:`EvaluationResult`; ``metrics["accuracy"]`` etc. when the data has labels.
@@ -501,6 +554,13 @@ def evaluate(
             f"no column {label_column or 'label'!r} in the file" if source.suffix.lower() != ".txt" else ".txt: texts only"
         )
         metrics = {**base, **_unlabeled_metrics(proba, labels), "label_note": where}
+    if source_val is not None:
+        from textransfer.estimation import label_free_metrics
+
+        metrics["label_free"] = label_free_metrics(
+            model, source_val, proba, y, text_column=text_column, label_column=label_column,
+            batch_size=batch_size, chunk_size=chunk_size,
+        )
     result = EvaluationResult(metrics)
     if output_dir is not None and is_main_process():
         out = Path(output_dir)

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from textransfer._progress import progress
 from textransfer.classifier import Classifier
 from textransfer.data.files import delimited_rows, ragged_row_error
 from textransfer.encoders.base import check_batch_size
@@ -465,7 +466,8 @@ def predict_file_with_report(
     proba_of = sharded(partial(clf.predict_proba, batch_size=batch_size))
     main = is_main_process()  # under torchrun every process predicts; only the main one writes
     report = PredictionReport(output=target)
-    with _atomic_output(target) if main else nullcontext() as out:
+    bar = progress(desc=f"predicting {src.name}", unit="row")
+    with bar, _atomic_output(target) if main else nullcontext() as out:
         writer = csv.writer(out) if main else None
         text_at = -1
         for chunk in read_chunks(src, text_column, chunk_size):
@@ -478,6 +480,7 @@ def predict_file_with_report(
             texts = _texts_of(chunk, src, text_at, text_column, report)
             proba = proba_of(texts)
             report.rows += len(texts)
+            bar.update(len(texts))
             if writer is None:
                 continue
             labels = clf.label_map.decode(proba.argmax(axis=1))
@@ -485,7 +488,7 @@ def predict_file_with_report(
             writer.writerows(
                 [*row, lab, *p] for row, lab, p in zip(chunk.rows, labels, rounded, strict=True)
             )
-            logger.info("%d rows predicted", report.rows)
+            logger.debug("%d rows predicted", report.rows)  # the bar shows it; the CLI says the total
         if writer is not None and text_at < 0:  # empty input: still a header
             writer.writerow([text_column, *new_columns])
     wait_for_everyone()  # the others wait until the main process has written the last chunk

@@ -4,10 +4,19 @@ Output of a run named ``NAME`` (``output_dir/NAME/``)::
 
     config.resolved.yaml   the config after defaults and overrides
     metrics.json           {"name", "seed", "notes", "setups": {setup: metrics on the in-domain
-                           test split and on each eval set}}
+                           test split and on each eval set, with 95% bootstrap intervals, ECE
+                           and reliability bins}}
     report.md              the same as tables, with the data warnings (notes) on top
     model/                 the trained model (one setup), or <setup>/model/ for several setups
-    checkpoints/           epoch checkpoints of fine-tuning (or <setup>/checkpoints/)
+    history.json           per-epoch train/validation loss, validation metric, learning rate and
+                           samples/s of each training run (setups trained by the training loop)
+    plots/                 confusion.png and reliability.png (labeled eval sets), training.png
+                           (loss and validation metric per epoch); <setup>/... for several setups
+    checkpoints/           epoch checkpoints of fine-tuning (or <setup>/checkpoints/), deleted
+                           once the run has finished unless training.keep_checkpoints_after_run
+
+With ``tracking: {log_with: [tensorboard, mlflow]}`` the config, the training loss per step,
+the epoch rows and the final metrics also go to the trackers (:mod:`textransfer.tracking`).
 
 The config, the data and the components are checked before the folder is touched; the folder is
 locked while the run goes on, and the three files above are renamed into place together at the
@@ -25,16 +34,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textransfer import tracking
 from textransfer.classifier import Classifier
-from textransfer.config import RunConfig, RunDirectory, SetupConfig, is_main_process, load_config
+from textransfer.config import (
+    Component,
+    RunConfig,
+    RunDirectory,
+    SetupConfig,
+    is_main_process,
+    load_config,
+)
 from textransfer.data import LabeledTexts, stratified_split
 from textransfer.data import load as load_data
 from textransfer.data.sources import DataSource
 from textransfer.data.splits import shared_inputs
-from textransfer.encoders.base import ENCODERS, Encoder
-from textransfer.encoders.cache import FeatureCache, encode_cached
-from textransfer.evaluation.metrics import classification_metrics, majority_baseline
+from textransfer.encoders.base import ENCODERS, Encoder, FittableEncoder
+from textransfer.encoders.cache import FeatureCache, encode_cached, log_cache_summary
 from textransfer.heads.base import HEADS, Head
+from textransfer.hub import training_data_record
 from textransfer.strategies.base import STRATEGIES, Strategy
 from textransfer.training import checkpoint as ckpt
 from textransfer.training.loop import training_args
@@ -126,23 +143,61 @@ def load_splits(config: RunConfig) -> Splits:
     return splits
 
 
-def evaluate(clf: Classifier, data: LabeledTexts, cache: FeatureCache | None, batch_size: int = 32) -> dict[str, Any]:
-    """Metrics of ``clf`` on labeled ``data`` (frozen features come from the cache)."""
+def evaluate(
+    clf: Classifier, data: LabeledTexts, cache: FeatureCache | None, batch_size: int = 32,
+    n_boot: int = 1000, ece_bins: int = 15, seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics of ``clf`` on labeled ``data`` (frozen features come from the cache): those of
+    ``textransfer evaluate`` (accuracy, macro-F1 and their 95% bootstrap intervals, per-class
+    scores, confusion matrix, ECE and reliability bins, majority-class baseline)."""
+    from textransfer.evaluating import _labeled_metrics
+
     if data.labels is None:
         return {"n": len(data), "note": "no labels: predictions only, nothing to score"}
     y = clf.label_map.encode(data.labels)
     proba = clf.predict_proba_features(encode_cached(clf.encoder, data, cache, batch_size=batch_size))
-    metrics = classification_metrics(y, proba.argmax(axis=1), clf.labels)
-    metrics["majority_baseline"] = majority_baseline(y)
-    return metrics
+    return _labeled_metrics(y, proba, clf.labels, n_boot, ece_bins, seed)
+
+
+class SharedEncoders:
+    """The frozen encoders of one run, one object per encoder configuration.
+
+    Every setup, seed and pair that reads frozen features of the same encoder config gets the
+    same object, so pretrained weights are loaded once per run, not once per fit (a MiniLM
+    cross-domain grid loaded them once per setup, seed and pair: its ``dim`` loads the weights).
+    Encoders that learn from their data (fittable: TF-IDF, static) and encoders of strategies
+    that train them (fine-tuning, DANN) are never shared: each fit gets fresh ones.
+    """
+
+    def __init__(self) -> None:
+        self._pool: dict[str, Encoder] = {}
+
+    def get(self, spec: Component) -> Encoder:
+        """The run's encoder of ``spec`` (built on first use), or a fresh one when it learns."""
+        key = json.dumps({"name": spec.name, **spec.params()}, sort_keys=True, default=str)
+        encoder = self._pool.get(key)
+        if encoder is None:
+            encoder = ENCODERS.create(spec.name, **spec.params())
+            if isinstance(encoder, FittableEncoder):
+                return encoder  # fitted on each fit's own training data: never shared
+            self._pool[key] = encoder
+        return encoder
 
 
 def build_components(
-    setup: SetupConfig, seed: int, cache: FeatureCache | None, batch_size: int
+    setup: SetupConfig, seed: int, cache: FeatureCache | None, batch_size: int,
+    encoders: SharedEncoders | None = None,
 ) -> tuple[Encoder, Head, Strategy]:
-    """Fresh encoder, head and strategy of ``setup``; the strategy gets cache, seed and batch size."""
+    """Fresh encoder, head and strategy of ``setup``; the strategy gets cache, seed and batch size.
+
+    With ``encoders``, a strategy that reads frozen features gets the run's shared encoder of
+    that config (:class:`SharedEncoders`) instead of a fresh one.
+    """
     assert setup.encoder is not None and setup.strategy is not None
-    encoder = ENCODERS.create(setup.encoder.name, **setup.encoder.params())
+    if encoders is not None and STRATEGIES.get(setup.strategy.name).encodes_frozen_features:
+        encoder = encoders.get(setup.encoder)
+    else:
+        encoder = ENCODERS.create(setup.encoder.name, **setup.encoder.params())
     head = HEADS.create(setup.strategy.head.name, **setup.strategy.head.params())
     strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
     strategy.cache = cache
@@ -165,7 +220,7 @@ def _run_cache(config: RunConfig) -> FeatureCache | None:
 def checkpoint_fingerprints(setup: SetupConfig, splits: Splits, encoder: Encoder, strategy: Strategy) -> dict[str, Any]:
     """What a checkpoint must have been trained on for ``--resume`` to continue it."""
     assert setup.strategy is not None
-    skip = {"progress", "keep_checkpoints"}  # change nothing about the trained model
+    skip = {"progress", "keep_checkpoints", "keep_checkpoints_after_run"}  # change nothing about the trained model
     return {
         "data": {"train": splits.train.fingerprint(), "val": None if splits.val is None else splits.val.fingerprint()},
         "encoder": {"name": encoder.name, **encoder.config()},
@@ -256,9 +311,14 @@ def run_setup(
     results["eval_seconds"] = round(time.perf_counter() - t0, 2)
     if cache is not None:
         results["feature_cache"] = {"hits": cache.hits, "misses": cache.misses}
-    clf.metrics = {k: {"accuracy": v.get("accuracy"), "macro_f1": v.get("macro_f1")} for k, v in results["eval"].items()}
+    # What the model card reports: each evaluation with its domain, and the training data.
+    clf.metrics = {
+        k: {"domain": v.get("domain"), "accuracy": v.get("accuracy"), "macro_f1": v.get("macro_f1")}
+        for k, v in results["eval"].items()
+    }
+    clf.training_data = training_data_record(splits.train, config.data.train.source)
     if is_main_process():
-        clf.save(out_dir / "model")
+        clf.save(out_dir / "model", portable=config.portable_models)
     return clf, results
 
 
@@ -284,8 +344,36 @@ def summary_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _ci(ev: dict[str, Any], key: str) -> str:
+    ci = ev.get(f"{key}_ci95")
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def setup_folder(metrics: dict[str, Any], setup: str) -> str:
+    """Where a setup's files go, relative to the run folder: ``""`` (one setup) or ``"NAME/"``."""
+    return "" if len(metrics) == 1 else f"{setup}/"
+
+
+def write_setup_plots(folder: Path, setup: str, res: dict[str, Any]) -> list[str]:
+    """``plots/confusion.png`` (one panel per labeled eval set) and ``plots/reliability.png`` (one
+    series each) of a setup, under ``folder``; returns their names relative to ``folder``."""
+    scored = [(name, ev) for name, ev in res["eval"].items() if "confusion_matrix" in ev and "reliability" in ev]
+    if not scored:
+        return []
+    from textransfer.evaluation.plots import confusion_figure, reliability_figure, save_figure
+
+    panels = [(f"{name} ({ev['domain']}, acc {ev['accuracy']:.3f}, n={ev['n']})", ev["confusion_matrix"], ev["labels"])
+              for name, ev in scored]
+    save_figure(confusion_figure(panels, f"{setup}: confusion matrices"), folder / "plots" / "confusion.png")
+    series = [(f"{name} ({ev['domain']}): ECE {ev['ece']:.3f}", ev["reliability"]) for name, ev in scored]
+    save_figure(reliability_figure(series, f"Reliability: {setup}"), folder / "plots" / "reliability.png")
+    return ["plots/confusion.png", "plots/reliability.png"]
+
+
 def write_report(run_dir: Path, config: RunConfig, splits: Splits, metrics: dict[str, Any]) -> None:
-    """Writes ``report.md`` into ``run_dir``: the data, its warnings, then the scores."""
+    """Writes ``report.md`` into ``run_dir``: the data, its warnings, then the scores with 95%
+    bootstrap intervals, ECE and the figures of each setup (written here too, under its folder:
+    confusion matrices, reliability diagram; ``training.png`` when :func:`run` wrote one)."""
     lines = [f"# Run `{config.name}`", ""]
     lines.append(f"Training data: `{splits.train.domain}`, {len(splits.train)} rows {splits.train.label_counts()}.")
     if splits.test is not None:
@@ -295,15 +383,28 @@ def write_report(run_dir: Path, config: RunConfig, splits: Splits, metrics: dict
     if splits.notes:
         lines += ["", "## Warnings", "", *(f"- {note}" for note in splits.notes)]
     lines += ["", "## Accuracy and macro-F1", "", summary_table(metrics), ""]
+    lines += ["Intervals: 95% percentile bootstrap over the rows of each evaluation set; ECE over "
+              "equal-width confidence bins (reliability diagrams below).", ""]
     for setup, res in metrics.items():
         lines += [f"## {setup}", ""]
+        folder = setup_folder(metrics, setup)
+        figures = write_setup_plots(run_dir / folder, setup, res)
+        if (run_dir / folder / "plots" / tracking.TRAINING_PLOT).exists():
+            figures.append(f"plots/{tracking.TRAINING_PLOT}")
+        training = res.get("training")
+        if training:
+            lines += [f"Training: {training['epochs']} epoch(s), best epoch {training['best_epoch']}"
+                      f"{' (stopped early)' if training['stopped_early'] else ''}; per-epoch history in "
+                      f"`{folder}{tracking.HISTORY_FILE}`.", ""]
         for name, ev in res["eval"].items():
             if "per_class" not in ev:
                 lines += [f"- `{name}`: {ev.get('note', 'not scored')}", ""]
                 continue
+            ece = f", ECE {ev['ece']:.3f}" if "ece" in ev else ""
             lines += [
-                f"**{name}** ({ev['domain']}, n={ev['n']}): accuracy {ev['accuracy']:.3f}, macro-F1 "
-                f"{ev['macro_f1']:.3f}, majority-class baseline {ev['majority_baseline']:.3f}",
+                f"**{name}** ({ev['domain']}, n={ev['n']}): accuracy {ev['accuracy']:.3f}{_ci(ev, 'accuracy')}, "
+                f"macro-F1 {ev['macro_f1']:.3f}{_ci(ev, 'macro_f1')}{ece}, majority-class baseline "
+                f"{ev['majority_baseline']:.3f}",
                 "",
                 "| class | precision | recall | F1 | support |",
                 "|---|---|---|---|---|",
@@ -317,6 +418,8 @@ def write_report(run_dir: Path, config: RunConfig, splits: Splits, metrics: dict
             for lab, row in zip(labels, ev["confusion_matrix"], strict=True):
                 lines.append(f"| {lab} | " + " | ".join(str(c) for c in row) + " |")
             lines.append("")
+        for f in figures:
+            lines += [f"![{Path(f).stem}]({folder}{f})", ""]
     (run_dir / "report.md").write_text("\n".join(lines))
 
 
@@ -357,20 +460,40 @@ def run(
     # the components build.
     splits = load_splits(config)
     setups = config.resolved_setups()
-    components = {s.name: build_components(s, config.seed, _run_cache(config), config.batch_size) for s in setups}
+    shared = SharedEncoders()
+    components = {s.name: build_components(s, config.seed, _run_cache(config), config.batch_size, shared) for s in setups}
     main = is_main_process()
-    with RunDirectory(config) as run_dir:
+    with RunDirectory(config) as run_dir, tracking.tracked(config, "run") as tracker:
         out_dirs = {s.name: run_dir.path if len(setups) == 1 else run_dir.path / s.name for s in setups}
         prepare_checkpoints([(s, out_dirs[s.name], components[s.name]) for s in setups], splits, resume, fresh)
         metrics: dict[str, Any] = {}
         classifiers: dict[str, Classifier] = {}
+        histories: dict[str, list[dict[str, Any]]] = {}
         for setup in setups:
             if main:
                 out_dirs[setup.name].mkdir(parents=True, exist_ok=True)
-            clf, res = run_setup(setup, splits, config, out_dirs[setup.name], resume=resume, components=components[setup.name])
+            prefix = "" if len(setups) == 1 else f"{setup.name}/"
+            with tracking.recording(tracker, prefix) as record:
+                clf, res = run_setup(setup, splits, config, out_dirs[setup.name], resume=resume,
+                                     components=components[setup.name])
+            histories[setup.name] = record.fits
+            if record.fits:
+                last = record.fits[-1]
+                res["training"] = {"epochs": len(last["epochs"]), "best_epoch": last["best_epoch"],
+                                   "stopped_early": last["stopped_early"], "resumed_from": last["resumed_from"]}
+            if tracker is not None:
+                for name, ev in res["eval"].items():
+                    tracker.log(tracking.final_metrics(prefix, name, ev))
             metrics[setup.name] = res
             classifiers[setup.name] = clf
+        caches = [r["feature_cache"] for r in metrics.values() if "feature_cache" in r]
+        if caches:
+            log_cache_summary(f"run {config.name}", sum(c["hits"] for c in caches), sum(c["misses"] for c in caches))
         with run_dir.outputs() as out:
+            for name in metrics:
+                folder = out / setup_folder(metrics, name)
+                title = config.name if len(setups) == 1 else f"{config.name}: {name}"
+                tracking.write_history(folder, histories[name], title=f"{title}: training")
             if len(setups) > 1:
                 for name, res in metrics.items():
                     (out / name).mkdir(exist_ok=True)
@@ -378,4 +501,18 @@ def run(
             payload = {"name": config.name, "seed": config.seed, "notes": splits.notes, "setups": metrics}
             (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
             write_report(out, config, splits, metrics)
+        if main:
+            remove_finished_checkpoints([(out_dirs[s.name], components[s.name][2]) for s in setups])
     return RunResult(run_dir=run_dir.path, metrics=metrics, classifiers=classifiers)
+
+
+def remove_finished_checkpoints(plans: list[tuple[Path, Strategy]]) -> None:
+    """Deletes the epoch checkpoints of a finished run whose outputs are written, unless its
+    training settings keep them (``training.keep_checkpoints_after_run: true``)."""
+    for out_dir, strategy in plans:
+        if not hasattr(strategy, "checkpoint_dir") or strategy.training.keep_checkpoints_after_run:
+            continue
+        root = out_dir / "checkpoints"
+        if n := ckpt.remove_finished(root):
+            logger.info("run finished: deleted its %d epoch checkpoint(s) in %s (keep them with "
+                        "training.keep_checkpoints_after_run: true)", n, root)

@@ -47,6 +47,7 @@ from textransfer.config import (
     SetupConfig,
     StrategyConfig,
     StrategySpec,
+    TrackingConfig,
     source_spec,
     split_fraction,
     validate_components,
@@ -138,6 +139,7 @@ class CurveConfig(_Analysis):
     budgets: list[Budget] = Field(default_factory=lambda: [0, 8, 32, 100, 300, 1000, "all"])
     baseline: str
     setups: dict[str, CurveSetup]
+    tracking: TrackingConfig | None = None  # experiment trackers (textransfer.config.TrackingConfig)
 
     @field_validator("budgets")
     @classmethod

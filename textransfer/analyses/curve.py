@@ -6,7 +6,10 @@ sample is a nested, class-balanced prefix of one seeded order of the pool
 test split. Budget 0 is scored by zero-shot setups and by the source model of two-step setups.
 Output in ``runs/<name>/``: ``config.resolved.yaml``, ``metrics.json``, ``report.md``,
 ``samples.json`` (the row ids of every sample, per seed), ``plots/learning_curve.png`` and
-``source_models/<setup>/seed<N>/`` (step 1 of two-step setups).
+``source_models/<setup>/seed<N>/`` (step 1 of two-step setups); for setups trained by the
+training loop, ``models/<setup>/history.json`` and ``models/<setup>/plots/training.png`` (every
+seed and budget). With ``tracking:`` the config, training losses, epochs and each setup's curve
+(accuracy against budget) go to the trackers (:mod:`textransfer.tracking`).
 
 Example:
     >>> result = run_curve("configs/curve_movies_products.yaml", ["seeds=[0]"])  # doctest: +SKIP
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textransfer import tracking
 from textransfer.analyses._fit import (
     covers,
     fit_setup,
@@ -37,9 +41,10 @@ from textransfer.crossdomain import FeatureStore
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
-from textransfer.encoders.cache import FeatureCache
+from textransfer.encoders.cache import FeatureCache, log_cache_summary
 from textransfer.evaluation.curves import curve_stats, transfer_benefits
-from textransfer.runner import check_buildable, limit_note
+from textransfer.runner import SharedEncoders, check_buildable, limit_note
+from textransfer.strategies.base import STRATEGIES
 
 __all__ = ["CurveResult", "run_curve"]
 
@@ -76,6 +81,25 @@ class CurveRun:
         self.samples: dict[str, dict[str, list[Any]]] = {}
         self.pool_size = 0
         self.majority: list[float] = []  # majority-class accuracy of each seed's test split
+        # Frozen encoders are loaded once per run and shared by every fit (fine-tuned ones never).
+        self.encoders = SharedEncoders()
+        self.tracker: Any = None  # a textransfer.tracking.Tracker when the config tracks
+        self.histories: dict[str, list[dict[str, Any]]] = {}  # setup -> its fits' histories
+
+    def shared_encoder(self, step: Any) -> Any:
+        """The run's shared encoder for a step whose strategy reads frozen features, else None
+        (fit_setup then builds a fresh one)."""
+        if STRATEGIES.get(step.strategy.name).encodes_frozen_features:
+            return self.encoders.get(step.encoder)
+        return None
+
+    def recording(self, key: str, seed: int, what: str) -> Any:
+        """Records the training history of one fit of setup ``key`` (and tracks it)."""
+        return tracking.recording(self.tracker, f"{key}/seed{seed}/{what.replace(' ', '_')}/", label=f"seed {seed}, {what}")
+
+    def keep(self, key: str, record: tracking.TrainingRecord) -> None:
+        if record.fits:
+            self.histories.setdefault(key, []).extend(record.fits)
 
     def run_seed(self, seed: int, target: LabeledTexts, source: LabeledTexts | None) -> None:
         cfg = self.config
@@ -106,14 +130,17 @@ class CurveRun:
         source_clf: Classifier | None = None
         if first:
             assert source is not None
-            source_clf, info = fit_setup(
-                first[0],
-                source,
-                seed,
-                self.cache,
-                cfg.batch_size,
-                warm=lambda enc: self.store.warm(enc, source, source),
-            )
+            with self.recording(key, seed, "source") as record:
+                source_clf, info = fit_setup(
+                    first[0],
+                    source,
+                    seed,
+                    self.cache,
+                    cfg.batch_size,
+                    encoder=self.shared_encoder(first[0]),
+                    warm=lambda enc: self.store.warm(enc, source, source),
+                )
+            self.keep(key, record)
             source_dir = source_clf.save(self.run_dir / "source_models" / key / f"seed{seed}")
             logger.info(
                 "%s seed %d: source step on %s (%d rows) in %.0f s",
@@ -134,17 +161,22 @@ class CurveRun:
             elif setup.zero_shot:
                 continue
             else:
-                encoder = Classifier.load(source_dir).encoder if source_dir is not None else None
-                clf, info = fit_setup(
-                    step,
-                    sample,
-                    seed,
-                    self.cache,
-                    cfg.batch_size,
-                    encoder=encoder,
-                    min_steps=setup.min_steps,
-                    warm=lambda enc, part=sample: self.store.warm(enc, target, part, test),
-                )
+                if source_dir is not None:
+                    encoder = Classifier.load(source_dir).encoder
+                else:
+                    encoder = self.shared_encoder(step)
+                with self.recording(key, seed, f"{budget} labels") as record:
+                    clf, info = fit_setup(
+                        step,
+                        sample,
+                        seed,
+                        self.cache,
+                        cfg.batch_size,
+                        encoder=encoder,
+                        min_steps=setup.min_steps,
+                        warm=lambda enc, part=sample: self.store.warm(enc, target, part, test),
+                    )
+                self.keep(key, record)
             res = score(clf, test, self.cache, cfg.batch_size)
             self.records.append({"setup": key, "seed": seed, "budget": budget, **res, **info})
             logger.info("%s seed %d budget %d: accuracy %.3f", key, seed, budget, res["accuracy"])
@@ -196,8 +228,9 @@ def _run_curve(
 ) -> CurveResult:
     from textransfer.analyses.curve_report import write_report
 
-    with run_cache(config.cache_dir) as cache:
+    with run_cache(config.cache_dir) as cache, tracking.tracked(config, "curve") as tracker:
         run = CurveRun(config, run_dir.path, cache)
+        run.tracker = tracker
         notes = [
             n for n in (limit_note("target", config.target, target),
                         None if source is None or config.source is None else limit_note("source", config.source, source))
@@ -208,7 +241,12 @@ def _run_curve(
         run.notes += notes
         for seed in config.seeds:
             run.run_seed(seed, target, source)
-    summary = run.summarise()
+        summary = run.summarise()
+        if tracker is not None:  # each setup's mean curve: accuracy against the budget (the step)
+            for key, entry in summary["setups"].items():
+                for budget, stats in entry["curve"].items():
+                    tracker.log({f"{key}/accuracy_mean": stats["mean"]}, step=int(budget))
+        log_cache_summary(f"curve {config.name}", cache.hits, cache.misses, cache.rejected)
     metrics = {
         "name": config.name,
         "target": {
@@ -231,6 +269,8 @@ def _run_curve(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     with run_dir.outputs() as out:
+        for key, fits in run.histories.items():
+            tracking.write_history(out / "models" / key, fits, title=f"{config.name}: {key}")
         (out / "samples.json").write_text(json.dumps(run.samples))
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         write_report(out, metrics, summary["curves"])

@@ -15,6 +15,7 @@ from textransfer._modelfolder import (
     read_json_object,
     resolve_inside,
 )
+from textransfer._progress import progress
 from textransfer.encoders._fast import Int8Cache, Precision, check_precision, length_sorted_batches
 from textransfer.encoders.base import Encoder, register_encoder
 from textransfer.encoders.transformer import (
@@ -162,7 +163,9 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         out = np.empty((len(items), self.dim), dtype=np.float32)
         try:
             with torch.inference_mode():
-                for n, (idx, padded) in enumerate(batches):
+                n_batches = -(-len(items) // batch_size)
+                bar = progress(batches, desc=f"encoding ({self.name})", total=n_batches, unit="batch")
+                for n, (idx, padded) in enumerate(bar):
                     if reuse is not None and padded is not None:
                         batch = {**reuse, **padded}
                     else:

@@ -28,6 +28,7 @@ from textransfer._modelfolder import (
     resolve_inside,
     tensor_shapes,
 )
+from textransfer._progress import progress
 from textransfer.encoders.base import (
     CONFIG_FILE,
     Encoder,
@@ -320,7 +321,10 @@ class StaticEncoder(Encoder):
         return out
 
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
-        x = self._pool(items)
+        # Tokenising is the per-text Python work of static pooling: the bar follows it.
+        lowercase = self.lowercase
+        texts = progress(items, desc="encoding (static)", total=len(items), unit="text")
+        x = self.pool_tokens([tokenize(text, lowercase) for text in texts])
         if self.pooling == "sif" and self.component is not None:
             u = self.component
             x = x - np.outer(x @ u, u)
@@ -368,14 +372,23 @@ class StaticEncoder(Encoder):
             return ""
         return hashlib.sha256(self.component.tobytes()).hexdigest()[:24]
 
-    def save(self, directory: str | Path, *, portable: bool = False) -> None:
+    def save(self, directory: str | Path, *, portable: bool = False, include_resources: bool = False) -> None:
         """Writes the config and the SIF component when fitted. Registered vectors are saved by
-        name; vectors from a file are copied in (safetensors) when ``portable`` and always when
-        the file is a pickle (``.kv``): a saved encoder never references one."""
+        name, unless ``include_resources``; vectors from a file are copied in (safetensors) when
+        ``portable`` and always when the file is a pickle (``.kv``): a saved encoder never
+        references one.
+
+        Args:
+            directory: the encoder's folder.
+            portable: copy vectors found by a local path into the folder.
+            include_resources: also copy registered vectors (``glove-6b-50d``), so that loading
+                needs neither their package nor a download (``Classifier.save(dir, portable=True)``).
+        """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         cfg = self.config()
-        if not is_registered(self.vectors, "vectors") and (portable or _is_pickle(self.vectors)):
+        registered = is_registered(self.vectors, "vectors")
+        if include_resources or (not registered and (portable or _is_pickle(self.vectors))):
             self._save_vectors(d / VECTORS_FILE)
             cfg["vectors"] = VECTORS_FILE  # relative to the folder, resolved by load
         write_config(d, cfg)

@@ -19,6 +19,7 @@ from textransfer._modelfolder import (
     resolve_inside,
     tensor_shapes,
 )
+from textransfer._progress import progress
 from textransfer.encoders._fast import (
     INT8_SCHEME,
     Int8Cache,
@@ -229,7 +230,7 @@ class PretrainedFolderMixin:
     config. The weights are written into the saved folder, which the config then names as
     ``"."`` (resolved by :meth:`load`), after fine-tuning (``weights_modified``) and, on a
     ``portable`` save, when ``model`` is a local folder: a saved model never points at the
-    trainer's files. Subclasses implement ``_save_weights(directory)`` and
+    trainer's files; with ``include_resources``, also when it is a registered or hub model. Subclasses implement ``_save_weights(directory)`` and
     ``_check_folder(folder, confined)``.
     """
 
@@ -265,13 +266,22 @@ class PretrainedFolderMixin:
             return modified_fingerprint(self, location_key="model")  # type: ignore[arg-type]
         return super().fingerprint()  # type: ignore[misc]
 
-    def save(self, directory: str | Path, *, portable: bool = False) -> None:
+    def save(self, directory: str | Path, *, portable: bool = False, include_resources: bool = False) -> None:
         """Writes the config; with ``weights_modified`` (or ``portable`` and a local model
-        folder) also the weights (safetensors) and tokenizer, named ``"."`` in the config."""
+        folder, or ``include_resources``) also the weights (safetensors) and tokenizer, named
+        ``"."`` in the config.
+
+        Args:
+            directory: the encoder's folder.
+            portable: copy a model found by a local path into the folder.
+            include_resources: also copy a registered model (``all-MiniLM-L6-v2``) or a hub
+                model, so that loading needs neither its package nor the hub
+                (``Classifier.save(dir, portable=True)``).
+        """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         cfg = self.config()  # type: ignore[attr-defined]
-        if self.weights_modified or (portable and self._local_folder()):
+        if self.weights_modified or include_resources or (portable and self._local_folder()):
             self._save_weights(d)
             cfg["model"] = "."  # relative to the directory, resolved by load
         write_config(d, cfg)
@@ -481,10 +491,11 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         if self.precision == "int8" and device.type != "cpu":
             raise ValueError(f"transformer: precision='int8' runs on the CPU; the model is on {device}")
         out = np.empty((len(items), self.dim), dtype=np.float32)
+        batches = length_sorted_batches(self.tokenizer, items, batch_size, self.max_length)
         try:
             with torch.inference_mode():
-                for idx, batch in length_sorted_batches(
-                    self.tokenizer, items, batch_size, self.max_length
+                for idx, batch in progress(
+                    batches, desc=f"encoding ({self.name})", total=-(-len(items) // batch_size), unit="batch"
                 ):
                     if runner is module:
                         batch = {k: v.to(device) for k, v in batch.items()}

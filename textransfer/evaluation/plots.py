@@ -296,6 +296,73 @@ def adistance_vs_gap(rows: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
+def estimate_vs_true(rows: list[dict[str, Any]], path: Path) -> bool:
+    """Label-free estimate (y) against true target accuracy (x), one point per cross-domain row
+    and estimator, with the y = x line; False (nothing written) when no row has both."""
+    pts = [r for r in rows if not r["same_domain"] and "true_accuracy" in (r.get("label_free") or {})]
+    if not pts:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 5.0))
+    # ATC-NE as large rings around the ATC-MC squares: with two classes the two coincide.
+    styles = {"atc-ne": ("ATC-NE", {"marker": "o", "s": 90, "facecolors": "none", "edgecolors": "tab:blue", "lw": 1.5}),
+              "atc-mc": ("ATC-MC", {"marker": "s", "s": 18, "color": "tab:orange"}),
+              "doc": ("DoC", {"marker": "^", "s": 36, "color": "tab:green"})}
+    values: list[float] = []
+    for method, (name, style) in styles.items():
+        xs = [r["label_free"]["true_accuracy"] for r in pts]
+        ys = [r["label_free"]["estimates"][method]["mean"] for r in pts]
+        mae = float(np.mean(np.abs(np.subtract(ys, xs))))
+        ax.scatter(xs, ys, label=f"{name} (MAE {mae:.3f})", **style)
+        values += xs + ys
+    low, high = max(0.0, min(values) - 0.03), min(1.0, max(values) + 0.03)
+    ax.plot([low, high], [low, high], "--", color="grey", lw=1, label="estimate = true")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("true target accuracy (test split)")
+    ax.set_ylabel("estimated without target labels")
+    ax.set_title(f"Label-free estimates, {len(pts)} cross-domain rows", fontsize=9)
+    _legend_outside(ax)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
+def worth_figure(rows: list[dict[str, Any]], target: str) -> Any:
+    """The target-only curves of one target (log budget axis) and each setup's cross-domain
+    accuracy placed where it meets its curve (at the axis ends for "< smallest" / "> all")."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    mine = [r for r in rows if r["target"] == target and (r.get("worth_in_labels") or {}).get("curve")]
+    colour: dict[str, Any] = {}  # each setup's point takes the colour of the curve it is read off
+    for r in mine:
+        w = r["worth_in_labels"]
+        if w["yardstick"] in colour:
+            continue
+        budgets = sorted(int(b) for b in w["curve"])
+        means = [w["curve"][str(b)]["mean"] for b in budgets]
+        line = ax.plot(budgets, means, marker=".", lw=1.5, label=f"target-only: {w['yardstick']}")[0]
+        colour[w["yardstick"]] = line.get_color()
+    markers = "osD^v<>Px*"
+    for i, r in enumerate(m for m in mine if "accuracy" in m["cross_domain"]):
+        w = r["worth_in_labels"]
+        budgets = sorted(int(b) for b in w["curve"])
+        x = {"=": w.get("labels"), "<": budgets[0], ">": budgets[-1]}.get(w.get("bound"))
+        if x is None:
+            continue
+        ax.scatter([x], [r["cross_domain"]["accuracy"]["mean"]], marker=markers[i % len(markers)], s=55,
+                   color=colour[w["yardstick"]], edgecolors="black", linewidths=0.6, zorder=3,
+                   label=f"{r['setup']} ({r['source']}): {w['text']}")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"labeled {target} examples (log scale)")
+    ax.set_ylabel(f"accuracy on the {target} test split")
+    ax.set_title(f"Worth in {target} labels", fontsize=9)
+    ax.grid(alpha=0.3)
+    _legend_outside(ax, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 _ROW_PARTS = (("in_domain", "source test"), ("cross_domain", "target test"))
 
 
@@ -329,6 +396,12 @@ def write_plots(directory: Path, metrics: dict[str, Any]) -> list[str]:
     accuracy_bars(rows, files[0])
     if adistance_vs_gap(rows, directory / "a_distance_vs_gap.png"):
         files.append(directory / "a_distance_vs_gap.png")
+    if estimate_vs_true(rows, directory / "estimate_vs_true.png"):
+        files.append(directory / "estimate_vs_true.png")
+    for target in dict.fromkeys(r["target"] for r in rows if (r.get("worth_in_labels") or {}).get("curve")):
+        path = directory / f"worth_in_labels_{_slug(target)}.png"
+        save_figure(worth_figure(rows, target), path)
+        files.append(path)
     for r in rows:
         cm, rel = (directory / name for name in row_figure_names(r))
         confusion_and_reliability(r, cm, rel)

@@ -1,9 +1,21 @@
-"""``report.md`` of a cross-domain run: tables, a plain verdict on each adaptation, figures."""
+"""``report.md`` of a cross-domain run: tables, a plain verdict on each adaptation, label-free
+estimates and the recommended setup, worth in target labels, figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from textransfer.evaluation.trust_report import (
+    estimate_cell,
+    label_free_section,
+    method_name,
+    missing_lines,
+    recommendation_section,
+    verdict_cell,
+    worth_cell,
+    worth_section,
+)
 
 if TYPE_CHECKING:
     from textransfer.crossdomain_config import CrossDomainConfig
@@ -29,36 +41,38 @@ def _num(value: float | None, signed: bool = False) -> str:
 
 
 def _verdict(row: dict[str, Any], twin: dict[str, Any]) -> str:
-    gain = row["adaptation_gain"]
+    gain, ci = row["adaptation_gain"], row.get("adaptation_gain_ci95")
     adapted, frozen = row["cross_domain"]["accuracy"], twin["cross_domain"]["accuracy"]
+    seeds = row.get("adaptation_gain_seeds")
     text = (
         f"`{row['setup']}` {row['source']} → {row['target']}: cross-domain accuracy {adapted['mean']:.3f} vs "
-        f"{frozen['mean']:.3f} for `{twin['setup']}` (source-only), {gain:+.3f}"
+        f"{frozen['mean']:.3f} for `{twin['setup']}` (source-only); gain {gain:+.3f}"
     )
-    low = adapted.get("ci95", [adapted["mean"]])[0]
-    if gain <= 0:
-        return text + f" — **{row['strategy']} does not help here**."
-    if low > frozen["mean"]:
-        return text + f" — {row['strategy']} helps (the source-only mean lies below its 95% CI)."
-    return text + f" — the gain is within the 95% CI [{low:.3f}, …]: **no clear improvement**."
+    if ci is None:
+        return text + " (no paired CI)" + (f" — **{row['strategy']} does not help here**." if gain <= 0 else ".")
+    text += f", paired 95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" + (f" on seeds {seeds}" if seeds else "")
+    if ci[1] < 0:
+        return text + f" — **{row['strategy']} hurts here: negative transfer**."
+    if ci[0] > 0:
+        return text + f" — {row['strategy']} helps (the CI excludes 0)."
+    return text + " — the CI contains 0: **no clear difference**."
 
 
 def _pair(r: dict[str, Any]) -> str:
     return f"{r['source']} → {r['target']}" + (" (in-domain)" if r["same_domain"] else "")
 
 
-def _neg(r: dict[str, Any]) -> str:
-    neg = r.get("negative_transfer")
-    if neg is None:
-        return "n/a"
-    return "**yes**" + (" (significant)" if neg["significant"] else "") if neg["flag"] else "no"
+def _cross(r: dict[str, Any]) -> str:
+    return _acc(r["cross_domain"]) if "accuracy" in r["cross_domain"] else "n/a (no labels)"
 
 
 SUMMARY_COLUMNS = [
-    "setup", "source → target", "in-domain acc", "cross-domain acc [95% CI]", "oracle acc", "gap",
+    "setup", "source → target", "cross-domain acc [95% CI]", "est. acc [err]", "gap", "worth in labels",
     "neg. transfer", "ECE tgt",
 ]
-MORE_COLUMNS = ["setup", "source → target", "loss", "target-only acc (labels)", "A-dist", "ECE src", "F1 src", "F1 tgt"]
+MORE_COLUMNS = [
+    "setup", "source → target", "in-domain acc", "oracle acc", "loss", "A-dist", "ECE src", "F1 src", "F1 tgt",
+]
 
 
 def summary_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -67,26 +81,24 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     for r in rows:
         cells = [
-            f"`{r['setup']}`", _pair(r), _acc(r["in_domain"], ci=False), _acc(r["cross_domain"]),
-            _acc(r.get("oracle"), ci=False), _num(r.get("transfer_gap"), True), _neg(r),
-            _acc(r["cross_domain"], "ece", False),
+            f"`{r['setup']}`", _pair(r), _cross(r), estimate_cell(r), _num(r.get("transfer_gap"), True),
+            worth_cell(r), verdict_cell(r), _acc(r["cross_domain"], "ece", False),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def more_table(rows: list[dict[str, Any]]) -> list[str]:
-    """The other per-row measures (:data:`MORE_COLUMNS`): transfer loss, target-only baseline,
-    A-distance, source ECE and macro-F1 on both domains."""
+    """The other per-row measures (:data:`MORE_COLUMNS`): in-domain and oracle accuracy,
+    transfer loss, A-distance, source ECE and macro-F1 on both domains."""
     lines = ["| " + " | ".join(MORE_COLUMNS) + " |", "|" + "---|" * len(MORE_COLUMNS)]
     for r in rows:
-        budget = r.get("target_only", {}).get("label_budget")
-        tonly = _acc(r.get("target_only"), ci=False) + (f" ({budget[0]})" if budget else "")
         pad = r.get("a_distance")
         cells = [
-            f"`{r['setup']}`", _pair(r), _num(r.get("transfer_loss"), True), tonly,
-            "n/a" if pad is None else f"{pad['mean']:.2f}", _acc(r["in_domain"], "ece", False),
-            _acc(r["in_domain"], "macro_f1", False), _acc(r["cross_domain"], "macro_f1", False),
+            f"`{r['setup']}`", _pair(r), _acc(r["in_domain"], ci=False), _acc(r.get("oracle"), ci=False),
+            _num(r.get("transfer_loss"), True), "n/a" if pad is None else f"{pad['mean']:.2f}",
+            _acc(r["in_domain"], "ece", False), _acc(r["in_domain"], "macro_f1", False),
+            _acc(r["cross_domain"], "macro_f1", False),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -99,10 +111,26 @@ def _details(r: dict[str, Any], figures: list[str] | None = None) -> list[str]:
         f"fit {r['fit_seconds']['mean']:.1f} s per model."
     )
     lines.append("")
+    lf, worth = r.get("label_free") or {}, r.get("worth_in_labels") or {}
+    if "estimates" in lf:
+        est = ", ".join(f"{method_name(m)} {v['mean']:.3f}" for m, v in lf["estimates"].items())
+        true = f"true accuracy {lf['true_accuracy']:.3f}" if "true_accuracy" in lf else "no target labels: estimates only"
+        lines += [f"Label-free estimates ({lf['target_rows']}, {lf['n_target']} rows): {est}; {true}.", ""]
+    if worth.get("curve"):
+        lines += [f"Worth in target labels: {worth_cell(r)} (target-only curve of {worth['yardstick']}, under "
+                  "Worth in target labels above).", ""]
+    neg = r.get("negative_transfer")
+    if neg:
+        ci = f", 95% CI [{neg['ci95'][0]:+.3f}, {neg['ci95'][1]:+.3f}]" if neg.get("ci95") else ""
+        base = (f"the target's majority class, {neg['baseline']:.3f} (chance {neg['chance']:.3f})"
+                if neg["against"] == "majority class" else f"its source-only twin `{neg['twin']}`")
+        lines += [f"Negative transfer, at 0 target labels against {base}: {neg['difference']:+.3f}{ci}: "
+                  f"**{neg['verdict']}**.", ""]
     # The figures first (confusion matrices, reliability), then the tables they summarise.
     for f in figures or []:
         lines += [f"![{Path(f).stem}](plots/{Path(f).name})", ""]
-    for part in ("in_domain", "cross_domain", "oracle", "target_only"):
+    # One block per distinct model: the target-only model is summarised by its curve above.
+    for part in ("in_domain", "cross_domain", "oracle"):
         ev = r.get(part)
         if ev is None or (part == "cross_domain" and r["same_domain"]):
             continue
@@ -154,19 +182,35 @@ def write_report(
         "split of every labeled domain and trains every model again. Accuracies are `mean ± std over seeds "
         "[95% bootstrap CI of the mean]`. Models trained on a source see the target only as the texts of its "
         "train split, without labels; target labels are used to score, and to train the oracle and the "
-        "target-only baseline. Nothing is tuned on a target test split.",
+        "target-only curves. Nothing is tuned or selected on a target test split.",
         "",
         "## Summary",
         "",
+        f"est. acc: the {method_name((metrics.get('label_free') or {}).get('method', 'atc-ne'))} estimate of "
+        "the target accuracy made without target labels [its error against the true accuracy]. worth in "
+        "labels: target labels a target-only model needs to match the row. neg. transfer: worse than not "
+        "transferring at the same target-label budget (0: the majority class; adaptations: their source-only "
+        "twin); **yes** only when the 95% CI excludes 0, n.s. when it does not.",
+        "",
         *summary_table(rows),
         "",
-        "More measures per row (transfer loss, the target-only baseline, A-distance, source ECE, macro-F1):",
+        "More measures per row (in-domain and oracle accuracy, transfer loss, A-distance, source ECE, macro-F1):",
         "",
         *more_table(rows),
         "",
-        "## Does adaptation help?",
+        "## Which setup to use on the target",
+        "",
+        *recommendation_section(metrics),
+        "",
+        "## Can the target accuracy be trusted without labels?",
+        "",
+        *label_free_section(metrics),
         "",
     ]
+    worth = worth_section(rows)
+    if worth:
+        lines += ["## Worth in target labels", "", *worth, ""]
+    lines += ["## Does adaptation help?", ""]
     by_name = {(r["setup"], r["source"], r["target"]): r for r in rows}
     verdicts = [
         "- " + _verdict(r, by_name[(r["source_only"], r["source"], r["target"])])
@@ -179,8 +223,11 @@ def write_report(
         "so no transfer gap" for r in rows
         if "oracle" not in r and "accuracy" in r["cross_domain"] and not r["same_domain"] and config.evaluation.oracle
     ]
+    missing += missing_lines(rows)
     if missing:
         lines += ["", "## What could not be measured", "", *[f"- {m}" for m in missing]]
+    if metrics.get("notes"):
+        lines += ["", "## Notes", "", *[f"- {n}" for n in metrics["notes"]]]
     lines += ["", "## Definitions", ""]
     lines += [f"- **{k}**: {v}" for k, v in metrics["definitions"].items()]
     if figures:

@@ -2,7 +2,9 @@
 
 Layout of ``<run_dir>/checkpoints/``::
 
-    epoch-1/               one complete checkpoint per finished epoch (the last few are kept)
+    epoch-1/               one complete checkpoint per finished epoch (the last few are kept;
+                           all are deleted once the run has finished and written its model,
+                           unless ``training.keep_checkpoints_after_run``)
       model.safetensors    \
       optimizer.bin         |  written by ``accelerator.save_state`` (model, optimizer,
       scheduler.bin         |  scheduler, RNG states of every process, grad scaler)
@@ -151,6 +153,20 @@ def clear(root: Path) -> int:
         for p in root.glob(".epoch-*.partial"):
             shutil.rmtree(p, ignore_errors=True)
     return len(dirs)
+
+
+def remove_finished(root: Path) -> int:
+    """Deletes the checkpoints of a run that finished (and wrote its model), then ``root`` itself
+    when nothing else is in it; returns how many checkpoints there were.
+
+    Only ``epoch-N`` folders and ``.partial`` leftovers go: a file the user put into ``root``
+    keeps the folder (and itself). Checkpoints of an unfinished run are never passed here: the
+    runner calls this after the run's outputs are written.
+    """
+    n = clear(root)
+    with contextlib.suppress(OSError):  # missing, or holds something that is not ours
+        root.rmdir()
+    return n
 
 
 def unfinished(root: Path) -> tuple[Path, str] | None:

@@ -7,6 +7,14 @@ watches ``TrainingArgs.metric`` and the best weights are restored at the end. Wi
 ``checkpoint_dir``, the state after every epoch is saved (see ``training/checkpoint.py``) and
 ``resume=True`` continues from the newest complete checkpoint, reproducing the uninterrupted run.
 
+Each epoch's row of the history holds the mean train loss, the learning rate at its end (the
+largest of the parameter groups: with layer-wise rates, the top one) and, with a validation loader,
+the validation loss and accuracy (and macro-F1 when that is the metric); the epoch's seconds and
+samples/s are kept apart (``TrainResult.timing``), as they differ between otherwise identical
+runs. Inside :func:`textransfer.tracking.recording` the loop also reports every optimiser step's
+loss and every epoch to the run's trackers, and the whole history at the end. A progress bar
+(:mod:`textransfer._progress`) shows the steps of each epoch on a terminal.
+
 Several processes: ``torchrun --nproc_per_node N`` (or ``accelerate launch`` on GPUs) runs the
 same code; each process sees its shard of every batch list, and metrics are gathered.
 """
@@ -18,6 +26,7 @@ import json
 import logging
 import math
 import shutil
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,8 +59,12 @@ class TrainingArgs:
         metric: validation metric for early stopping and best-weights selection.
         patience: epochs without improvement before stopping (None: never stop early).
         seed: seeds data order, dropout and initialisation.
-        progress: show a tqdm bar.
-        keep_checkpoints: complete epoch checkpoints kept on disk (when checkpointing).
+        progress: show a tqdm bar of the steps of each epoch: None (default) when stderr is a
+            terminal (see :mod:`textransfer._progress`), True always, False never.
+        keep_checkpoints: complete epoch checkpoints kept on disk while training.
+        keep_checkpoints_after_run: keep the epoch checkpoints once the run has finished and
+            written its outputs (default: the runner deletes them then; an interrupted run
+            always keeps its checkpoints, for ``--resume``).
     """
 
     epochs: int = 10
@@ -65,8 +78,9 @@ class TrainingArgs:
     metric: Literal["accuracy", "macro_f1", "loss"] = "accuracy"
     patience: int | None = 3
     seed: int = 0
-    progress: bool = False
+    progress: bool | None = None
     keep_checkpoints: int = 1
+    keep_checkpoints_after_run: bool = False
 
     def __post_init__(self) -> None:
         # `not x > 0` style comparisons: NaN fails them too.
@@ -131,9 +145,14 @@ def training_args(settings: Mapping[str, Any], section: str = "training") -> Tra
 
 @dataclass
 class TrainResult:
-    """What ``train`` reports: per-epoch history and the selected epoch."""
+    """What ``train`` reports: per-epoch history and the selected epoch.
+
+    ``history`` rows are reproducible (a resumed run has the same rows as an uninterrupted one);
+    ``timing`` holds each epoch's ``seconds`` and ``samples_per_s``, which are not.
+    """
 
     history: list[dict[str, float]] = field(default_factory=list)
+    timing: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     best_metric: float | None = None
     stopped_early: bool = False
@@ -235,7 +254,7 @@ def _multi_process_cpu() -> bool:
 
 def _settings(args: TrainingArgs, n_batches: int, module: Any) -> dict[str, Any]:
     """What must match between a checkpoint and the run that resumes from it."""
-    skip = {"progress", "keep_checkpoints"}
+    skip = {"progress", "keep_checkpoints", "keep_checkpoints_after_run"}
     params = sum(p.numel() for p in module.parameters())
     return {**{k: v for k, v in args.to_dict().items() if k not in skip}, "batches": n_batches, "parameters": params}
 
@@ -279,9 +298,10 @@ def train(
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from textransfer import tracking
+    from textransfer._progress import progress
     from textransfer.training.freezing import count_parameters
 
     args = args or TrainingArgs()
@@ -340,6 +360,8 @@ def train(
             logger.info("removed %d old checkpoint(s) in %s (use --resume to continue a run)", n, root)
         accelerator.wait_for_everyone()
 
+    record = tracking.active()
+    steps_per_epoch = math.ceil(n_batches / args.grad_accum)
     last_counts = None
     for epoch in range(start, args.epochs):
         if result.stopped_early:
@@ -359,8 +381,11 @@ def train(
             last_counts = counts
         module.train()
         total, seen = 0.0, 0
-        bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1}/{args.epochs}",
-                   disable=not args.progress or not accelerator.is_local_main_process)
+        t_epoch = time.perf_counter()
+        step = epoch * steps_per_epoch  # optimiser steps so far (the same on resume)
+        step_loss, step_n = 0.0, 0
+        bar = progress(total=len(train_loader), desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",
+                       show=args.progress if accelerator.is_local_main_process else False)
         # Only the parameters that can get a gradient are clipped (what AdamW steps anyway).
         clipped = [p for p in module.parameters() if p.requires_grad]
         for batch in train_loader:
@@ -378,17 +403,26 @@ def train(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
+                step_loss, step_n = step_loss + value, step_n + 1
+                if accelerator.sync_gradients:
+                    step += 1
+                    if record is not None:
+                        record.step(step, step_loss / step_n, _top_lr(optimizer))
+                    step_loss, step_n = 0.0, 0
             n = len(batch["labels"])
             total += value * n
             seen += n
             if not bar.disable:
                 bar.update(1)
                 bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1)}
+        train_s = time.perf_counter() - t_epoch
+        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr": _top_lr(optimizer)}
         if val_loader is not None:
             val_loss, y, pred = evaluate(accelerator, module, val_loader)
             score = _score(args.metric, val_loss, y, pred)
             row.update(val_loss=val_loss, val_accuracy=_score("accuracy", val_loss, y, pred))
+            if args.metric == "macro_f1":
+                row["val_macro_f1"] = score
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
             if result.best_metric is None or score > result.best_metric:
                 result.best_metric, result.best_epoch, bad_epochs = score, epoch + 1, 0
@@ -397,7 +431,13 @@ def train(
                 bad_epochs += 1
         bar.close()
         result.history.append(row)
-        logger.info("epoch %s", {k: round(v, 4) for k, v in row.items()})
+        # Samples of every process (each sees its shard of the batches).
+        timing = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t_epoch, 3),
+                  "samples_per_s": round(seen * accelerator.num_processes / max(train_s, 1e-9), 1)}
+        result.timing.append(timing)
+        logger.info("epoch %s", {k: round(v, 4) if k != "lr" else float(f"{v:.3g}") for k, v in {**row, **timing}.items()})
+        if record is not None:
+            record.epoch({**row, **timing})
         if args.patience is not None and val_loader is not None and bad_epochs >= args.patience:
             result.stopped_early = True
         if root is not None:
@@ -412,4 +452,13 @@ def train(
         unwrapped.load_state_dict(best_state)
     unwrapped.eval()
     accelerator.free_memory()
+    if record is not None:
+        record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric, result.best_epoch,
+                                          result.stopped_early, result.resumed_from))
     return result
+
+
+def _top_lr(optimizer: Any) -> float:
+    """The largest learning rate of the optimiser's groups now (the top group's, with layer-wise
+    rates)."""
+    return float(max(group["lr"] for group in optimizer.param_groups))

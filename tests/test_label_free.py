@@ -1,0 +1,282 @@
+"""Label-free accuracy estimates (ATC-NE, ATC-MC, DoC) on arrays with known answers, the
+model-level front (`textransfer.estimate_target_accuracy`) and `textransfer evaluate --source-val`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_toy
+from textransfer.evaluation.label_free import (
+    atc_threshold,
+    confidence_scores,
+    estimate_accuracy,
+    label_free_estimates,
+)
+
+
+def _source(n: int = 400, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities with distinct confidences and labels that agree with the argmax mostly on
+    confident rows (as a trained model's would)."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(k) * 0.7, size=n)
+    pred = p.argmax(axis=1)
+    wrong = rng.random(n) > p.max(axis=1)  # less confident rows are wrong more often
+    y = np.where(wrong, (pred + 1) % k, pred)
+    return p, y
+
+
+@pytest.mark.parametrize("method", ["atc-ne", "atc-mc"])
+def test_atc_returns_source_accuracy_when_target_confidences_match(method: str) -> None:
+    p, y = _source()
+    acc = float(np.mean(p.argmax(axis=1) == y))
+    target = p[np.random.default_rng(1).permutation(len(p))]  # same rows, other order
+    assert estimate_accuracy(p, y, target, method=method) == pytest.approx(acc, abs=1 / len(p))
+
+
+def test_atc_threshold_puts_the_source_accuracy_above_it() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    correct = np.array([0, 0, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)  # accuracy 0.7
+    t = atc_threshold(scores, correct)
+    assert np.mean(scores > t) == pytest.approx(0.7) and t == pytest.approx(0.3)
+    # Every row right: the threshold lies below every source score.
+    t_all = atc_threshold(scores, np.ones(10, dtype=bool))
+    assert np.mean(scores > t_all) == 1.0
+
+
+def test_hand_computed_atc_and_doc() -> None:
+    src = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]] * 5)
+    y = np.array([0, 0, 0, 1] * 5)  # the least confident of each four is wrong: accuracy 0.75
+    tgt = np.array([[0.9, 0.1], [0.52, 0.48]] * 10)  # half above the wrong source rows, half below
+    assert estimate_accuracy(src, y, tgt, method="atc-ne") == pytest.approx(0.5)
+    # DoC: 0.75 - (mean source confidence 0.7125 - mean target confidence 0.71) = 0.7475
+    assert estimate_accuracy(src, y, tgt, method="doc") == pytest.approx(0.75 - (0.7125 - 0.71))
+
+
+def test_estimates_fall_as_target_confidence_falls() -> None:
+    p, y = _source()
+    k = p.shape[1]
+    previous = {m: math.inf for m in ("atc-ne", "atc-mc", "doc")}
+    for mix in (0.0, 0.2, 0.4, 0.6, 0.8):  # move every target row towards uniform
+        target = (1 - mix) * p + mix / k
+        for m in previous:
+            est = estimate_accuracy(p, y, target, method=m)
+            assert est <= previous[m] + 1e-12, (m, mix)
+            previous[m] = est
+    assert (
+        previous["atc-ne"] < 0.2
+        and previous["doc"] < estimate_accuracy(p, y, p, method="doc") - 0.2
+    )
+
+
+def test_doc_is_clipped_to_a_probability() -> None:
+    src = np.array([[0.99, 0.01]] * 20)
+    y = np.ones(20, dtype=np.int64)  # every confident prediction wrong: accuracy 0
+    tgt = np.array([[0.5, 0.5]] * 20)
+    assert estimate_accuracy(src, y, tgt, method="doc") == 0.0
+
+
+def test_two_classes_atc_ne_equals_atc_mc_and_negative_entropy_orders_like_confidence() -> None:
+    p, y = _source(k=2)
+    tgt, _ = _source(k=2, seed=5)
+    assert estimate_accuracy(p, y, tgt, method="atc-ne") == estimate_accuracy(
+        p, y, tgt, method="atc-mc"
+    )
+    ne, mc = confidence_scores(p, "ne"), confidence_scores(p, "mc")
+    assert np.array_equal(np.argsort(ne, kind="stable"), np.argsort(mc, kind="stable"))
+    assert confidence_scores(np.array([[1.0, 0.0]]), "ne")[0] == 0.0  # 0 log 0 = 0, no NaN
+
+
+def test_too_small_is_said_not_nan() -> None:
+    p, y = _source(n=15)
+    with pytest.raises(ValueError, match="fewer than the 20"):
+        estimate_accuracy(p, y, p)
+    out = label_free_estimates(p, y, _source(n=100)[0])
+    assert (
+        set(out) == {"missing", "n_source_val", "n_target"}
+        and "source validation set has 15 rows" in out["missing"]
+    )
+    out = label_free_estimates(_source(n=100)[0], _source(n=100)[1], p)
+    assert "the target has 15 rows" in out["missing"]
+
+
+@pytest.mark.parametrize(
+    ("src", "labels", "tgt", "message"),
+    [
+        (np.full((30, 2), 0.7), np.zeros(30, dtype=int), np.full((30, 2), 0.5), "rows sum to 1"),
+        (np.full((30, 2), 0.5), np.full(30, 2), np.full((30, 2), 0.5), r"class ids in \[0, 2\)"),
+        (np.full((30, 2), 0.5), np.zeros(30, dtype=int), np.full((30, 3), 1 / 3), "has 3 classes"),
+        (
+            np.full((30, 2), 0.5),
+            np.zeros(29, dtype=int),
+            np.full((30, 2), 0.5),
+            "source_val_labels must be",
+        ),
+    ],
+)
+def test_malformed_arrays_get_one_clear_error(src, labels, tgt, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        estimate_accuracy(src, labels, tgt)
+    with pytest.raises(ValueError, match="unknown label-free method"):
+        estimate_accuracy(*_source()[:2], _source()[0], method="atc")  # type: ignore[arg-type]
+
+
+def test_public_api_is_lazy_and_the_same_function() -> None:
+    import textransfer
+    from textransfer.estimation import estimate_target_accuracy
+
+    assert textransfer.estimate_accuracy is estimate_accuracy
+    assert textransfer.estimate_target_accuracy is estimate_target_accuracy
+
+
+# -- from a model -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    import textransfer
+
+    train = make_toy("movies", ["film", "movie", "plot", "actor"], n=48, seed=1)
+    strategy = textransfer.create_strategy("frozen")
+    return strategy.fit(
+        textransfer.create_encoder("tfidf", min_df=1), textransfer.create_head("logreg"), train
+    )
+
+
+def test_estimate_target_accuracy_from_a_model(toy_model) -> None:
+    import textransfer
+
+    val = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=7)
+    target = make_toy("products", ["phone", "battery", "camera", "screen"], n=60, seed=2)
+    est = textransfer.estimate_target_accuracy(toy_model, source_val=val, target=target)
+    proba = toy_model.predict_proba(target.texts)
+    y = toy_model.label_map.encode(target.labels)
+    assert est["true_accuracy"] == pytest.approx(float(np.mean(proba.argmax(axis=1) == y)))
+    yv = toy_model.label_map.encode(val.labels)
+    assert est["estimate"] == pytest.approx(
+        estimate_accuracy(toy_model.predict_proba(val.texts), yv, proba)
+    )
+    assert est["method"] == "atc-ne" and est["n_source_val"] == 40 and est["n_target"] == 60
+    assert est["abs_error"]["doc"] == pytest.approx(
+        abs(est["estimates"]["doc"] - est["true_accuracy"])
+    )
+    unlabeled = textransfer.estimate_target_accuracy(
+        toy_model, source_val=val, target=(target.texts, None), method="doc"
+    )
+    assert "true_accuracy" not in unlabeled and unlabeled["estimate"] == pytest.approx(
+        est["estimates"]["doc"]
+    )
+    with pytest.raises(ValueError, match="has no labels"):
+        textransfer.estimate_target_accuracy(toy_model, source_val=(val.texts, None), target=target)
+    with pytest.raises(ValueError, match="fewer than the 20"):
+        textransfer.estimate_target_accuracy(
+            toy_model, source_val=val, target=(target.texts[:10], None)
+        )
+
+
+def _csv(path: Path, texts: list[str], labels: list[str] | None) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"] if labels is not None else ["text"])
+        w.writerows(zip(texts, labels, strict=True) if labels is not None else [[t] for t in texts])
+    return path
+
+
+def test_evaluate_cli_estimates_unlabeled_input_with_source_val(
+    toy_model, tmp_path: Path, capsys
+) -> None:
+    from textransfer.cli import main
+
+    model_dir = toy_model.save(tmp_path / "model")
+    val = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=7)
+    target = make_toy("products", ["phone", "battery", "camera", "screen"], n=60, seed=2)
+    val_csv = _csv(tmp_path / "val.csv", val.texts, val.labels)
+    out = tmp_path / "eval"
+    args = [
+        "evaluate",
+        str(model_dir),
+        "--input",
+        str(_csv(tmp_path / "t.csv", target.texts, None)),
+        "--source-val",
+        str(val_csv),
+        "--output-dir",
+        str(out),
+    ]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["labeled"] is False and set(m["label_free"]["estimates"]) == {
+        "atc-ne",
+        "atc-mc",
+        "doc",
+    }
+    assert "true_accuracy" not in m["label_free"]
+    report = (out / "report.md").read_text()
+    assert (
+        "## Estimated accuracy without labels" in report
+        and "estimates, not measured accuracies" in report
+    )
+    assert "estimated acc" in capsys.readouterr().out
+    # Labeled input: the estimate beside the true accuracy, with its error.
+    out2 = tmp_path / "eval2"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(model_dir),
+                "--input",
+                str(_csv(tmp_path / "l.csv", target.texts, target.labels)),
+                "--source-val",
+                str(val_csv),
+                "--output-dir",
+                str(out2),
+            ]
+        )
+        == 0
+    )
+    m2 = json.loads((out2 / "metrics.json").read_text())
+    assert m2["label_free"]["true_accuracy"] == pytest.approx(m2["accuracy"])
+    assert m2["label_free"]["estimates"] == pytest.approx(m["label_free"]["estimates"])
+    # Too few rows: said in the report, no NaN anywhere.
+    out3 = tmp_path / "eval3"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(model_dir),
+                "--input",
+                str(_csv(tmp_path / "s.csv", target.texts[:8], None)),
+                "--source-val",
+                str(val_csv),
+                "--output-dir",
+                str(out3),
+            ]
+        )
+        == 0
+    )
+    small = (out3 / "report.md").read_text()
+    assert "No estimate: the target has 8 rows" in small and "nan" not in small.lower()
+
+
+def test_evaluate_cli_source_val_without_labels_is_an_error(
+    toy_model, tmp_path: Path, capsys
+) -> None:
+    from textransfer.cli import main
+
+    model_dir = toy_model.save(tmp_path / "model")
+    texts = make_toy("movies", ["film"], n=30).texts
+    code = main(
+        [
+            "evaluate",
+            str(model_dir),
+            "--input",
+            str(_csv(tmp_path / "t.csv", texts, None)),
+            "--source-val",
+            str(_csv(tmp_path / "v.csv", texts, None)),
+        ]
+    )
+    assert code == 2 and "has no labels" in capsys.readouterr().err

@@ -1,0 +1,194 @@
+"""How accurate will a saved model be on texts nobody labeled? The model-level front of
+:mod:`textransfer.evaluation.label_free`.
+
+:func:`estimate_target_accuracy` runs the model on labeled *source validation* data (rows like
+those it was trained on, but not trained on) and on the *target* texts, and turns the two sets of
+probabilities into label-free estimates of the target accuracy (ATC-NE by default; ATC-MC and
+DoC beside it). Data is read like ``textransfer evaluate`` reads it: a file (in chunks), a
+:class:`~textransfer.data.LabeledTexts` or a ``(texts, labels)`` pair. When the target happens
+to have labels, the true accuracy and the error of each estimate come with it.
+
+Example:
+    >>> import textransfer
+    >>> est = textransfer.estimate_target_accuracy(  # doctest: +SKIP
+    ...     "runs/movies_to_products/models/minilm-sentence+frozen/movies_to_products",
+    ...     source_val="movies_val.csv", target="new_reviews.txt")
+    >>> est["estimate"], est["estimates"]["doc"]  # doctest: +SKIP
+    (0.812, 0.797)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textransfer.classifier import Classifier
+from textransfer.data.labeled import LabeledTexts
+from textransfer.evaluation.label_free import (
+    DEFAULT_METHOD,
+    METHODS,
+    MIN_ROWS,
+    Method,
+    label_free_estimates,
+)
+
+__all__ = ["estimate_target_accuracy", "label_free_metrics", "model_probabilities"]
+
+Data = str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any] | None]
+
+
+def model_probabilities(
+    model: Classifier,
+    data: Data,
+    *,
+    text_column: str = "text",
+    label_column: str | None = None,
+    batch_size: int = 32,
+    chunk_size: int = 10_000,
+) -> tuple[str, np.ndarray | None, np.ndarray]:
+    """``(name of the data, class ids or None, (n, k) probabilities)`` of ``model`` on ``data``,
+    read as :func:`textransfer.evaluate` reads it (labels in ``label_column``, else ``label``
+    when present)."""
+    from textransfer.evaluating import _as_source, _collect, _file_chunks, _memory_chunks
+
+    name, source = _as_source(data)
+    if isinstance(source, Path):
+        chunks = _file_chunks(source, text_column, label_column, chunk_size)
+    else:
+        chunks = _memory_chunks(source, chunk_size)
+    y, proba = _collect(model, chunks, name, batch_size)
+    return name, y, proba
+
+
+def _source_val(
+    model: Classifier,
+    source_val: Data,
+    text_column: str,
+    label_column: str | None,
+    batch_size: int,
+    chunk_size: int,
+) -> tuple[str, np.ndarray, np.ndarray]:
+    name, y, proba = model_probabilities(
+        model,
+        source_val,
+        text_column=text_column,
+        label_column=label_column,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+    )
+    if y is None:
+        raise ValueError(
+            f"source validation data {name} has no labels: it must be labeled source-domain rows the model "
+            "was not trained on (a file with a `label` column, or pass its label column)"
+        )
+    return name, y, proba
+
+
+def label_free_metrics(
+    model: Classifier,
+    source_val: Data,
+    target_proba: np.ndarray,
+    target_labels: np.ndarray | None = None,
+    *,
+    method: Method = DEFAULT_METHOD,
+    text_column: str = "text",
+    label_column: str | None = None,
+    batch_size: int = 32,
+    chunk_size: int = 10_000,
+    min_rows: int = MIN_ROWS,
+) -> dict[str, Any]:
+    """The label-free estimates of a model whose target probabilities are already computed.
+
+    Returns:
+        :func:`~textransfer.evaluation.label_free.label_free_estimates`' dict plus ``"method"``,
+        ``"estimate"`` (that method's), ``"source_val"`` (its name) and, with ``target_labels``,
+        ``"true_accuracy"`` and ``"abs_error"`` per method; ``{"missing": reason, ...}`` when
+        either side has fewer than ``min_rows`` rows.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown label-free method {method!r}: use one of {', '.join(METHODS)}")
+    name, y_val, p_val = _source_val(
+        model, source_val, text_column, label_column, batch_size, chunk_size
+    )
+    out: dict[str, Any] = {
+        "method": method,
+        "source_val": name,
+        **label_free_estimates(p_val, y_val, target_proba, min_rows),
+    }
+    if "missing" in out:
+        return out
+    out["estimate"] = out["estimates"][method]
+    if target_labels is not None:
+        true = float(np.mean(np.asarray(target_proba).argmax(axis=1) == target_labels))
+        out["true_accuracy"] = true
+        out["abs_error"] = {m: abs(v - true) for m, v in out["estimates"].items()}
+    return out
+
+
+def estimate_target_accuracy(
+    model: Classifier | str | os.PathLike[str],
+    source_val: Data,
+    target: Data,
+    *,
+    method: Method = DEFAULT_METHOD,
+    text_column: str = "text",
+    label_column: str | None = None,
+    batch_size: int = 32,
+    chunk_size: int = 10_000,
+    min_rows: int = MIN_ROWS,
+    trust_remote_code: bool = False,
+) -> dict[str, Any]:
+    """Estimates a model's accuracy on target texts without their labels (ATC-NE by default).
+
+    Args:
+        model: a :class:`~textransfer.classifier.Classifier` or a saved model directory.
+        source_val: labeled source-domain rows the model was not trained on (a file with a label
+            column, a LabeledTexts, or a ``(texts, labels)`` pair): they calibrate the estimate.
+        target: the target texts (a file, LabeledTexts or ``(texts, None)``); labels, if any,
+            are only used to report the true accuracy beside the estimate.
+        method: ``"atc-ne"``, ``"atc-mc"`` or ``"doc"`` for ``"estimate"``; all three are returned.
+        text_column: the files' text column.
+        label_column: the files' label column (default ``label``); required in ``source_val``.
+        batch_size: encoder batch size.
+        chunk_size: rows read and predicted at a time.
+        min_rows: fewer source validation or target rows than this is an error.
+        trust_remote_code: allow Python code shipped in a model folder to run.
+    Returns:
+        ``{"method", "estimate", "estimates": {method: accuracy}, "source_val_accuracy",
+        "n_source_val", "n_target", "source_val", "target", ...}`` plus ``"true_accuracy"`` and
+        ``"abs_error"`` when the target has labels.
+
+    Raises:
+        ValueError: source validation data without labels, too few rows, an unknown method.
+    """
+    if not isinstance(model, Classifier):
+        from textransfer.classifier import load
+
+        model = load(model, trust_remote_code=trust_remote_code)
+    name, y, proba = model_probabilities(
+        model,
+        target,
+        text_column=text_column,
+        label_column=label_column,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+    )
+    out = label_free_metrics(
+        model,
+        source_val,
+        proba,
+        y,
+        method=method,
+        text_column=text_column,
+        label_column=label_column,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        min_rows=min_rows,
+    )
+    if "missing" in out:
+        raise ValueError(out["missing"])
+    return {**out, "target": name}

@@ -1,0 +1,225 @@
+"""Label-free estimates of target accuracy: how well will a model do on texts nobody labeled?
+
+Both estimators read the model's class probabilities on *labeled source validation* rows (held
+out from training) and on the *unlabeled target* rows:
+
+- **ATC**, average thresholded confidence (Garg et al., ICLR 2022, "Leveraging Unlabeled Data to
+  Predict Out-of-Distribution Performance"): pick the threshold ``t`` on a confidence score so that
+  the fraction of source-validation rows scoring above ``t`` equals the source-validation
+  accuracy; the target estimate is the fraction of target rows scoring above ``t``. The score is
+  the negative entropy ``sum_j p_j log p_j`` (``atc-ne``, the variant the paper found best and
+  the default here) or the top-class probability (``atc-mc``). For two classes both scores order
+  rows the same way, so the two variants agree.
+- **DoC**, difference of confidences (Guillory et al., ICCV 2021, "Predicting with Confidence
+  on Unseen Distributions"): source-validation accuracy minus the drop in mean top-class
+  probability from source validation to target, clipped to [0, 1].
+
+Everything here is plain numpy on arrays; it knows nothing of models or experiments
+(:mod:`textransfer.estimation` runs a model to get the arrays).
+
+Example:
+    >>> import numpy as np
+    >>> src = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]] * 5)
+    >>> y = np.array([0, 0, 0, 1] * 5)  # the least confident row of each four is wrong
+    >>> tgt = np.array([[0.9, 0.1], [0.52, 0.48]] * 10)  # below the wrong rows half the time
+    >>> round(estimate_accuracy(src, y, tgt, method="atc-ne"), 2)
+    0.5
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "MIN_ROWS",
+    "Method",
+    "atc_threshold",
+    "confidence_scores",
+    "estimate_accuracy",
+    "label_free_estimates",
+    "too_small",
+]
+
+Method = Literal["atc-ne", "atc-mc", "doc"]
+METHODS: tuple[str, ...] = ("atc-ne", "atc-mc", "doc")
+DEFAULT_METHOD: Method = "atc-ne"
+# Below this many rows an estimate is mostly noise (one row moves ATC by 5 points at 20 rows).
+MIN_ROWS = 20
+
+
+def _probs(name: str, probs: Any, k: int | None = None) -> np.ndarray:
+    """``probs`` as a float64 ``(n, k)`` array of probability rows; a clear error otherwise."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(
+            f"{name} must be an (n, k) array of class probabilities with k >= 2, got shape {p.shape}"
+        )
+    if k is not None and p.shape[1] != k:
+        raise ValueError(
+            f"{name} has {p.shape[1]} classes but the source validation probabilities have {k}"
+        )
+    if (
+        not np.all(np.isfinite(p))
+        or (p < -1e-6).any()
+        or not np.allclose(p.sum(axis=1), 1.0, atol=1e-3)
+    ):
+        raise ValueError(
+            f"{name} must hold finite probabilities >= 0 whose rows sum to 1 (pass softmax outputs)"
+        )
+    return np.clip(p, 0.0, 1.0)
+
+
+def confidence_scores(probs: Any, score: Literal["ne", "mc"] = "ne") -> np.ndarray:
+    """Per-row confidence: negative entropy ``sum_j p_j log p_j`` (``ne``, <= 0, 0 when certain)
+    or the top-class probability (``mc``).
+
+    Args:
+        probs: ``(n, k)`` class probabilities.
+        score: ``"ne"`` or ``"mc"``.
+    Returns:
+        float64 ``(n,)``; larger means more confident for both scores.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if score == "mc":
+        return p.max(axis=1)
+    if score == "ne":
+        logs = np.log(np.where(p > 0, p, 1.0))  # 0 log 0 = 0
+        return (p * logs).sum(axis=1)
+    raise ValueError(f"unknown confidence score {score!r}: use 'ne' or 'mc'")
+
+
+def atc_threshold(source_scores: Any, source_correct: Any) -> float:
+    """The ATC threshold: ``mean(source_scores > t)`` as close as possible to the source accuracy.
+
+    Any ``t`` between two neighbouring distinct scores gives the same source fraction; the lower
+    one is returned (as in the authors' code). When every row is correct, ``t`` lies just below
+    the smallest score.
+
+    Args:
+        source_scores: ``(n,)`` confidence scores of the source validation rows.
+        source_correct: ``(n,)`` bools: was the prediction right?
+    Returns:
+        The threshold ``t``.
+    """
+    s = np.asarray(source_scores, dtype=np.float64)
+    acc = float(np.mean(np.asarray(source_correct, dtype=bool)))
+    uniq = np.unique(s)  # ascending
+    # Fraction strictly above each candidate: rows minus those <= it.
+    above = 1.0 - np.searchsorted(np.sort(s), uniq, side="right") / len(s)
+    candidates = np.concatenate([[np.nextafter(uniq[0], -np.inf)], uniq])
+    fractions = np.concatenate([[1.0], above])
+    return float(candidates[int(np.argmin(np.abs(fractions - acc)))])
+
+
+def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str | None:
+    """Why an estimate cannot be trusted with these sizes (None when both are large enough)."""
+    small = [
+        f"{what} has {n} rows"
+        for what, n in (("the source validation set", n_source_val), ("the target", n_target))
+        if n < min_rows
+    ]
+    if not small:
+        return None
+    return (
+        f"{' and '.join(small)}, fewer than the {min_rows} a label-free estimate needs: no estimate "
+        "(use more data, or a larger source_val_size)"
+    )
+
+
+def _estimate(
+    source_val_probs: np.ndarray, correct: np.ndarray, target_probs: np.ndarray, method: str
+) -> tuple[float, dict[str, float]]:
+    if method in ("atc-ne", "atc-mc"):
+        kind: Literal["ne", "mc"] = "ne" if method == "atc-ne" else "mc"
+        t = atc_threshold(confidence_scores(source_val_probs, kind), correct)
+        est = float(np.mean(confidence_scores(target_probs, kind) > t))
+        return est, {"threshold": t}
+    if method == "doc":
+        src_conf, tgt_conf = source_val_probs.max(axis=1).mean(), target_probs.max(axis=1).mean()
+        est = float(np.clip(correct.mean() - (src_conf - tgt_conf), 0.0, 1.0))
+        return est, {"source_confidence": float(src_conf), "target_confidence": float(tgt_conf)}
+    raise ValueError(f"unknown label-free method {method!r}: use one of {', '.join(METHODS)}")
+
+
+def _inputs(
+    source_val_probs: Any, source_val_labels: Any, target_probs: Any, min_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    src = _probs("source_val_probs", source_val_probs)
+    tgt = _probs("target_probs", target_probs, src.shape[1])
+    y = np.asarray(source_val_labels)
+    if y.shape != (len(src),) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(
+            f"source_val_labels must be ({len(src)},) int class ids (columns of source_val_probs), got "
+            f"shape {y.shape} dtype {y.dtype}"
+        )
+    if len(y) and (y.min() < 0 or y.max() >= src.shape[1]):
+        raise ValueError(
+            f"source_val_labels must be class ids in [0, {src.shape[1]}), got {y.min()}..{y.max()}"
+        )
+    reason = too_small(len(src), len(tgt), min_rows)
+    if reason is not None:
+        raise ValueError(reason)
+    return src, y, tgt
+
+
+def estimate_accuracy(
+    source_val_probs: Any,
+    source_val_labels: Any,
+    target_probs: Any,
+    method: Method = DEFAULT_METHOD,
+    min_rows: int = MIN_ROWS,
+) -> float:
+    """Estimated accuracy on the target rows, from probabilities alone (no target labels).
+
+    Args:
+        source_val_probs: ``(n_s, k)`` class probabilities on labeled source validation rows
+            the model was not trained on.
+        source_val_labels: ``(n_s,)`` int class ids of those rows.
+        target_probs: ``(n_t, k)`` class probabilities on the unlabeled target rows.
+        method: ``"atc-ne"`` (default), ``"atc-mc"`` or ``"doc"`` (module docstring).
+        min_rows: fewer source validation or target rows than this is an error.
+    Returns:
+        The estimated target accuracy in [0, 1].
+
+    Raises:
+        ValueError: malformed arrays, an unknown method, or too few rows.
+
+    Example:
+        >>> p = np.array([[0.9, 0.1], [0.2, 0.8]] * 10)
+        >>> estimate_accuracy(p, np.array([0, 1] * 10), p)  # same confidences: source accuracy
+        1.0
+    """
+    src, y, tgt = _inputs(source_val_probs, source_val_labels, target_probs, min_rows)
+    return _estimate(src, src.argmax(axis=1) == y, tgt, method)[0]
+
+
+def label_free_estimates(
+    source_val_probs: Any, source_val_labels: Any, target_probs: Any, min_rows: int = MIN_ROWS
+) -> dict[str, Any]:
+    """Every estimator at once, with what it was computed from.
+
+    Returns:
+        ``{"estimates": {method: accuracy}, "source_val_accuracy", "n_source_val", "n_target",
+        "atc-ne": {"threshold"}, "atc-mc": {"threshold"}, "doc": {"source_confidence",
+        "target_confidence"}}``, or ``{"missing": reason, "n_source_val", "n_target"}`` when a
+        side has fewer than ``min_rows`` rows (never a NaN).
+    """
+    n_src, n_tgt = len(np.asarray(source_val_probs)), len(np.asarray(target_probs))
+    reason = too_small(n_src, n_tgt, min_rows)
+    if reason is not None:
+        return {"missing": reason, "n_source_val": n_src, "n_target": n_tgt}
+    src, y, tgt = _inputs(source_val_probs, source_val_labels, target_probs, min_rows)
+    correct = src.argmax(axis=1) == y
+    out: dict[str, Any] = {
+        "estimates": {},
+        "source_val_accuracy": float(correct.mean()),
+        "n_source_val": n_src,
+        "n_target": n_tgt,
+    }
+    for method in METHODS:
+        out["estimates"][method], out[method] = _estimate(src, correct, tgt, method)
+    return out
