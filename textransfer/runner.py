@@ -91,6 +91,18 @@ def limit_note(where: str, spec: DataSource, data: LabeledTexts) -> str | None:
     )
 
 
+def analysis_limit_notes(config: Any, target: LabeledTexts, source: LabeledTexts | None) -> list[str]:
+    """:func:`limit_note` for the target and (when there is one) the source of a curve or layer
+    run, each also logged as a warning."""
+    notes = [limit_note("target", config.target, target)]
+    if source is not None and config.source is not None:
+        notes.append(limit_note("source", config.source, source))
+    kept = [n for n in notes if n is not None]
+    for note in kept:
+        logger.warning("%s", note)
+    return kept
+
+
 def data_notes(splits: Splits) -> list[str]:
     """What the user should know about the data before trusting the scores."""
     notes = []

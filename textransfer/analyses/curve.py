@@ -43,7 +43,7 @@ from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.encoders.cache import FeatureCache, log_cache_summary
 from textransfer.evaluation.curves import curve_stats, transfer_benefits
-from textransfer.runner import SharedEncoders, check_buildable, limit_note
+from textransfer.runner import SharedEncoders, analysis_limit_notes, check_buildable
 from textransfer.strategies.base import STRATEGIES
 
 __all__ = ["CurveResult", "run_curve"]
@@ -231,14 +231,7 @@ def _run_curve(
     with run_cache(config.cache_dir) as cache, tracking.tracked(config, "curve") as tracker:
         run = CurveRun(config, run_dir.path, cache)
         run.tracker = tracker
-        notes = [
-            n for n in (limit_note("target", config.target, target),
-                        None if source is None or config.source is None else limit_note("source", config.source, source))
-            if n is not None
-        ]
-        for note in notes:
-            logger.warning("%s", note)
-        run.notes += notes
+        run.notes += analysis_limit_notes(config, target, source)
         for seed in config.seeds:
             run.run_seed(seed, target, source)
         summary = run.summarise()

@@ -33,7 +33,7 @@ from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.encoders.base import ENCODERS, Encoder
 from textransfer.evaluation.curves import curve_stats
-from textransfer.runner import check_buildable, limit_note
+from textransfer.runner import analysis_limit_notes, check_buildable
 from textransfer.strategies.finetune import FinetuneStrategy
 
 __all__ = ["LayersResult", "run_layers"]
@@ -177,14 +177,7 @@ def _run_layers(
     from textransfer.analyses.layers_report import write_report
 
     run = LayersRun(config, run_dir.path)
-    notes = [
-        n for n in (limit_note("target", config.target, target),
-                    None if source is None or config.source is None else limit_note("source", config.source, source))
-        if n is not None
-    ]
-    for note in notes:
-        logger.warning("%s", note)
-    run.notes += notes
+    run.notes += analysis_limit_notes(config, target, source)
     for seed in config.seeds:
         run.run_seed(seed, target, source)
     metrics = {

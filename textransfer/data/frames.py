@@ -126,7 +126,7 @@ def _read_dataframe(df: Any, src: DataSource) -> FrameTable:
 
 
 def _read_dataset(ds: Any, src: DataSource) -> FrameTable:
-    import datasets
+    from textransfer.data.hf import class_label_names
 
     where = "Dataset"
     columns = list(ds.column_names)
@@ -134,12 +134,7 @@ def _read_dataset(ds: Any, src: DataSource) -> FrameTable:
     texts = list(ds[src.text_column])
     labels: list[Any] | None = None
     if src.label_column is not None:
-        labels = list(ds[src.label_column])
-        feature = ds.features.get(src.label_column)
-        if isinstance(feature, datasets.ClassLabel):
-            # Class ids -> their names, as hf: sources do; -1 is the library's "no label".
-            names = feature.names
-            labels = [names[i] if i is not None and 0 <= i < len(names) else None for i in labels]
+        labels = class_label_names(ds, src.label_column, list(ds[src.label_column]))
     own_ids = {"id": list(ds["id"])} if "id" in columns else {}
     ids = _ids(list(own_ids), own_ids, len(texts))
     return FrameTable(where, columns, texts, labels, ids, index=list(range(len(texts))))

@@ -78,10 +78,7 @@ def read_hf(src: DataSource) -> RawTable:
     labels: list[Any] | None = None
     if src.label_column is not None:
         labels = list(ds[src.label_column])
-        feature = ds.features.get(src.label_column)
-        if isinstance(feature, datasets.ClassLabel):
-            names = feature.names
-            labels = [names[i] if i is not None and 0 <= i < len(names) else None for i in labels]
+        labels = class_label_names(ds, src.label_column, labels)
     ids: list[Any] = list(range(1, len(texts) + 1))
     for key in ("id", "idx"):
         if key in columns:
@@ -90,3 +87,16 @@ def read_hf(src: DataSource) -> RawTable:
                 ids = own
             break
     return RawTable(where, columns, texts, labels, ids)
+
+
+def class_label_names(ds: Any, column: str, labels: list[Any]) -> list[Any]:
+    """``labels`` of a ``datasets.Dataset`` column with its ``ClassLabel`` ids turned into their
+    names (-1, the library's "no label", and out-of-range ids become None); other columns as
+    they are."""
+    import datasets
+
+    feature = ds.features.get(column)
+    if not isinstance(feature, datasets.ClassLabel):
+        return labels
+    names = feature.names
+    return [names[i] if i is not None and 0 <= i < len(names) else None for i in labels]
