@@ -75,6 +75,20 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return value
 
 
+def read_string_list(path: Path, what: str) -> list[str]:
+    """The JSON list of distinct strings in ``path`` (a vocabulary: ``what`` names one entry,
+    e.g. "word"); a ModelFormatError naming the file when it is anything else."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"{path} is not valid JSON ({exc}); {RESAVE_FIX}") from None
+    if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        raise ModelFormatError(f"{path} must hold a JSON list of {what}s; {RESAVE_FIX}")
+    if len(set(items)) != len(items):
+        raise ModelFormatError(f"{path} lists a {what} twice; {RESAVE_FIX}")
+    return items
+
+
 def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every tensor in a safetensors file, read from its header only.
 

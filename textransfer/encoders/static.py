@@ -25,6 +25,7 @@ from textransfer._modelfolder import (
     SELF_CONTAINED_FIX,
     ModelFormatError,
     check_tensor_shapes,
+    read_string_list,
     resolve_inside,
     tensor_shapes,
 )
@@ -109,14 +110,7 @@ def _read_safetensors(path: str) -> tuple[Any, np.ndarray | None]:
     from gensim.models import KeyedVectors
 
     words_file = vocab_path(path)
-    try:
-        words = json.loads(words_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{words_file} is not valid JSON ({exc}); {RESAVE_FIX}") from None
-    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        raise ModelFormatError(f"{words_file} must hold a JSON list of words; {RESAVE_FIX}")
-    if len(set(words)) != len(words):
-        raise ModelFormatError(f"{words_file} lists a word twice; {RESAVE_FIX}")
+    words = read_string_list(words_file, "word")
     shapes = tensor_shapes(Path(path))
     matrix_shape = shapes.get("vectors")
     if matrix_shape is None or len(matrix_shape) != 2 or matrix_shape[1] < 1:

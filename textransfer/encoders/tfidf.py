@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from textransfer._modelfolder import RESAVE_FIX, ModelFormatError, check_tensor_shapes
+from textransfer._modelfolder import (
+    check_tensor_shapes,
+    read_string_list,
+)
 from textransfer.encoders.base import Encoder, check_inputs, read_config, register_encoder
 
 VOCAB_FILE = "tfidf.json"
@@ -155,14 +158,7 @@ class TfidfEncoder(Encoder):
         d = Path(directory)
         enc = cls(**read_config(d))
         vocab_path, idf_path = d / VOCAB_FILE, d / IDF_FILE
-        try:
-            terms = json.loads(vocab_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFormatError(f"{vocab_path} is not valid JSON ({exc}); {RESAVE_FIX}") from None
-        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-            raise ModelFormatError(f"{vocab_path} must hold a JSON list of terms; {RESAVE_FIX}")
-        if len(set(terms)) != len(terms):
-            raise ModelFormatError(f"{vocab_path} lists a term twice; {RESAVE_FIX}")
+        terms = read_string_list(vocab_path, "term")
         check_tensor_shapes(idf_path, {"idf": (len(terms),)}, source=vocab_path)
         vec = enc._make_vectorizer(min_df=1)
         vec.vocabulary_ = {t: i for i, t in enumerate(terms)}
