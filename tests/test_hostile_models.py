@@ -582,3 +582,20 @@ def test_cli_passes_trust_remote_code_only_when_the_flag_is_given(monkeypatch):
     assert cli.main(["predict", "some_model", "great film"]) == 2
     assert cli.main(["predict", "some_model", "--trust-remote-code", "great film"]) == 2
     assert calls == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [('["good", "bad", "good"]', "lists a word twice"), ('{"good": 0}', "JSON list of words"),
+     ('["good", 3]', "JSON list of words"), ("[not json", "is not valid JSON")],
+)
+def test_a_damaged_vocabulary_names_the_file(tmp_path, content, fragment):
+    from textransfer._modelfolder import read_string_list
+
+    path = tmp_path / "vectors.vocab.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ModelFormatError, match=fragment) as exc:
+        read_string_list(path, "word")
+    assert str(path) in str(exc.value)
+    path.write_text('["good", "bad"]', encoding="utf-8")
+    assert read_string_list(path, "word") == ["good", "bad"]
