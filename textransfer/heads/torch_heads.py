@@ -70,7 +70,8 @@ class TorchHeadBase(Head):
         outs = []
         with torch.inference_mode():
             for start in range(0, len(features), batch_size):
-                x = torch.as_tensor(features[start : start + batch_size], device=param.device, dtype=param.dtype)
+                # A copy per batch: features may be a read-only memory map of the feature cache.
+                x = torch.tensor(features[start : start + batch_size], device=param.device, dtype=param.dtype)
                 outs.append(torch.softmax(self.module(x)["logits"].float(), dim=-1).cpu().numpy())
         if not outs:
             return np.zeros((0, self.num_classes or 0), dtype=np.float32)

@@ -33,7 +33,9 @@ def fit_torch_head_on_arrays(
         return {"features": torch.stack(feats), "labels": torch.stack(labels)}
 
     def loader(a: np.ndarray, b: np.ndarray, shuffle: bool) -> DataLoader:
-        ds = TensorDataset(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)), torch.from_numpy(b))
+        # Cached features are read-only memory maps: torch needs its own writable copy
+        # (from_numpy on a read-only array warns and would share memory it must not write).
+        ds = TensorDataset(torch.tensor(a, dtype=torch.float32), torch.from_numpy(b))
         gen = torch.Generator().manual_seed(strategy.training.seed)
         return DataLoader(ds, batch_size=strategy.training.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
 
