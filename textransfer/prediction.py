@@ -540,27 +540,3 @@ def predict_file(
     return predict_file_with_report(
         clf, input_path, output_path, text_column, batch_size, chunk_size, prediction_column
     ).rows
-
-
-# -- kept for textransfer/evaluating.py, which reads pandas chunks (new code: read_chunks) --------
-
-
-def _read_chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[Any]:
-    """:func:`read_chunks` as pandas DataFrames (object columns)."""
-    import pandas as pd
-
-    for chunk in read_chunks(path, text_column, chunk_size):
-        yield pd.DataFrame(chunk.rows, columns=chunk.columns, dtype=object)
-
-
-def _chunk_texts(chunk: Any, src: Path, text_column: str, offset: int) -> list[str]:
-    """The texts of a DataFrame from :func:`_read_chunks`: errors for a missing column or cell."""
-    _check_columns(src, [str(c) for c in chunk.columns], text_column, [])
-    texts = chunk[text_column].tolist()
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise ValueError(
-                f"{src}: row {offset + i + 1} of column {text_column!r} is not text ({t!r:.40}); "
-                "fill or remove missing texts"
-            )
-    return texts
