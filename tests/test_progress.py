@@ -136,10 +136,20 @@ def test_quiet_silences_the_dependencies_bars_too(tiny_bert_dir, toy_movies, tmp
 
 def test_set_quiet_turns_off_imported_dependencies_bars(monkeypatch):
     pytest.importorskip("transformers")
-    from huggingface_hub.utils import are_progress_bars_disabled
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
     from transformers.utils import logging as tf_logging
 
     monkeypatch.setenv(_progress.ENV, "1")
+    # Start from bars on: an earlier in-process `cli.main` without a terminal (or with -q)
+    # switched them off for the whole process. monkeypatch restores the variables set_quiet writes.
+    for key in _progress._QUIET_ENV:
+        monkeypatch.delenv(key, raising=False)
+    import importlib
+
+    hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # the module, not the class
+    monkeypatch.setattr(hub_tqdm, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # the env, read at import
+    tf_logging.enable_progress_bar()
+    enable_progress_bars()
     _progress.set_quiet(False)
     assert tf_logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
     _progress.set_quiet(True)
