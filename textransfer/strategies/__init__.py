@@ -1,6 +1,7 @@
 """Transfer strategies behind one interface: ``fit(encoder, head, train, val, target_unlabeled)``."""
 
-from textransfer.strategies import coral, dann, finetune, frozen, zero_shot  # noqa: F401
+# mlm: dapt, udalm
+from textransfer.strategies import coral, dann, finetune, frozen, mlm, self_train, zero_shot  # noqa: F401
 from textransfer.strategies.base import (
     STRATEGIES,
     CapabilityError,
