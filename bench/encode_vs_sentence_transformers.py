@@ -1,9 +1,12 @@
-"""Frozen MiniLM encoding: textransfer's transformer/sentence encoders (fp32 and int8) vs
-``SentenceTransformer.encode`` on the same packaged all-MiniLM-L6-v2, same sentences, same batch
-size. Reports throughput ratios (medians of interleaved repeats), cosine agreement with
-sentence-transformers and, with ``--accuracy``, movie -> product accuracy of fp32 vs int8.
+"""Frozen MiniLM encoding: textransfer's transformer/sentence encoders (precision auto, fp32,
+bf16, int8) vs ``SentenceTransformer.encode`` in fp32 and under bf16 autocast, on the same packaged
+all-MiniLM-L6-v2, same sentences, same batch size. First prints the CPU, its bf16/AMX/AVX-512 flags
+and the precision ``auto`` chose there; then throughput ratios (medians of interleaved repeats),
+cosine agreement with sentence-transformers and, with ``--accuracy``, movie -> product accuracy
+of fp32 vs int8 (and bf16 with ``--accuracy-bf16``).
 
-Run (about 9 minutes on 2 idle cores; ``make bench`` runs it with these flags)::
+Run (about 9 minutes on 2 idle cores before the bf16 rows joined; ``make bench`` runs it with
+these flags)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/encode_vs_sentence_transformers.py --n 3000 --repeats 5 --accuracy
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from _common import interleaved, machine, median, table, timed, verdict
@@ -23,7 +27,21 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def _accuracy(batch_size: int, limit: int) -> list[list[object]]:
+def cpu_line() -> str:
+    """The CPU, its low-precision flags and what ``precision: auto`` resolves to on it."""
+    from textransfer.precision import _cpuinfo, detect_capabilities, resolve_precision
+
+    _, flags = _cpuinfo()
+    shown = sorted(f for f in flags if "bf16" in f or f.startswith(("amx", "avx512_vnni", "avx_vnni", "avx512f")))
+    caps = detect_capabilities()
+    kind = "AMX" if caps.amx_bf16 else ("AVX-512 BF16 without AMX" if caps.avx512_bf16 else "no bf16 units")
+    return (
+        f"CPU: {caps.cpu or 'unknown'}; machine kind: {kind}; flags: {' '.join(shown) or 'none of bf16/amx/avx512'}; "
+        f"precision auto -> {resolve_precision('auto', 'bench')}"
+    )
+
+
+def _accuracy(batch_size: int, limit: int, precisions: Sequence[str] = ("fp32", "int8")) -> list[list[object]]:
     """Logistic regression on frozen features: movies 80% -> movies 20%, products.
 
     The split (stratified, seed 0) and the encoder settings (mean pooling, L2-normalised,
@@ -39,7 +57,7 @@ def _accuracy(batch_size: int, limit: int) -> list[list[object]]:
         train = stratified_subsample(train, limit, seed=0)
     products = load("products")
     rows = []
-    for precision in ("fp32", "int8"):
+    for precision in precisions:
         enc = TransformerEncoder("all-MiniLM-L6-v2", max_length=128, normalize=True, precision=precision)
         seconds, feats = timed(
             lambda enc=enc: [enc.encode(d.texts, batch_size) for d in (train, test, products)]
@@ -57,9 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--accuracy", action="store_true", help="also movie -> product accuracy")
     p.add_argument("--accuracy-limit", type=int, default=0, help="subsample movie training rows")
+    p.add_argument("--accuracy-bf16", action="store_true", help="also bf16 in the accuracy table")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
 
+    import torch
     from sentence_transformers import SentenceTransformer
 
     from textransfer.data import load
@@ -71,39 +91,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     bs = args.batch_size
     st = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu")
     ours = {
-        "transformer fp32": TransformerEncoder("all-MiniLM-L6-v2", max_length=256),
-        "sentence fp32": SentenceEncoder("all-MiniLM-L6-v2"),
+        f"transformer auto ({TransformerEncoder('all-MiniLM-L6-v2').precision})": TransformerEncoder("all-MiniLM-L6-v2", max_length=256),
+        "transformer fp32": TransformerEncoder("all-MiniLM-L6-v2", max_length=256, precision="fp32"),
+        "sentence fp32": SentenceEncoder("all-MiniLM-L6-v2", precision="fp32"),
+        "transformer bf16": TransformerEncoder("all-MiniLM-L6-v2", max_length=256, precision="bf16"),
         "transformer int8": TransformerEncoder("all-MiniLM-L6-v2", max_length=256, precision="int8"),
         "sentence int8": SentenceEncoder("all-MiniLM-L6-v2", precision="int8"),
     }
-    cases = {"sentence-transformers fp32": lambda: st.encode(texts, batch_size=bs, show_progress_bar=False)}
+
+    def st_encode(bf16: bool) -> Callable[[], Any]:
+        def run() -> Any:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return st.encode(texts, batch_size=bs, show_progress_bar=False)
+        return run
+
+    cases = {"sentence-transformers fp32": st_encode(False), "sentence-transformers bf16 autocast": st_encode(True)}
     cases.update({name: (lambda e=e: e.encode(texts, batch_size=bs)) for name, e in ours.items()})
-    st.encode(texts[:64], batch_size=bs)  # warm-up: lazy loading, int8 quantisation
+    st.encode(texts[:64], batch_size=bs)  # warm-up: lazy loading, int8 quantisation, bf16 copies
     for e in ours.values():
         e.encode(texts[:64], batch_size=bs)
     times = interleaved(cases, args.repeats)
-    reference = st.encode(texts, batch_size=bs, show_progress_bar=False)
+    reference = st_encode(False)()
     base = median(times["sentence-transformers fp32"])
     rows = []
     for name, ts in times.items():
-        out = reference if name.startswith("sentence-transformers") else ours[name].encode(texts, bs)
-        cos = _cosine(reference, out)
+        out = cases[name]() if name.startswith("sentence-transformers") else ours[name].encode(texts, bs)
+        cos = _cosine(reference, np.asarray(out, dtype=np.float32))
         rows.append([name, round(median(ts), 2), round(len(texts) / median(ts), 1), round(base / median(ts), 2), f"{cos.min():.6f}", f"{cos.mean():.6f}"])
-    print(f"## Frozen MiniLM encoding vs sentence-transformers\n\n{len(texts)} product sentences, batch size {bs}, {args.repeats} interleaved repeats; machine: {machine()}\n")
+    print(f"## Frozen MiniLM encoding vs sentence-transformers\n\n{cpu_line()}\n\n{len(texts)} product sentences, batch size {bs}, {args.repeats} interleaved repeats; machine: {machine()}\n")
     print(table(["encoder", "median s", "sentences/s", "ratio vs ST", "min cosine vs ST", "mean cosine vs ST"], rows))
     ratio = {r[0]: r[3] for r in rows}
+    auto = next(r for r in rows if r[0].startswith("transformer auto"))
+    st_bf16 = ratio["sentence-transformers bf16 autocast"]
+    print(f"\n- {auto[0]} vs transformer fp32, same run: {auto[3] / ratio['transformer fp32']:.2f}x: "
+          f"{verdict(round(auto[3] / ratio['transformer fp32'], 2), 0.9)} (auto never slower than fp32, within the run's spread)")
+    print(f"- {auto[0]} ratio vs ST fp32 {auto[3]} (goal >= 2.5 on bf16-capable CPUs with AMX); vs ST under bf16 autocast: {auto[3] / st_bf16:.2f}x (goal >= 1.2 there)")
+    print(f"- ST bf16 autocast vs ST fp32 on this CPU: {st_bf16}x; transformer bf16 vs transformer fp32: {ratio['transformer bf16'] / ratio['transformer fp32']:.2f}x")
     print(f"\n- transformer fp32 ratio {ratio['transformer fp32']}: {verdict(ratio['transformer fp32'], 1.0)}")
     print(f"- sentence fp32 ratio {ratio['sentence fp32']}: {verdict(ratio['sentence fp32'], 1.0)}")
     print(f"- transformer int8 ratio {ratio['transformer int8']}: {verdict(ratio['transformer int8'], 1.8)}")
     print(f"- sentence int8 ratio {ratio['sentence int8']}: {verdict(ratio['sentence int8'], 1.8)}")
-    min_cos = min(float(rows[1][4]), float(rows[2][4]))
+    min_cos = min(float(r[4]) for r in rows if r[0] in ("transformer fp32", "sentence fp32"))
     print(f"- fp32 cosine agreement with sentence-transformers (min over sentences and both encoders): {min_cos:.6f}: {verdict(min_cos, 0.9999)}")
     if args.accuracy:
-        acc = _accuracy(bs, args.accuracy_limit)
+        acc = _accuracy(bs, args.accuracy_limit, ("fp32", "int8", "bf16") if args.accuracy_bf16 else ("fp32", "int8"))
         print("\n### Movie -> product accuracy, frozen mean-pooled MiniLM + logistic regression\n")
         print(table(["precision", "movie train rows", "movie test acc", "product acc", "encode s"], acc))
         gap = abs(acc[0][3] - acc[1][3]) * 100
         print(f"\n- int8 vs fp32 movie -> product accuracy: {acc[1][3]:.4f} vs {acc[0][3]:.4f}, gap {gap:.2f} points: {verdict(gap, 1.0, higher_is_better=False)}")
+        if args.accuracy_bf16:
+            gap = abs(acc[0][3] - acc[2][3]) * 100
+            print(f"- bf16 vs fp32 movie -> product accuracy: {acc[2][3]:.4f} vs {acc[0][3]:.4f}, gap {gap:.2f} points: {verdict(gap, 0.5, higher_is_better=False)}")
     return 0
 
 

@@ -16,6 +16,12 @@ clock starts, so the comparison leans, slightly, towards Trainer. Run from the r
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 1500 --repeats 3
     HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 0 --epochs 2 --bf16   # GPU, all rows
+
+``--mixed-precision auto`` runs textransfer at ``training.mixed_precision: auto`` (bf16 on CPUs
+with AMX and GPUs with bf16, fp32 elsewhere) and adds Trainer rows at fp32 and at ``bf16=True``
+(CPU autocast too), so that textransfer is compared with Trainer at its best setting::
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 600 --mixed-precision auto
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ def run_textransfer(args, train, test) -> tuple[float, float]:
     strategy = textransfer.create_strategy("finetune", val_fraction=0.0)
     strategy.training = TrainingArgs(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, warmup_ratio=0.0,
-        patience=None, seed=args.seed, mixed_precision="bf16" if args.bf16 else "no",
+        patience=None, seed=args.seed, mixed_precision=args.mixed_precision or ("bf16" if args.bf16 else "no"),
     )
     _ = enc.module, enc.tokenizer  # load before timing, as the Trainer runs get their model ready-made
     t0 = time.perf_counter()
@@ -54,7 +60,7 @@ def run_textransfer(args, train, test) -> tuple[float, float]:
     return len(train) * args.epochs / seconds, acc
 
 
-def run_trainer(args, train, test, group_by_length: bool) -> tuple[float, float]:
+def run_trainer(args, train, test, group_by_length: bool, bf16: bool | None = None) -> tuple[float, float]:
     import torch
     from transformers import (
         AutoModel,
@@ -98,11 +104,15 @@ def run_trainer(args, train, test, group_by_length: bool) -> tuple[float, float]
     if group_by_length:
         grouping = ({"group_by_length": True} if "group_by_length" in fields
                     else {"train_sampling_strategy": "group_by_length"})
+    use_bf16 = args.bf16 if bf16 is None else bf16
+    if use_bf16 and not torch.cuda.is_available() and "use_cpu" in fields:
+        grouping["use_cpu"] = True  # Trainer refuses bf16 on a CPU unless told it is one
     with tempfile.TemporaryDirectory() as out:
         targs = TrainingArguments(
             output_dir=out, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64,
             num_train_epochs=args.epochs, learning_rate=args.lr, seed=args.seed, report_to="none",
-            save_strategy="no", logging_strategy="no", disable_tqdm=True, bf16=args.bf16, **grouping,
+            save_strategy="no", logging_strategy="no", disable_tqdm=True,
+            bf16=use_bf16, **grouping,
         )
         trainer = Trainer(model=model, args=targs, train_dataset=encode(train),
                           data_collator=DataCollatorWithPadding(tok))
@@ -124,10 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="all-MiniLM-L6-v2")
     p.add_argument("--bf16", action="store_true", help="bf16 mixed precision (GPU)")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "auto"], default=None,
+                   help="textransfer's training.mixed_precision; adds Trainer rows at fp32 and bf16=True")
     p.add_argument("--repeats", type=int, default=1, help="runs of each, in rotated order (median)")
     args = p.parse_args(argv)
 
     train, test = _data(args.subset, args.seed)
+    if args.mixed_precision:
+        from textransfer.precision import detect_capabilities, resolve_mixed_precision
+
+        chosen = resolve_mixed_precision(args.mixed_precision)
+        print(f"machine: {detect_capabilities().describe()}; textransfer mixed_precision "
+              f"{args.mixed_precision} -> {chosen}")
     print(f"train {len(train)} / test {len(test)} sentences, batch {args.batch_size}, "
           f"max_length {args.max_length}, epochs {args.epochs}, bf16 {args.bf16}")
     runs = {
@@ -135,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         "Trainer (defaults)": lambda: run_trainer(args, train, test, group_by_length=False),
         "Trainer (group_by_length)": lambda: run_trainer(args, train, test, group_by_length=True),
     }
+    if args.mixed_precision:  # Trainer at both precisions on the same machine: its best counts
+        runs = {
+            "textransfer": runs["textransfer"],
+            "Trainer (group_by_length, fp32)": lambda: run_trainer(args, train, test, True, bf16=False),
+            "Trainer (group_by_length, bf16=True)": lambda: run_trainer(args, train, test, True, bf16=True),
+        }
     # Rotating the order between repeats keeps a machine whose load drifts (shared CPUs) from
     # favouring whichever run comes last; the median of the repeats is reported.
     names = list(runs)

@@ -2,10 +2,17 @@
 
 * :func:`length_sorted_batches` tokenises once (fast tokenizers batch in Rust), sorts by *token*
   count and yields right-padded batches, so each batch pads only to its own longest text.
-* :func:`quantize_int8` makes a dynamically int8-quantised copy of a module's ``nn.Linear``
-  layers (7-bit per-channel weights, 8-bit activations quantised per batch) for CPU inference.
-* :class:`Int8Cache` keeps that copy and rebuilds it when the fp32 weights change in place
-  (fine-tuning), detected through the tensors' version counters.
+* :class:`OnnxInt8Features` runs an encoder's features graph as int8 in onnxruntime (the graph
+  of ``textransfer export --int8``); :func:`to_bf16` makes a copy of a module with bf16 weights.
+* :class:`LowPrecisionCache` keeps such a copy and rebuilds it when the fp32 weights change in
+  place (fine-tuning), detected through the tensors' version counters.
+
+int8 no longer uses ``torch.ao.quantization`` (deprecated by torch with its quantised tensor
+types). Non-deprecated candidates measured on MiniLM (Intel Xeon, AVX-512 BF16/VNNI, no AMX, 2
+shared cores): torchao's int8 dynamic-activation tensors ran at 0.69x fp32 (per-call Python
+overhead of its tensor subclass), int8 layers on ``torch._int_mm`` at 0.5-1.2x (the quantise and
+rescale steps around the multiply cost as much as it saves), onnxruntime's dynamic int8 graph
+at 2x and more (docs/benchmarks.md).
 
 Nothing here is public API; torch is imported inside the functions.
 """
@@ -13,24 +20,15 @@ Nothing here is public API; torch is imported inside the functions.
 from __future__ import annotations
 
 import copy
-import functools
-import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-Precision = Literal["fp32", "int8"]
-PRECISIONS = ("fp32", "int8")
-# Names what quantize_int8 does; part of int8 encoders' fingerprints (changes with the scheme).
-INT8_SCHEME = "int8:7-bit-per-channel-weights:8-bit-activations"
-
-
-def check_precision(precision: str, who: str) -> str:
-    """Returns ``precision`` or raises ValueError naming the encoder ``who``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"{who}: precision must be 'fp32' or 'int8', got {precision!r}")
-    return precision
+# Name what quantize_int8 / to_bf16 do; part of the encoders' fingerprints, so a new scheme gets
+# new feature-cache keys.
+INT8_SCHEME = "int8:onnxruntime-dynamic:per-channel-int8-weights:per-batch-uint8-activations"
+BF16_SCHEME = "bf16:weights"
 
 
 def length_sorted_batches(
@@ -88,68 +86,61 @@ def pad_token_rows(columns: dict[str, list[list[int]]], pad_id: int, left: bool 
     return batch
 
 
-def quantize_int8(module: Any) -> Any:
-    """A copy of ``module`` with every ``nn.Linear`` dynamically quantised to int8.
+def to_bf16(module: Any) -> Any:
+    """A copy of ``module`` with bf16 weights, in eval mode (inference only).
 
-    Weights are quantised once, per output channel, to 7 bits (-64..63); activations per batch
-    at run time, over the full 8-bit range. torch's default does the opposite (8-bit weights,
-    7-bit activations), and activations are where transformers keep their outliers: on
-    all-MiniLM-L6-v2 the default gives features at mean cosine 0.970 to fp32 and movie ->
-    product accuracy 1.9 points below fp32; this scheme gives 0.990 and 0.2 points, at the same
-    speed (``bench/encode_vs_sentence_transformers.py --accuracy``). 8 bits for both would
-    overflow the int16 pair sums of AVX2 kernels on CPUs without VNNI; 7 + 8 bits cannot
-    (2 x 255 x 64 < 32768). Per-tensor weight scales cost MiniLM about three times the error of
-    per-channel ones. The original module is not touched.
-
-    Args:
-        module: an fp32 ``nn.Module`` on the CPU.
-
-    Returns:
-        The quantised copy, in eval mode, for inference only (no gradients).
+    bf16 weights, not autocast over the fp32 ones: autocast casts every weight again in every
+    call; on an AVX-512 BF16 CPU without AMX the copy ran at 0.52x fp32 against 0.38x for
+    autocast (MiniLM, 480 product sentences), and it spares the casts on AMX too.
     """
     import torch
-    from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, per_channel_dynamic_qconfig
 
-    qconfig = QConfig(
-        activation=per_channel_dynamic_qconfig.activation,
-        weight=PerChannelMinMaxObserver.with_args(
-            dtype=torch.qint8, qscheme=torch.per_channel_symmetric, reduce_range=True
-        ),
-    )
-    clone = copy.deepcopy(module).eval()
-    with warnings.catch_warnings():
-        # torch announces the move of eager quantisation to torchao; the API still works here.
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
-
-        return quantize_dynamic(
-            clone,
-            {torch.nn.Linear: qconfig},
-            dtype=torch.qint8,
-            mapping={torch.nn.Linear: full_range_linear_class()},
-        )
+    return copy.deepcopy(module).to(torch.bfloat16).eval()
 
 
-@functools.cache
-def full_range_linear_class() -> type:
-    """torch's dynamic int8 ``Linear`` with activations quantised over all 8 bits, for 7-bit
-    weights (see :func:`quantize_int8`); built on first use so that importing this module stays
-    light."""
-    import torch
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+class OnnxInt8Features:
+    """An encoder's features graph (tokens -> pooled, normalised features) exported to ONNX,
+    quantised to int8 by onnxruntime (int8 weights per output channel, activations per batch)
+    and run by onnxruntime on the CPU.
 
-    class FullRangeDynamicLinear(DynamicLinear):
-        """Dynamic int8 linear layer whose activations use the full 8-bit range (weights must
-        be 7-bit, as :func:`quantize_int8` makes them, or AVX2 kernels may overflow)."""
+    Built with the ONNX export code of :mod:`textransfer.export` (``textransfer export --int8``
+    makes the same graph); needs the ``onnx`` extra. Exporting MiniLM takes tens of seconds,
+    once per encoder and weight state.
 
-        def forward(self, x: Any) -> Any:
-            y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
-            return y.to(x.dtype)
+    Args:
+        features: the fp32 ``nn.Module`` taking a dict of token tensors (a copy is exported).
+        example: a batch of token tensors (int64) with the input names the graph takes.
+    """
 
-        def _get_name(self) -> str:
-            return "FullRangeDynamicQuantizedLinear"
+    def __init__(self, features: Any, example: dict[str, Any]) -> None:
+        import tempfile
+        from pathlib import Path
 
-    return FullRangeDynamicLinear
+        import torch
+
+        from textransfer._optional import require
+
+        require("onnxruntime", extra="onnx", feature="precision 'int8'")
+        require("onnxscript", extra="onnx", feature="precision 'int8' (torch.onnx dynamo exporter)")
+        import onnxruntime as ort
+
+        from textransfer.encoders.onnx_graph import graph_modules, quantize_int8, torch_export
+
+        graph = graph_modules()["ProbabilityGraph"](features, torch.nn.Identity()).eval()
+        self.input_names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in example]
+        inputs = {k: example[k].long() for k in self.input_names}
+        with tempfile.TemporaryDirectory(prefix="textransfer-int8-") as tmp:
+            fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+            torch_export(graph, inputs, fp32, None)
+            quantize_int8(fp32, int8)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            self.session = ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: dict[str, Any]) -> np.ndarray:
+        """float32 features ``(n, dim)`` of a batch of token tensors."""
+        feed = {k: batch[k].numpy().astype(np.int64, copy=False) for k in self.input_names}
+        return self.session.run(None, feed)[0]
 
 
 def _weights_version(module: Any) -> tuple[int, int]:
@@ -158,17 +149,63 @@ def _weights_version(module: Any) -> tuple[int, int]:
     return id(module), sum(int(p._version) for p in params)
 
 
-class Int8Cache:
-    """Holds the int8 copy of a module; rebuilt when the module or its weights change."""
+class LowPrecisionCache:
+    """Holds a low-precision copy of a module (int8 or bf16), rebuilt when the module or its
+    weights change.
 
-    def __init__(self) -> None:
+    Args:
+        build: makes the copy from the fp32 module (:func:`quantize_int8` or :func:`to_bf16`).
+    """
+
+    def __init__(self, build: Callable[[Any], Any]) -> None:
+        self._build = build
         self._key: tuple[int, int] | None = None
         self._module: Any = None
 
     def get(self, module: Any) -> Any:
-        """The int8 copy of ``module`` (quantised on first use and after weight updates)."""
+        """The copy of ``module`` (built on first use and after weight updates)."""
         key = _weights_version(module)
         if self._module is None or key != self._key:
-            self._module = quantize_int8(module)
+            self._module = None  # free the old copy before building the new one
+            self._module = self._build(module)
             self._key = key
         return self._module
+
+
+def runner_for(
+    precision: str,
+    module: Any,
+    caches: dict[str, LowPrecisionCache],
+    who: str,
+    features: Callable[[Any], Any] | None = None,
+    example: Callable[[], dict[str, Any]] | None = None,
+) -> Any:
+    """What encodes at ``precision``: ``module`` itself (fp32), its cached bf16 copy, or (int8,
+    CPU only) the cached :class:`OnnxInt8Features` of its features graph.
+
+    Args:
+        precision: the resolved precision (``fp32``, ``bf16`` or ``int8``).
+        module: the fp32 module.
+        caches: the encoder's caches, one per precision, filled on first use.
+        who: the encoder's name, for messages.
+        features: int8: wraps ``module`` into the graph ``tokens dict -> features``.
+        example: int8: a batch of token tensors to export with.
+    """
+    if precision == "fp32":
+        return module
+    device = next(module.parameters()).device
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError(f"{who}: precision='int8' runs on the CPU; the model is on {device}")
+    if precision not in caches:
+        if precision == "int8":
+            assert features is not None and example is not None
+            caches[precision] = LowPrecisionCache(lambda m: OnnxInt8Features(features(copy.deepcopy(m).eval()), example()))
+        else:
+            caches[precision] = LowPrecisionCache(to_bf16)
+    return caches[precision].get(module)
+
+
+def precision_digest(precision: str) -> str:
+    """What a precision adds to an encoder's state digest: its scheme (fp32 adds nothing, so
+    fp32 fingerprints are those of earlier versions)."""
+    return {"int8": INT8_SCHEME, "bf16": BF16_SCHEME}.get(precision, "")

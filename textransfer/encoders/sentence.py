@@ -16,13 +16,14 @@ from textransfer._modelfolder import (
     resolve_inside,
 )
 from textransfer._progress import progress
-from textransfer.encoders._fast import Int8Cache, Precision, check_precision, length_sorted_batches
+from textransfer.encoders._fast import LowPrecisionCache, length_sorted_batches, runner_for
 from textransfer.encoders.base import Encoder, register_encoder
 from textransfer.encoders.transformer import (
     PretrainedFolderMixin,
     check_hf_folder,
     transformer_layer_groups,
 )
+from textransfer.precision import Precision, resolve_precision
 
 
 @register_encoder("sentence")
@@ -38,9 +39,13 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         normalize: L2-normalise the embeddings.
         max_length: truncate inputs to this many tokens (default: the model's own limit).
         trust_remote_code: allow model code from the hub (off unless you trust the source).
-        precision: ``"fp32"``, or ``"int8"``: :meth:`encode` runs a copy whose ``nn.Linear``
-            layers (Dense modules included) are dynamically quantised to int8 (CPU only).
-            Training (:meth:`forward`) always uses the fp32 weights.
+        precision: ``"auto"`` (default: bf16 on CPUs with AMX and on GPUs with bf16, fp32
+            elsewhere; see :mod:`textransfer.precision`), ``"fp32"``, ``"bf16"`` (:meth:`encode`
+            runs a copy with bf16 weights) or ``"int8"`` (CPU only: the model's graph, Dense
+            modules included, exported to ONNX on first use and run by onnxruntime with
+            dynamic int8 quantisation; needs the ``onnx`` extra). Resolved when the encoder is
+            built; :meth:`config` holds the result. Training (:meth:`forward`) always uses the
+            fp32 weights.
 
     Example:
         >>> enc = SentenceEncoder("all-MiniLM-L6-v2", normalize=True)  # doctest: +SKIP
@@ -54,7 +59,7 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         normalize: bool = False,
         max_length: int | None = None,
         trust_remote_code: bool = False,
-        precision: Precision = "fp32",
+        precision: Precision = "auto",
     ) -> None:
         if max_length is not None and int(max_length) < 1:
             raise ValueError(f"sentence: max_length must be >= 1 or None, got {max_length}")
@@ -62,10 +67,10 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         self.normalize = bool(normalize)
         self.max_length = None if max_length is None else int(max_length)
         self.trust_remote_code = bool(trust_remote_code)
-        self.precision = check_precision(precision, "sentence")
+        self.precision = resolve_precision(precision, "sentence")
         self.weights_modified = False
         self._module: Any = None
-        self._int8 = Int8Cache()
+        self._low_precision: dict[str, LowPrecisionCache] = {}
 
     @property
     def module(self) -> Any:
@@ -148,9 +153,10 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         was_training = module.training
         module.eval()
         device = next(module.parameters()).device
-        if self.precision == "int8" and device.type != "cpu":
-            raise ValueError(f"sentence: precision='int8' runs on the CPU; the model is on {device}")
-        runner = self._int8.get(module) if self.precision == "int8" else module
+        runner = runner_for(
+            self.precision, module, self._low_precision, "sentence",
+            features=self._features_graph, example=self._export_example,
+        )
         tokenizer = getattr(module, "tokenizer", None)
         batches: Iterable[tuple[np.ndarray, dict[str, Any] | None]]
         if callable(tokenizer):
@@ -172,14 +178,28 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
                         batch = self.collate([items[i] for i in idx])
                         if n == 0 and padded is not None and _same_tensors(batch, padded):
                             reuse = {k: v for k, v in batch.items() if k not in padded}
+                    if self.precision == "int8":  # onnxruntime: pooled, normalised features
+                        out[idx] = runner(batch)
+                        continue
                     batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.items()}
-                    emb = runner(batch)["sentence_embedding"]
+                    emb = runner(batch)["sentence_embedding"].float()  # a bf16 copy gives bf16
                     if self.normalize:
                         emb = F.normalize(emb, dim=-1)
-                    out[idx] = emb.float().cpu().numpy()
+                    out[idx] = emb.cpu().numpy()
         finally:
             module.train(was_training)
         return out
+
+    def _features_graph(self, module: Any) -> Any:
+        """The model's own modules + this encoder's normalisation: tokens -> features (int8)."""
+        from textransfer.encoders.onnx_graph import graph_modules
+
+        return graph_modules()["SentenceFeatures"](module, self.normalize)
+
+    def _export_example(self) -> dict[str, Any]:
+        from textransfer.encoders.onnx_graph import CHECK_TEXTS
+
+        return self.collate(list(CHECK_TEXTS))
 
     # -- identity and persistence ----------------------------------------------------------------
 

@@ -21,12 +21,11 @@ from textransfer._modelfolder import (
 )
 from textransfer._progress import progress
 from textransfer.encoders._fast import (
-    INT8_SCHEME,
-    Int8Cache,
-    Precision,
-    check_precision,
+    LowPrecisionCache,
     length_sorted_batches,
     pad_token_rows,
+    precision_digest,
+    runner_for,
 )
 from textransfer.encoders.base import (
     CONFIG_FILE,
@@ -37,6 +36,7 @@ from textransfer.encoders.base import (
     weights_digest,
     write_config,
 )
+from textransfer.precision import Precision, resolve_precision
 from textransfer.resources import is_hub_id, is_registered, resolve_model
 
 # Where transformer families keep their stack of blocks, most common first
@@ -256,10 +256,8 @@ class PretrainedFolderMixin:
 
     def state_digest(self) -> str:
         digest = weights_digest(self.module) if self.weights_modified else ""
-        if getattr(self, "precision", "fp32") == "int8":
-            # int8 features depend on the quantisation scheme too: a new scheme, new cache keys.
-            digest += INT8_SCHEME
-        return digest
+        # int8 / bf16 features depend on the scheme too: a new scheme, new cache keys.
+        return digest + precision_digest(getattr(self, "precision", "fp32"))
 
     def fingerprint(self) -> str:
         if self.weights_modified:
@@ -332,10 +330,14 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         max_length: truncate inputs to this many tokens.
         normalize: L2-normalise the pooled vectors.
         trust_remote_code: allow model code from the hub (off unless you trust the source).
-        precision: ``"fp32"``, or ``"int8"``: :meth:`encode` runs a copy whose ``nn.Linear``
-            layers are dynamically quantised to int8 (CPU; 7-bit weights, 8-bit activations;
-            on MiniLM about 1.3x faster than fp32, features at mean cosine 0.99 to fp32).
-            Training (:meth:`forward`) always uses the fp32 weights.
+        precision: ``"auto"`` (default: bf16 on CPUs with AMX and on GPUs with bf16, fp32
+            elsewhere; see :mod:`textransfer.precision`), ``"fp32"``, ``"bf16"`` (:meth:`encode`
+            runs a copy with bf16 weights) or ``"int8"`` (CPU only: the model and pooling
+            exported to ONNX on first use, tens of seconds for MiniLM, and run by onnxruntime
+            with dynamic int8 quantisation; needs the ``onnx`` extra; features at mean cosine
+            0.99 to fp32).
+            Resolved when the encoder is built; :meth:`config` holds the result. Training
+            (:meth:`forward`) always uses the fp32 weights.
         pretrained: False builds the same architecture (and tokenizer) with random weights:
             the no-transfer baseline of a learning curve, trained from scratch.
         seed: seeds the random weights when ``pretrained`` is False.
@@ -353,7 +355,7 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         max_length: int = 128,
         normalize: bool = False,
         trust_remote_code: bool = False,
-        precision: Precision = "fp32",
+        precision: Precision = "auto",
         pretrained: bool = True,
         seed: int = 0,
     ) -> None:
@@ -366,12 +368,12 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         self.max_length = int(max_length)
         self.normalize = bool(normalize)
         self.trust_remote_code = bool(trust_remote_code)
-        self.precision = check_precision(precision, "transformer")
+        self.precision = resolve_precision(precision, "transformer")
         self.pretrained = bool(pretrained)
         self.seed = int(seed)
         self.weights_modified = False
         self._module: Any = None
-        self._int8 = Int8Cache()
+        self._low_precision: dict[str, LowPrecisionCache] = {}
         self._tokenizer: Any = None
         self._hf_config: Any = None
 
@@ -486,10 +488,11 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         module = self.module
         was_training = module.training
         module.eval()
-        runner = self._int8.get(module) if self.precision == "int8" else module
+        runner = runner_for(
+            self.precision, module, self._low_precision, "transformer",
+            features=self._features_graph, example=self._export_example,
+        )
         device = next(module.parameters()).device
-        if self.precision == "int8" and device.type != "cpu":
-            raise ValueError(f"transformer: precision='int8' runs on the CPU; the model is on {device}")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         batches = length_sorted_batches(self.tokenizer, items, batch_size, self.max_length)
         try:
@@ -497,9 +500,12 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
                 for idx, batch in progress(
                     batches, desc=f"encoding ({self.name})", total=-(-len(items) // batch_size), unit="batch"
                 ):
-                    if runner is module:
-                        batch = {k: v.to(device) for k, v in batch.items()}
-                    hidden = runner(**batch).last_hidden_state
+                    if self.precision == "int8":  # onnxruntime: pooled, normalised features
+                        out[idx] = runner(batch)
+                        continue
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    # fp32 pooling: a bf16 sum over the tokens would lose digits.
+                    hidden = runner(**batch).last_hidden_state.float()
                     pooled = pool_hidden(hidden, batch["attention_mask"], self.pooling)
                     if self.normalize:
                         pooled = F.normalize(pooled, dim=-1)
@@ -507,6 +513,17 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         finally:
             module.train(was_training)
         return out
+
+    def _features_graph(self, module: Any) -> Any:
+        """``module`` + this encoder's pooling and normalisation: tokens -> features (int8 export)."""
+        from textransfer.encoders.onnx_graph import graph_modules
+
+        return graph_modules()["TransformerFeatures"](module, self.pooling, self.normalize)
+
+    def _export_example(self) -> dict[str, Any]:
+        from textransfer.encoders.onnx_graph import CHECK_TEXTS
+
+        return self.collate(list(CHECK_TEXTS))
 
     # -- identity and persistence ----------------------------------------------------------------
 

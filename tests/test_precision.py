@@ -1,0 +1,179 @@
+"""precision: auto | fp32 | bf16 | int8 (textransfer.precision): resolution per machine, the
+warning for bf16 without bf16 units, config-load errors, fingerprints, bf16 / int8 encoding,
+and what saved encoders record. Capabilities are monkeypatched: no test depends on the CPU."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import numpy as np
+import pytest
+
+import textransfer.precision as prec
+from textransfer.config import ConfigError
+from textransfer.encoders.sentence import SentenceEncoder
+from textransfer.encoders.transformer import TransformerEncoder
+from textransfer.experiments.train.config import load_config
+from textransfer.precision import Capabilities, resolve_mixed_precision, resolve_precision
+
+AMX = Capabilities(cpu="test AMX CPU", amx_bf16=True, avx512_bf16=True)
+AVX512_BF16 = Capabilities(cpu="test AVX-512 BF16 CPU", avx512_bf16=True)  # like this machine
+AVX2 = Capabilities(cpu="test AVX2 CPU")
+GPU = Capabilities(cpu="test AVX2 CPU", gpu_bf16=True)
+
+TEXTS = ["a good film", "a really terrible phone , not lovely", "plot", "", "the screen is superb ."]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """Sets the capabilities the encoders see: ``machine(AMX)``."""
+
+    def use(caps: Capabilities) -> None:
+        monkeypatch.setattr(prec, "detect_capabilities", lambda: caps)
+
+    return use
+
+
+@pytest.mark.parametrize(
+    ("caps", "device", "expected", "reason"),
+    [
+        (AMX, "cpu", "bf16", "AMX"),
+        (AVX512_BF16, "cpu", "fp32", "no AMX"),
+        (AVX2, "cpu", "fp32", "no bf16 units"),
+        (GPU, "cuda", "bf16", "GPU supports bf16"),
+        (AVX2, "cuda", "fp32", "GPU lacks bf16"),
+    ],
+)
+def test_auto_resolves_from_capabilities_and_logs_why(caps, device, expected, reason, caplog):
+    prec._log_once.cache_clear()
+    with caplog.at_level(logging.INFO, logger="textransfer.precision"), warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto never warns
+        assert resolve_precision("auto", "transformer", device=device, caps=caps) == expected
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and f"precision: {expected} (requested auto)" in lines[0] and reason in lines[0]
+
+
+def test_explicit_precisions_pass_through_and_int8_is_cpu_only():
+    for name in ("fp32", "int8"):
+        assert resolve_precision(name, caps=AVX2) == name
+    assert resolve_precision("bf16", caps=AMX) == "bf16"
+    with pytest.raises(ValueError, match="int8' runs on the CPU only"):
+        resolve_precision("int8", device="cuda", caps=GPU)
+
+
+@pytest.mark.parametrize("caps", [AVX512_BF16, AVX2])
+def test_bf16_forced_without_amx_works_with_one_warning(caps, machine, tiny_bert_dir):
+    machine(caps)
+    with pytest.warns(UserWarning, match="bf16.*will be slow") as record:
+        enc = TransformerEncoder(str(tiny_bert_dir), precision="bf16")
+    assert len(record) == 1 and caps.cpu in str(record[0].message)
+    assert enc.config()["precision"] == "bf16"
+    assert enc.encode(TEXTS).shape == (len(TEXTS), 32)
+
+
+def test_bf16_with_amx_does_not_warn(machine, tiny_bert_dir):
+    machine(AMX)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TransformerEncoder(str(tiny_bert_dir), precision="bf16").precision == "bf16"
+
+
+def test_mixed_precision_auto_for_training():
+    from textransfer.training.loop import training_args
+
+    assert resolve_mixed_precision("auto", "cpu", caps=AMX) == "bf16"
+    assert resolve_mixed_precision("auto", "cpu", caps=AVX512_BF16) == "no"
+    assert resolve_mixed_precision("auto", "cuda", caps=GPU) == "bf16"
+    assert resolve_mixed_precision("bf16", "cpu", caps=AVX2) == "bf16"  # explicit: as asked
+    assert resolve_mixed_precision(None, "cpu", caps=AMX) is None  # the launcher's setting
+    assert training_args({"mixed_precision": "auto"}).mixed_precision == "auto"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        training_args({"mixed_precision": "bf8"})
+
+
+def _write(tmp_path, encoder: dict) -> str:
+    import yaml
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "data": {"train": "movies"}, "encoder": encoder}))
+    return str(path)
+
+
+def test_unknown_precision_is_an_error_at_config_load(tmp_path):
+    path = _write(tmp_path, {"name": "transformer", "precision": "fp16"})
+    with pytest.raises(ConfigError, match=r"encoder\.precision: precision must be one of auto, fp32, bf16, int8, got 'fp16'") as exc:
+        load_config(path)
+    assert "run.yaml" in str(exc.value)
+    assert load_config(_write(tmp_path, {"name": "sentence", "precision": "int8"})).encoder.params()["precision"] == "int8"
+
+
+@pytest.mark.parametrize("encoder", ["tfidf", "static"])
+def test_int8_on_an_encoder_without_precision_names_those_with_one(tmp_path, encoder):
+    path = _write(tmp_path, {"name": encoder, "precision": "int8"})
+    with pytest.raises(ConfigError, match=rf"the '{encoder}' encoder cannot run in int8.*transformer and sentence"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
+def test_fingerprint_differs_between_fp32_and_bf16(cls, machine, tiny_bert_dir, tiny_sentence_dir):
+    path = str(tiny_bert_dir if cls is TransformerEncoder else tiny_sentence_dir)
+    machine(AMX)
+    fp32, bf16, auto_amx = cls(path, precision="fp32"), cls(path, precision="bf16"), cls(path)
+    assert fp32.fingerprint() != bf16.fingerprint()
+    assert auto_amx.config()["precision"] == "bf16" and auto_amx.fingerprint() == bf16.fingerprint()
+    machine(AVX512_BF16)
+    # auto resolving to fp32 keeps fp32's fingerprint: earlier cached features stay valid.
+    assert cls(path).fingerprint() == fp32.fingerprint()
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
+def test_bf16_encode_close_to_fp32(cls, machine, tiny_bert_dir, tiny_sentence_dir):
+    import torch
+
+    path = str(tiny_bert_dir if cls is TransformerEncoder else tiny_sentence_dir)
+    machine(AMX)
+    fp32 = cls(path, precision="fp32").encode(TEXTS, batch_size=2)
+    enc = cls(path, precision="bf16")
+    bf16 = enc.encode(TEXTS, batch_size=2)
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
+    assert not np.array_equal(bf16, fp32)  # it did run in bf16
+    assert _cosine(fp32, bf16).min() > 0.99
+    # The bf16 weights are a copy: training keeps the fp32 ones.
+    assert all(p.dtype == torch.float32 for p in enc.module.parameters())
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
+def test_int8_runs_on_a_supported_api_without_deprecation_warnings(cls, tiny_bert_dir, tiny_sentence_dir):
+    path = str(tiny_bert_dir if cls is TransformerEncoder else tiny_sentence_dir)
+    enc = cls(path, precision="int8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        feats = enc.encode(TEXTS)
+    assert feats.shape[0] == len(TEXTS)
+    bad = [w for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning)) or "quantiz" in str(w.message)]
+    assert not bad, [str(w.message) for w in bad]
+    # onnxruntime runs the int8 graph: no torch.ao (deprecated eager quantisation) module.
+    from textransfer.encoders._fast import OnnxInt8Features
+
+    assert isinstance(enc._low_precision["int8"].get(enc.module), OnnxInt8Features)
+
+
+@pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
+def test_resolved_precision_is_recorded_in_the_saved_encoder(cls, machine, tiny_bert_dir, tiny_sentence_dir, tmp_path):
+    path = str(tiny_bert_dir if cls is TransformerEncoder else tiny_sentence_dir)
+    machine(AVX512_BF16)
+    cls(path).save(tmp_path / "here")
+    assert json.loads((tmp_path / "here" / "encoder.json").read_text())["precision"] == "fp32"
+    machine(AMX)
+    cls(path).save(tmp_path / "amx")
+    assert json.loads((tmp_path / "amx" / "encoder.json").read_text())["precision"] == "bf16"
+    # Loaded elsewhere, a model keeps the precision it was saved with (here: with a warning).
+    machine(AVX2)
+    with pytest.warns(UserWarning, match="will be slow"):
+        assert cls.load(tmp_path / "amx").precision == "bf16"
