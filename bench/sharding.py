@@ -34,7 +34,8 @@ from _common import SyntheticCorpus, bench_encoder, machine, median, table
 
 def worker(encoder: str, n: int, out: str) -> None:
     """Encodes ``n`` synthetic sentences (sharded under torchrun); the main process saves them."""
-    from textransfer.training.sharding import encode_sharded, end_processes, is_main_process
+    from textransfer.distributed import end_processes, is_main_process
+    from textransfer.encoders.sharded import encode_sharded
 
     warnings.filterwarnings("ignore")
     enc = bench_encoder(encoder)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from textransfer.config import ConfigError, dump_config, load_config, parse_override
+from textransfer.config import (
+    ConfigError,
+    dump_config,
+    parse_override,
+    validate_config,
+)
+from textransfer.experiments.train.config import load_config
 
 BASE = {
     "name": "t",
@@ -81,27 +87,24 @@ def test_setups_inherit_top_level_sections():
         load_config({**BASE, "setups": [{"name": "a"}, {"name": "a"}]})
 
 
-def test_shipped_configs_validate():
+def test_shipped_configs_name_their_kind_and_validate():
     from pathlib import Path
 
-    from textransfer.analyses.config import load_curve_config, load_layers_config
-    from textransfer.crossdomain_config import load_crossdomain_config
+    from textransfer.experiments import EXPERIMENTS
 
-    for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
-        # Grids for `textransfer crossdomain` have a `domains:` section, learning curves `budgets:`,
-        # layer-transfer runs `base:`; run configs a `data:` one.
-        raw = yaml.safe_load(path.read_text())
-        loader = load_config
-        for key, reader in (("domains", load_crossdomain_config), ("budgets", load_curve_config), ("base", load_layers_config)):
-            if key in raw:
-                loader = reader
-        loader(path)
+    paths = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        kind = yaml.safe_load(path.read_text()).get("kind")
+        assert kind in EXPERIMENTS, f"{path.name}: `kind:` {kind!r} is not one of {sorted(EXPERIMENTS)}"
+        config = EXPERIMENTS[kind].config_model()
+        assert validate_config(config, path).kind == kind
 
 
 def test_crossdomain_configs_share_the_run_config_reader():
     import copy
 
-    from textransfer.crossdomain_config import load_crossdomain_config
+    from textransfer.experiments.crossdomain.config import load_crossdomain_config
 
     raw = {
         "name": "x",

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from textransfer.config import ConfigError
-from textransfer.crossdomain import load_domains, run_crossdomain
-from textransfer.crossdomain_config import load_crossdomain_config
 from textransfer.data.labeled import LabeledTexts
+from textransfer.experiments.crossdomain.config import load_crossdomain_config
+from textransfer.experiments.crossdomain.run import load_domains, run_crossdomain
 
 
 def write_domain(path: Path, data: LabeledTexts, labels: bool = True, rename: dict[str, str] | None = None) -> str:
@@ -171,9 +171,9 @@ def test_unlabeled_source_is_an_error(toy_config: dict[str, Any], tmp_path: Path
 def test_feature_store_fills_the_cache_with_the_right_rows(tmp_path: Path, tiny_bert_dir: Path, toy_movies: LabeledTexts) -> None:
     import numpy as np
 
-    from textransfer.crossdomain import FeatureStore
     from textransfer.encoders import create_encoder
     from textransfer.encoders.cache import FeatureCache
+    from textransfer.experiments._kernel import FeatureStore
 
     enc = create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
     cache = FeatureCache(tmp_path / "cache")
@@ -185,14 +185,14 @@ def test_feature_store_fills_the_cache_with_the_right_rows(tmp_path: Path, tiny_
 
 
 def test_target_only_baseline_uses_head_training_not_the_adaptations(toy_config: dict[str, Any]) -> None:
-    from textransfer.crossdomain import Experiment
+    from textransfer.experiments.crossdomain.run import CrossDomainRun
 
     toy_config["training"] = {"batch_size": 8}
     toy_config["strategies"] = {
         "lin": {"name": "frozen", "head": "linear", "training": {"epochs": 20}},
         "dann": {"name": "dann", "head": "linear", "training": {"lr": 3e-5, "epochs": 1}, "baseline": "lin"},
     }
-    exp = Experiment(load_crossdomain_config(toy_config))
+    exp = CrossDomainRun(load_crossdomain_config(toy_config))
     by_name = {s.name: s for s in exp.config.setups()}
     assert exp.frozen_baseline(by_name["tfidf+dann"]).training == {"batch_size": 8, "epochs": 20}
     assert exp.frozen_baseline(by_name["tfidf+lin"]).training == {"batch_size": 8, "epochs": 20}

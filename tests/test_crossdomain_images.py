@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import textransfer
-from textransfer.crossdomain import FeatureStore, _same_input
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.cache import FeatureCache
+from textransfer.experiments._kernel import FeatureStore, _same_input
 
 
 def test_same_input_compares_arrays_by_value():

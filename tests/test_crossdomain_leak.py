@@ -7,30 +7,31 @@ from typing import Any
 import numpy as np
 import pytest
 
-import textransfer.crossdomain as xd
+import textransfer.experiments._kernel as kernel
+import textransfer.experiments.crossdomain.run as xd
 from tests.test_crossdomain import toy_config  # noqa: F401  (fixture)
-from textransfer.crossdomain_config import load_crossdomain_config
 from textransfer.data.labeled import LabeledTexts
+from textransfer.experiments.crossdomain.config import load_crossdomain_config
 
 
 def test_strategies_never_receive_target_labels(
     toy_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
     calls: list[dict[str, Any]] = []
-    real_build = xd.build_components
+    real_build = kernel.build_components
 
     def spy_build(*args: Any, **kwargs: Any) -> Any:
         encoder, head, strategy = real_build(*args, **kwargs)
         real_fit = strategy.fit
 
         def spy_fit(enc: Any, hd: Any, train: LabeledTexts, val: Any = None, target_unlabeled: Any = None) -> Any:
-            calls.append({"seed": args[1], "train": train, "target": target_unlabeled})
+            calls.append({"seed": strategy.training.seed, "train": train, "target": target_unlabeled})
             return real_fit(enc, hd, train, val=val, target_unlabeled=target_unlabeled)
 
         strategy.fit = spy_fit  # type: ignore[method-assign]
         return encoder, head, strategy
 
-    monkeypatch.setattr(xd, "build_components", spy_build)
+    monkeypatch.setattr(kernel, "build_components", spy_build)  # every fit builds through the kernel
     xd.run_crossdomain(load_crossdomain_config(toy_config))
     source_fits = [c for c in calls if c["train"].domain == "movies"]
     assert len(source_fits) == 3  # frozen x 2 seeds + coral x 1 seed
@@ -61,7 +62,7 @@ def test_predictions_do_not_depend_on_target_labels(toy_config: dict[str, Any], 
             flipped = ["positive" if lab == "negative" else "negative" for lab in tgt.train.labels]
             tgt.train = LabeledTexts(tgt.train.texts, flipped, tgt.train.domain, tgt.train.ids)
             tgt.unlabeled = tgt.train.without_labels()
-        exp = xd.Experiment(cfg)
+        exp = xd.CrossDomainRun(cfg)
         setup = next(s for s in cfg.setups() if s.name == "tfidf+coral")
         exp.run_pair(setup, "movies", "products", doms, 0, {})
         probas.append(exp.scores[(setup.name, "movies", "products", "cross_domain")][0].proba)
@@ -69,7 +70,7 @@ def test_predictions_do_not_depend_on_target_labels(toy_config: dict[str, Any], 
 
 
 def test_experiment_refuses_labeled_target_texts(toy_config: dict[str, Any], toy_movies: LabeledTexts, toy_products: LabeledTexts) -> None:  # noqa: F811
-    exp = xd.Experiment(load_crossdomain_config(toy_config))
+    exp = xd.CrossDomainRun(load_crossdomain_config(toy_config))
     with pytest.raises(AssertionError, match="target labels must never reach training"):
         exp.fit(exp.config.setups()[0], toy_movies, 0, toy_products)
 
@@ -86,7 +87,7 @@ def test_only_frozen_feature_strategies_fill_the_feature_cache_ahead(
                      "training": {"epochs": 1, "batch_size": 16}},
     }
     cfg = load_crossdomain_config(toy_config)
-    exp = xd.Experiment(cfg)
+    exp = xd.CrossDomainRun(cfg)
     warmed: list[str] = []
     monkeypatch.setattr(exp.store, "warm", lambda encoder, full, *parts: warmed.append(encoder.name))
     data, _ = xd.load_domains(cfg)

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import textransfer  # noqa: E402
-from textransfer.config import ConfigError, load_config  # noqa: E402
+from textransfer.config import ConfigError  # noqa: E402
+from textransfer.experiments.train.config import load_config  # noqa: E402
 from textransfer.strategies import CapabilityError  # noqa: E402
 from textransfer.training import TrainingArgs  # noqa: E402
 

@@ -13,7 +13,7 @@ import pytest
 
 import textransfer
 from tests.fixtures.data import write_labeled_csv
-from textransfer.runner import run
+from textransfer.experiments.train.run import run
 from textransfer.training import TrainingArgs
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -118,8 +118,8 @@ def test_several_setups_keep_their_files_apart_and_frozen_logreg_has_no_history(
 
 
 def test_crossdomain_and_curve_write_histories_under_models(toy_movies, toy_products, tmp_path):
-    from textransfer.analyses.curve import run_curve
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
+    from textransfer.experiments.curve.run import run_curve
 
     movies = write_labeled_csv(tmp_path / "m.csv", toy_movies)
     products = write_labeled_csv(tmp_path / "p.csv", toy_products)

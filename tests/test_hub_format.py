@@ -334,7 +334,7 @@ def test_cli_predicts_from_a_save_pretrained_folder(clf: Classifier, tmp_path: P
 
 def test_run_records_training_data_and_domains(tmp_path: Path, toy_movies, toy_products) -> None:
     from tests.fixtures.data import write_labeled_csv
-    from textransfer.runner import run
+    from textransfer.experiments.train.run import run
 
     result = run(
         {
@@ -366,8 +366,8 @@ def test_run_records_training_data_and_domains(tmp_path: Path, toy_movies, toy_p
 
 def test_crossdomain_saved_models_carry_cross_domain_accuracy(tmp_path: Path, toy_movies, toy_products) -> None:
     from tests.fixtures.data import write_labeled_csv
-    from textransfer.crossdomain import run_crossdomain
-    from textransfer.crossdomain_config import load_crossdomain_config
+    from textransfer.experiments.crossdomain.config import load_crossdomain_config
+    from textransfer.experiments.crossdomain.run import run_crossdomain
 
     config = {
         "name": "xd_card",

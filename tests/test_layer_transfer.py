@@ -69,7 +69,7 @@ def test_k_outside_range_names_L(make_encoder):
 
 
 def test_frozen_bottom_groups_do_not_train(make_encoder):
-    from textransfer.analyses.layers import BottomFrozenFinetune
+    from textransfer.experiments.layers.run import BottomFrozenFinetune
     from textransfer.heads.base import create_head
     from textransfer.training.loop import TrainingArgs
 

@@ -135,8 +135,8 @@ def test_empty_seed_list_skips_a_setup_but_not_the_baseline(
 ):
     import pytest
 
-    from textransfer.analyses.config import load_curve_config
     from textransfer.config import ConfigError
+    from textransfer.experiments.curve.config import load_curve_config
 
     raw = _config(tmp_path, tiny_glove_file, tiny_bert_dir)
     cfg = load_curve_config(raw, ["setups.bert-two-step.seeds=[]"])

@@ -25,8 +25,9 @@ import textransfer
 from tests.conftest import make_toy
 from tests.fixtures.models import TOY_WORDS, _tiny_vectors
 from textransfer.classifier import Classifier
-from textransfer.config import ConfigError, load_config
+from textransfer.config import ConfigError
 from textransfer.data.labeled import LabelMap
+from textransfer.experiments.train.config import load_config
 from textransfer.resources import _PACKAGED, _Packaged
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,7 +199,7 @@ def test_portable_save_keeps_what_a_load_then_save_needs(registered: Path, tmp_p
 
 def test_portable_models_run_option(registered: Path, tmp_path: Path, toy_movies) -> None:
     from tests.fixtures.data import write_labeled_csv
-    from textransfer.runner import run
+    from textransfer.experiments.train.run import run
 
     config = {
         "name": "portable",

@@ -172,7 +172,7 @@ def _xd_config(tmp_path: Path, movies, products, encoders: dict[str, Any], strat
 
 def test_crossdomain_logs_one_cache_summary_and_a_distance_bar(toy_movies, toy_products, tmp_path, caplog, capsys,
                                                                monkeypatch):
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
 
     cfg = _xd_config(tmp_path, toy_movies, toy_products, {"tfidf": {"name": "tfidf", "min_df": 1}},
                      {"frozen": {"name": "frozen", "head": "logreg"}, "coral": {"name": "coral", "head": "logreg"}})
@@ -193,7 +193,7 @@ def test_crossdomain_loads_a_frozen_encoder_once_and_fine_tuned_ones_per_fit(
 ):
     import sentence_transformers
 
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
 
     loads: list[str] = []
 
@@ -218,7 +218,7 @@ def test_crossdomain_loads_a_frozen_encoder_once_and_fine_tuned_ones_per_fit(
 
 
 def test_shared_encoders_are_for_frozen_features_only(tiny_sentence_dir):
-    from textransfer.runner import SharedEncoders, build_components
+    from textransfer.experiments._kernel import SharedEncoders, build_components
 
     enc = {"name": "sentence", "model": str(tiny_sentence_dir)}
 
@@ -226,15 +226,15 @@ def test_shared_encoders_are_for_frozen_features_only(tiny_sentence_dir):
         return SetupConfig.model_validate({"name": strategy, "encoder": encoder, "strategy": {"name": strategy, "head": head}})
 
     pool = SharedEncoders()
-    frozen = build_components(setup("frozen"), 0, None, 8, pool)[0]
-    assert build_components(setup("coral"), 1, None, 8, pool)[0] is frozen  # same config, other seed
-    tuned = [build_components(setup("finetune", head="linear"), s, None, 8, pool)[0] for s in (0, 1)]
+    frozen = build_components(setup("frozen"), pool)[0]
+    assert build_components(setup("coral"), pool)[0] is frozen  # same encoder config, another strategy
+    tuned = [build_components(setup("finetune", head="linear"), pool)[0] for _ in range(2)]
     assert frozen not in tuned and tuned[0] is not tuned[1]  # trained: fresh weights every time
-    other = build_components(setup("frozen", {**enc, "normalize": True}), 0, None, 8, pool)[0]
+    other = build_components(setup("frozen", {**enc, "normalize": True}), pool)[0]
     assert other is not frozen  # another config
-    tfidf = [build_components(setup("frozen", {"name": "tfidf"}), 0, None, 8, pool)[0] for _ in range(2)]
+    tfidf = [build_components(setup("frozen", {"name": "tfidf"}), pool)[0] for _ in range(2)]
     assert tfidf[0] is not tfidf[1]  # fitted on each fit's data: never shared
-    assert build_components(setup("frozen"), 0, None, 8)[0] is not frozen  # no pool: fresh, as before
+    assert build_components(setup("frozen"))[0] is not frozen  # no pool: fresh, as before
 
 
 def test_cli_quiet_run_prints_no_info_and_no_bars(tmp_path, toy_movies):

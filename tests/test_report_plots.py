@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from textransfer.evaluation import plots
-from textransfer.evaluation.report import more_table, summary_table, write_report
 from textransfer.evaluation.scoring import pool_seeds, score_predictions
+from textransfer.experiments.crossdomain import plots as crossdomain_plots
+from textransfer.experiments.crossdomain.report import more_table, summary_table, write_report
 
 
 def _part(rng: np.random.Generator, acc: float, n: int = 60, seeds: int = 2) -> dict[str, Any]:
@@ -59,10 +60,10 @@ def test_summary_is_compact_and_the_rest_is_below() -> None:
 
 
 def test_accuracy_figure_grows_with_rows_at_a_fixed_width_and_zooms_in() -> None:
-    small, big = plots.accuracy_figure(_rows(3)), plots.accuracy_figure(_rows(30))
+    small, big = crossdomain_plots.accuracy_figure(_rows(3)), crossdomain_plots.accuracy_figure(_rows(30))
     try:
         (w3, h3), (w30, h30) = small.get_size_inches(), big.get_size_inches()
-        assert w3 == w30 == plots.FIG_WIDTH
+        assert w3 == w30 == crossdomain_plots.FIG_WIDTH
         assert h30 > 3 * h3 and h30 / 30 >= 0.4  # at least 0.4 inch for each row's band
         ax = big.axes[0]
         assert len(ax.get_yticklabels()) == 30
@@ -127,7 +128,7 @@ def test_report_groups_figures_per_setup(tmp_path: Path) -> None:
     sections = report.split("### ")[1:]
     assert len(sections) == 2
     for row, section in zip(rows, sections, strict=True):
-        cm, rel = plots.row_figure_names(row)
+        cm, rel = crossdomain_plots.row_figure_names(row)
         assert section.startswith(f"`{row['setup']}`")
         assert f"(plots/{cm})" in section and f"(plots/{rel})" in section
         assert section.index(f"(plots/{cm})") < section.index("| class |")  # figures above the tables

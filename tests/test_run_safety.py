@@ -22,15 +22,18 @@ import yaml
 import textransfer
 from tests.conftest import make_toy
 from tests.fixtures.data import write_labeled_csv
-from textransfer.analyses.config import load_curve_config, load_layers_config
-from textransfer.analyses.curve import run_curve
-from textransfer.analyses.layers import run_layers
 from textransfer.cli import main
-from textransfer.config import ConfigError, RunDirectory, RunDirectoryLocked, load_config
-from textransfer.crossdomain import run_crossdomain
-from textransfer.crossdomain_config import load_crossdomain_config
+from textransfer.config import ConfigError, RunDirectory, RunDirectoryLocked
 from textransfer.encoders.cache import FeatureCache, encode_cached
-from textransfer.runner import build_components, run
+from textransfer.experiments._kernel import build_components, training_settings
+from textransfer.experiments.crossdomain.config import load_crossdomain_config
+from textransfer.experiments.crossdomain.run import run_crossdomain
+from textransfer.experiments.curve.config import load_curve_config
+from textransfer.experiments.curve.run import run_curve
+from textransfer.experiments.layers.config import load_layers_config
+from textransfer.experiments.layers.run import run_layers
+from textransfer.experiments.train.config import load_config
+from textransfer.experiments.train.run import run
 from textransfer.training.checkpoint import CheckpointError
 
 OUTPUTS = ("config.resolved.yaml", "metrics.json", "report.md")
@@ -72,7 +75,7 @@ def test_a_run_failing_on_its_data_leaves_the_previous_run_as_it_was(frozen_cfg,
 def test_outputs_are_renamed_into_place_only_when_all_are_written(frozen_cfg, monkeypatch):
     first = run(frozen_cfg)
     before = _snapshot(first.run_dir)
-    import textransfer.runner as runner
+    import textransfer.experiments.train.run as runner
 
     def crash(*args, **kwargs):
         raise RuntimeError("disk full while writing report.md")
@@ -152,10 +155,42 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_released(frozen_cfg, tm
     run(frozen_cfg)  # and the next run finds it free
 
 
-def test_only_rank_0_of_a_multi_process_launch_writes(frozen_cfg, tmp_path, monkeypatch):
+def _as_rank_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as rank 1 of a launch, for the question "may I write?" only: a real launch
+    (WORLD_SIZE > 1) would also shard the encoding across processes that do not exist here."""
+    import textransfer.config
+    import textransfer.distributed
+    import textransfer.experiments._kernel
+    import textransfer.experiments.crossdomain.run
+    import textransfer.experiments.train.run
+
     monkeypatch.setenv("RANK", "1")
+    for module in (textransfer.distributed, textransfer.config, textransfer.experiments._kernel,
+                   textransfer.experiments.train.run, textransfer.experiments.crossdomain.run):
+        monkeypatch.setattr(module, "is_main_process", lambda: False)
+
+
+def test_only_rank_0_of_a_multi_process_launch_writes(frozen_cfg, tmp_path, monkeypatch):
+    _as_rank_1(monkeypatch)
     result = run(frozen_cfg)
     assert result.metrics["safe"]["eval"]["test"]["accuracy"] > 0.9
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("kind", ["crossdomain", "curve", "layers"])
+def test_no_kind_writes_from_a_process_other_than_rank_0(kind, tmp_path, tiny_bert_dir, monkeypatch):
+    _, runner_fn, cfg, _ = _kinds(tmp_path, tiny_bert_dir)[kind]
+    movies = cfg["domains"]["movies"] if kind == "crossdomain" else write_labeled_csv(
+        tmp_path / "src.csv", make_toy("movies", ["film", "plot"], n=32, seed=1))
+    # Each kind with the option that saves models mid-run: models, source models, base networks.
+    cfg = {**cfg, **{"crossdomain": {"save_models": True},
+                     "curve": {"source": movies, "setups": {**cfg.get("setups", {}), "two": {
+                         "encoder": "tfidf", "source": {"strategy": {"name": "frozen", "head": "logreg"}},
+                         "strategy": {"name": "frozen", "head": "logreg"}}}},
+                     "layers": {"base": "source", "source": movies}}[kind]}
+    _as_rank_1(monkeypatch)
+    result = runner_fn(cfg)
+    assert result.metrics["name"] == cfg["name"]
     assert not (tmp_path / "runs").exists()
 
 
@@ -277,7 +312,7 @@ def test_batch_size_below_1_is_a_config_error(kind, value):
         ("run", "training.epochs=2.5", r"training\.epochs: input should be a valid integer"),
         ("run", "training.batch_size=-1", r"training\.batch_size must be >= 1"),
         ("run", "training.patience=0", r"training\.patience must be >= 1"),
-        ("run", "training.mixed_precision=fp8", r"training\.mixed_precision: input should be 'no', 'bf16' or 'fp16'"),
+        ("run", "training.mixed_precision=fp8", r"training\.mixed_precision: input should be 'no', 'bf16', 'fp16' or 'auto'"),
         ("run", "training.lr=.nan", r"training\.lr must be > 0, got nan"),
         ("crossdomain", "strategies.frozen.training.lr=abc", r"setup tfidf\+frozen\.training\.lr: input should be a valid number"),
         ("curve", "setups.tfidf.training.epochs=x", r"setups\.tfidf\.training\.epochs: input should be a valid integer"),
@@ -294,8 +329,9 @@ def test_training_values_of_a_setup_are_named_with_the_setup_and_converted():
     with pytest.raises(ConfigError, match=r"setups\[b\]\.training\.lr: input should be a valid number"):
         load_config({**_RUN, "setups": [{"name": "a"}, {"name": "b", "training": {"lr": "abc"}}]})
     cfg = load_config({**_RUN, "strategy": {"name": "frozen", "head": "mlp"}, "training": {"epochs": "3", "lr": "1e-3"}})
-    _, _, strategy = build_components(cfg.resolved_setups()[0], 0, None, 32)
-    assert strategy.training.epochs == 3 and strategy.training.lr == 1e-3
+    build_components(cfg.resolved_setups()[0])  # builds
+    training = training_settings(cfg.resolved_setups()[0], 0)  # what fit_setup gives the strategy
+    assert training.epochs == 3 and training.lr == 1e-3
 
 
 # -- item 22: dotted overrides into one-word data sources --------------------------------------
@@ -416,7 +452,7 @@ def test_data_problems_are_warned_and_reported(case, message, frozen_cfg, tmp_pa
         "no_test_no_eval": ["data.test_size=0", "data.eval={}"],
         "limit": ["data.train.limit=1000"],
     }[case]
-    with caplog.at_level(logging.WARNING, logger="textransfer.runner"):
+    with caplog.at_level(logging.WARNING, logger="textransfer.experiments.train"):
         result = run(frozen_cfg, overrides)
     found = re.search(message, caplog.text)
     assert found, caplog.text

@@ -13,10 +13,11 @@ import pytest
 from tests.fixtures.models import TOY_TEXTS
 from tests.fixtures.torchrun import run_torchrun
 from textransfer.classifier import Classifier
+from textransfer.distributed import sharded
 from textransfer.encoders.cache import encode_streamed, write_npy_stream
+from textransfer.encoders.sharded import encode_sharded, encode_streamed_sharded
 from textransfer.encoders.static import StaticEncoder
 from textransfer.prediction import predict_file
-from textransfer.training.sharding import encode_sharded, encode_streamed_sharded, sharded
 
 TEXTS = [*TOY_TEXTS, "zzz unknown", "", "good , bad"]  # 23: odd, so two shards differ in size
 
@@ -99,7 +100,8 @@ import textransfer
 from textransfer.cli import main
 from textransfer.encoders.static import StaticEncoder
 from textransfer.prediction import predict_file
-from textransfer.training.sharding import _state, encode_sharded, encode_streamed_sharded, end_processes
+from textransfer.distributed import _state, end_processes
+from textransfer.encoders.sharded import encode_sharded, encode_streamed_sharded
 from tests.conftest import make_toy
 from tests.test_sharding import TEXTS
 

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from tests.fixtures.data import write_labeled_csv
-from textransfer.analyses.config import load_curve_config
-from textransfer.config import ConfigError, load_config
-from textransfer.crossdomain_config import load_crossdomain_config
-from textransfer.runner import run
+from textransfer.config import ConfigError
+from textransfer.experiments.crossdomain.config import load_crossdomain_config
+from textransfer.experiments.curve.config import load_curve_config
+from textransfer.experiments.train.config import load_config
+from textransfer.experiments.train.run import run
 
 pytest.importorskip("tensorboard")
 mlflow = pytest.importorskip("mlflow")
@@ -107,7 +108,7 @@ def test_a_tracked_run_is_read_back_from_tensorboard_and_mlflow(toy_movies, tmp_
 def test_a_failed_run_is_marked_failed_and_default_dirs_are_used(toy_movies, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    import textransfer.runner as runner
+    import textransfer.experiments.train.run as runner
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -128,8 +129,8 @@ def test_a_failed_run_is_marked_failed_and_default_dirs_are_used(toy_movies, tmp
 
 
 def test_crossdomain_and_curve_track_final_metrics(toy_movies, toy_products, tmp_path):
-    from textransfer.analyses.curve import run_curve
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
+    from textransfer.experiments.curve.run import run_curve
 
     movies = write_labeled_csv(tmp_path / "m.csv", toy_movies)
     products = write_labeled_csv(tmp_path / "p.csv", toy_products)

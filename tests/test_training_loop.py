@@ -73,3 +73,37 @@ def test_seeded_runs_are_repeatable():
     train(b, _loader(), None, TrainingArgs(epochs=3, seed=3))
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize(("warmup", "total"), [(0, 10), (3, 10), (10, 10), (1, 1)])
+def test_warmup_schedule_matches_transformers(warmup: int, total: int) -> None:
+    """The loop's own torch schedule gives the learning rates transformers' linear schedule gives."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from textransfer.training.loop import linear_warmup_schedule
+
+    def rates(make) -> list[float]:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        sched = make(opt, warmup, total)
+        out = []
+        for _ in range(total + 2):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    assert rates(linear_warmup_schedule) == pytest.approx(rates(get_linear_schedule_with_warmup), abs=1e-12)
+
+
+def test_the_loop_does_not_import_transformers() -> None:
+    """A core install (no transformers) can train a head: the loop imports transformers nowhere."""
+    import ast
+    from pathlib import Path
+
+    import textransfer.training.loop as loop
+
+    tree = ast.parse(Path(loop.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m.split(".")[0] == "transformers"}

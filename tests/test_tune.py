@@ -14,7 +14,8 @@ import yaml
 from tests.conftest import make_toy
 from tests.fixtures.data import write_labeled_csv
 from textransfer.cli import main
-from textransfer.config import ConfigError, load_config
+from textransfer.config import ConfigError
+from textransfer.experiments.train.config import load_config
 
 pytest.importorskip("optuna")
 
@@ -46,7 +47,7 @@ def _write(tmp_path: Path, cfg: dict[str, Any]) -> Path:
 
 def test_three_trials_through_the_cli(tune_config: dict[str, Any], tmp_path: Path, capsys) -> None:
     import textransfer
-    from textransfer.runner import evaluate, load_splits
+    from textransfer.experiments.train.run import evaluate, load_splits
 
     assert main(["tune", str(_write(tmp_path, tune_config)), "--trials", "3"]) == 0
     tune_dir = tmp_path / "runs" / "toy_tune"

@@ -14,8 +14,6 @@ import pytest
 from tests.conftest import make_toy
 from tests.test_crossdomain import write_domain
 from textransfer.config import ConfigError
-from textransfer.crossdomain_config import load_crossdomain_config
-from textransfer.evaluation.matrix import _verdicts
 from textransfer.evaluation.scoring import Scored
 from textransfer.evaluation.verdicts import (
     majority_verdict,
@@ -24,6 +22,8 @@ from textransfer.evaluation.verdicts import (
     twin_verdict,
     worth_in_labels,
 )
+from textransfer.experiments.crossdomain.config import load_crossdomain_config
+from textransfer.experiments.crossdomain.matrix import _verdicts
 
 # -- negative transfer -------------------------------------------------------------------------
 
@@ -213,17 +213,17 @@ def trust_config(tmp_path: Path) -> dict[str, Any]:
 def test_crossdomain_run_reports_estimates_worth_verdicts_and_a_recommendation(
     trust_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import textransfer.crossdomain as xd
+    import textransfer.experiments.crossdomain.run as xd
 
     # Source validation rows never reach training (spy on every fit's train split).
     trained_on: list[tuple[int, set[Any]]] = []
-    real_fit = xd.Experiment.fit
+    real_fit = xd.CrossDomainRun.fit
 
     def spy(self: Any, setup: Any, train: Any, seed: int, *args: Any, **kwargs: Any) -> Any:
         trained_on.append((seed, set(train.ids) if train.domain == "movies" else set()))
         return real_fit(self, setup, train, seed, *args, **kwargs)
 
-    monkeypatch.setattr(xd.Experiment, "fit", spy)
+    monkeypatch.setattr(xd.CrossDomainRun, "fit", spy)
     result = xd.run_crossdomain(load_crossdomain_config(trust_config))
     m = result.metrics
     data, _ = xd.load_domains(load_crossdomain_config(trust_config))
@@ -315,7 +315,7 @@ def test_crossdomain_run_reports_estimates_worth_verdicts_and_a_recommendation(
 def test_a_source_validation_set_too_small_is_said_in_the_report(
     trust_config: dict[str, Any],
 ) -> None:
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
 
     trust_config["source_val_size"] = 0.1  # 16 rows
     trust_config["targets"] = ["products"]
@@ -351,7 +351,7 @@ def test_new_options_are_checked_when_the_config_is_read(
 
 
 def test_source_val_size_zero_turns_the_estimates_off(trust_config: dict[str, Any]) -> None:
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
 
     trust_config.update(source_val_size=0.0, targets=["products"])
     trust_config["evaluation"].update(plots=False, target_only=False, n_boot=0)
@@ -363,7 +363,7 @@ def test_source_val_size_zero_turns_the_estimates_off(trust_config: dict[str, An
 def test_a_fine_tuned_setup_is_worth_labels_on_its_frozen_twins_curve(
     trust_config: dict[str, Any], tiny_bert_dir: Path
 ) -> None:
-    from textransfer.crossdomain import run_crossdomain
+    from textransfer.experiments.crossdomain.run import run_crossdomain
 
     trust_config.update(seeds=[0], targets=["products"])
     trust_config["encoders"] = {

@@ -9,8 +9,8 @@ import pytest
 
 import textransfer
 from tests.conftest import _NEG, _POS, make_toy
-from textransfer.config import load_config
 from textransfer.data import LabeledTexts
+from textransfer.experiments.train.config import load_config
 from textransfer.strategies.base import CapabilityError
 
 LABELS = {"positive": "good great wonderful", "negative": "bad awful terrible"}

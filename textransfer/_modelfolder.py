@@ -22,6 +22,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+# The file that marks a folder as a saved textransfer model (what Classifier.save writes).
+META_FILE = "textransfer.json"
+
 # Files that unpickle (or may unpickle) when loaded: textransfer never writes them into a model.
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".kv", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npz")
 # Names of the Hugging Face JSON files that may carry an ``auto_map`` (model code to import).

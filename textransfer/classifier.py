@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from textransfer._modelfolder import (
+    META_FILE,
     RESAVE_FIX,
     ModelFormatError,
     RemoteCodeError,
@@ -58,7 +59,6 @@ from textransfer.heads.base import HEADS, Head
 # 2: files found by local paths copied in, sha256 record ("files"), no trust_remote_code saved.
 # Folders of format 1 still load (without the checksum check).
 FORMAT_VERSION = 2
-META_FILE = "textransfer.json"
 CARD_FILE = "README.md"
 _PARTS = ("encoder", "head")
 _PACKAGES = ("textransfer", "torch", "transformers", "sentence-transformers", "gensim", "scikit-learn", "numpy")
@@ -547,10 +547,10 @@ def load(model_dir: str | Path, *, trust_remote_code: bool = False) -> Classifie
         (1, 2)
 
     An ONNX export folder (``textransfer export``) loads as an
-    :class:`~textransfer.export.OnnxClassifier`: the same ``predict`` / ``predict_proba`` /
+    :class:`~textransfer.onnx_classifier.OnnxClassifier`: the same ``predict`` / ``predict_proba`` /
     ``labels``, run by onnxruntime.
     """
-    from textransfer.export import OnnxClassifier, is_onnx_export
+    from textransfer.onnx_classifier import OnnxClassifier, is_onnx_export
 
     if is_onnx_export(model_dir):
         return OnnxClassifier.load(model_dir)  # type: ignore[return-value]
@@ -565,7 +565,7 @@ def from_pretrained(
     token: str | bool | None = None,
 ) -> Classifier:
     """Loads a model from a local folder or a Hugging Face hub repo id (see
-    :func:`textransfer.hub.from_pretrained`): the repo is downloaded, then checked and loaded
+    :func:`textransfer.hub.resolve_pretrained`): the repo is downloaded, then checked and loaded
     like any received folder.
 
     Example:
@@ -573,11 +573,10 @@ def from_pretrained(
         >>> clf.predict(["great battery"])  # doctest: +SKIP
         ['positive']
     """
-    from textransfer.hub import from_pretrained as _from_pretrained
+    from textransfer.hub import resolve_pretrained
 
-    return _from_pretrained(  # type: ignore[no-any-return]
-        name_or_path, trust_remote_code=trust_remote_code, revision=revision, token=token
-    )
+    folder = resolve_pretrained(name_or_path, revision=revision, token=token)
+    return load(folder, trust_remote_code=trust_remote_code)
 
 
 def predict(

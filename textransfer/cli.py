@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 # Errors a user can fix (bad input, files, settings, missing extras): one message, exit 2.
 # OSError covers permission errors, folders given for files and files given for folders.
@@ -43,14 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="train and evaluate from a YAML config")
-    r.add_argument("config", help="YAML config file")
-    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set strategy.head=mlp (repeatable)")
-    r.add_argument("--resume", action="store_true",
-                   help="continue interrupted fine-tuning from the last epoch checkpoint in the run directory")
-    r.add_argument("--fresh", action="store_true",
-                   help="start over: delete the checkpoints an interrupted run left in the run directory")
+    _add_experiment_parsers(sub)
 
     tu = sub.add_parser("tune", help="hyperparameter search over the `search:` ranges of a run config")
     tu.add_argument("config", help="YAML run config with a `search:` section and a validation split")
@@ -59,18 +53,6 @@ def _parser() -> argparse.ArgumentParser:
                     help="override a config value before the search, e.g. --set seed=1 (repeatable)")
     tu.add_argument("--metric", choices=["accuracy", "macro_f1"], default="accuracy",
                     help="validation metric to maximise (default: accuracy)")
-
-    cd = sub.add_parser("crossdomain", help="cross-domain evaluation grid: sources x targets x setups x seeds")
-    cd.add_argument("config", help="YAML config (see configs/crossdomain_*.yaml)")
-    cd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config value, e.g. --set seeds=[0] (repeatable)")
-
-    for name, text in (("curve", "learning curves: target accuracy vs number of labeled target examples"),
-                       ("layers", "layer transfer (Yosinski et al. 2014): keep k layer groups, re-initialise the rest")):
-        an = sub.add_parser(name, help=text)
-        an.add_argument("config", help="YAML config (see configs/curve_*.yaml, configs/*layers*.yaml)")
-        an.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set seeds=[0] (repeatable)")
 
     pr = sub.add_parser("predict", help="predict labels with a saved model")
     pr.add_argument("model_dir", help="model directory (runs/<name>/model)")
@@ -125,12 +107,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from textransfer.runner import run, summary_table
+def _add_experiment_parsers(sub: Any) -> None:
+    """One subcommand per experiment kind (:data:`textransfer.experiments.EXPERIMENTS`)."""
+    from textransfer.experiments import EXPERIMENTS
 
-    result = run(args.config, args.overrides, resume=args.resume, fresh=args.fresh)
-    print(summary_table(result.metrics))
-    print(f"\nrun directory: {result.run_dir}")
+    for kind in EXPERIMENTS.values():
+        parser = sub.add_parser(kind.verb, help=kind.help)
+        parser.add_argument("config", help=kind.config_help)
+        parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                            help=f"override a config value, e.g. --set {kind.set_example} (repeatable)")
+        for flags, options in kind.options:
+            parser.add_argument(*flags, **options)
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    """Runs the experiment kind of subcommand ``args.command`` and prints its summary."""
+    from textransfer.experiments import experiment_for_verb
+
+    kind = experiment_for_verb(args.command)
+    assert kind is not None
+    options = {opts["dest"]: getattr(args, opts["dest"]) for _, opts in kind.options}
+    result = kind.run_config(args.config, args.overrides, **options)
+    print("\n".join(kind.summary(result)))
+    print(f"\nrun directory: {result.run_dir} ({kind.outputs})")
     return 0
 
 
@@ -144,36 +143,6 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_crossdomain(args: argparse.Namespace) -> int:
-    from textransfer.crossdomain import run_crossdomain
-    from textransfer.evaluation.report import summary_table
-
-    result = run_crossdomain(args.config, args.overrides)
-    print("\n".join(summary_table(result.metrics["rows"])))
-    print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, plots/)")
-    return 0
-
-
-def _cmd_curve(args: argparse.Namespace) -> int:
-    from textransfer.analyses.curve import run_curve
-    from textransfer.analyses.curve_report import benefit_rows
-
-    result = run_curve(args.config, args.overrides)
-    print("\n".join(benefit_rows(result.metrics)))
-    print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, samples.json, plots/)")
-    return 0
-
-
-def _cmd_layers(args: argparse.Namespace) -> int:
-    from textransfer.analyses.layers import run_layers
-
-    result = run_layers(args.config, args.overrides)
-    for variant, points in result.metrics["variants"].items():
-        print(f"{variant}\t" + "  ".join(f"k={k}: {p['mean']:.3f}" for k, p in points.items()))
-    print(f"\nrun directory: {result.run_dir} (report.md, metrics.json, samples.json, plots/)")
-    return 0
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
     from textransfer.classifier import load
     from textransfer.encoders.base import check_batch_size
@@ -184,8 +153,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.input:
         if not args.output:
             raise ValueError("--input needs --output FILE.csv")
+        from textransfer.distributed import is_main_process
         from textransfer.prediction import check_paths, predict_file_with_report
-        from textransfer.training.sharding import is_main_process
 
         check_paths(args.input, args.output)  # before loading the model: bad paths fail fast
         clf = load(args.model_dir, trust_remote_code=args.trust_remote_code)
@@ -268,9 +237,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pipeline(command: str, default_config: str | Path, description: str, argv: Sequence[str] | None = None) -> int:
+def run_pipeline(
+    command: str, default_config: str | Path, description: str | None = None, argv: Sequence[str] | None = None
+) -> int:
     """``main`` of a ``pipelines/*.py`` script: ``--config`` (default ``default_config``) and
-    repeated ``--set KEY=VALUE``, run as ``textransfer COMMAND CONFIG --set ...``."""
+    repeated ``--set KEY=VALUE``, run as ``textransfer COMMAND CONFIG --set ...``; the
+    description defaults to the help of the experiment kind behind ``command``."""
+    if description is None:
+        from textransfer.experiments import experiment_for_verb
+
+        kind = experiment_for_verb(command)
+        description = kind.help if kind is not None else command
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", default=str(default_config))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -293,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # -q: no progress bars, the dependencies' included; without it, bars only on a terminal.
     set_quiet(args.quiet)
-    # Each subcommand NAME is handled by _cmd_NAME in this module.
-    handler = globals()[f"_cmd_{args.command}"]
+    # Each subcommand NAME is handled by _cmd_NAME in this module; experiment kinds by one handler.
+    handler = globals().get(f"_cmd_{args.command}", _run_experiment)
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -1,22 +1,18 @@
-"""Typed run configs: YAML in, validated early, strict about unknown keys, saved with outputs.
+"""What every experiment config is made of: YAML in, validated early, strict about unknown keys,
+saved with the outputs.
 
-A config names components by registry name; every other key of a component section is a
-constructor argument, checked against the component's signature when the config is loaded::
+- :class:`Component` (``{name: registry-name, **constructor kwargs}``), :class:`StrategyConfig`,
+  :class:`SetupConfig` (one encoder/strategy combination), :class:`TrackingConfig`;
+- reading and checking: :func:`validate_config` (a YAML file or dict plus dotted ``--set``
+  overrides, every problem one :class:`ConfigError` naming the key), :func:`resolve_config`,
+  :func:`read_kind`, :func:`dump_config`;
+- :class:`RunDirectory`: every experiment kind writes its folder through it: paths checked first,
+  one run at a time per folder (a lock), outputs renamed into place only once complete, and only
+  the main process of a multi-process launch writes.
 
-    name: movies_frozen
-    data:
-      train: movies            # packaged domain, a file path, or hf:NAME
-      test_size: 0.2           # in-domain test split held out from train
-      eval: {products: products}
-    encoder: {name: static, vectors: glove-6b-50d, pooling: mean}
-    strategy: {name: frozen, head: logreg}
-    training: {epochs: 10}     # for torch heads / fine-tuning
-
-``setups:`` (optional) lists several encoder/strategy combinations run on the same data.
-
-Every run kind (``run``, ``crossdomain``, ``curve``, ``layers``) writes its folder through
-:class:`RunDirectory`: paths checked first, one run at a time per folder (a lock), outputs
-renamed into place only once complete.
+The config of each experiment kind lives with the kind (:mod:`textransfer.experiments`); the
+single run's ``RunConfig`` and ``load_config`` are in :mod:`textransfer.experiments.train.config`
+(``textransfer.load_config`` at the top level).
 """
 
 from __future__ import annotations
@@ -50,8 +46,10 @@ from pydantic import (
     model_validator,
 )
 
+from textransfer._folders import check_folder, make_folder
 from textransfer._registry import check_params
 from textransfer.data.sources import DataSource
+from textransfer.distributed import is_main_process
 
 logger = logging.getLogger("textransfer.config")
 
@@ -120,37 +118,6 @@ class StrategyConfig(Component):
 StrategySpec = Annotated[StrategyConfig, BeforeValidator(_component)]
 
 
-class DataConfig(BaseModel):
-    """Where the training and evaluation data come from."""
-
-    model_config = ConfigDict(extra="forbid")
-    train: DataSource
-    test: DataSource | None = None
-    val: DataSource | None = None
-    test_size: float = 0.2
-    val_size: float = 0.0
-    eval: dict[str, DataSource] = Field(default_factory=dict)
-
-    @field_validator("train", "test", "val", mode="before")
-    @classmethod
-    def _source(cls, v: Any) -> Any:
-        return source_spec(v)
-
-    @field_validator("eval", mode="before")
-    @classmethod
-    def _eval(cls, v: Any) -> Any:
-        if isinstance(v, list):  # [products, file.csv] -> named by their domain
-            v = {str(s if isinstance(s, str) else s.get("domain") or s.get("source")): s for s in v}
-        return {k: source_spec(s) for k, s in (v or {}).items()}
-
-    @field_validator("test_size", "val_size")
-    @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"must be a fraction in [0, 1), got {v}")
-        return v
-
-
 class SetupConfig(BaseModel):
     """One encoder/strategy combination of a multi-setup run."""
 
@@ -217,50 +184,6 @@ class TrackingConfig(BaseModel):
         return v
 
 
-class RunConfig(BaseModel):
-    """A whole run: data, components, training settings and where outputs go."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: RunName
-    seed: int = 0
-    output_dir: str = "runs"
-    cache_dir: str | None = "~/.cache/textransfer/features"
-    batch_size: PositiveInt = 32
-    data: DataConfig
-    encoder: ComponentSpec = Field(default_factory=lambda: Component(name="tfidf"))
-    strategy: StrategySpec = Field(default_factory=StrategyConfig)
-    training: dict[str, Any] = Field(default_factory=dict)
-    setups: list[SetupConfig] = Field(default_factory=list)
-    tracking: TrackingConfig | None = None
-    # Save each model with its frozen encoder's pretrained files (Classifier.save(portable=True)):
-    # it then loads without the resource packages (all-MiniLM-L6-v2, glove-6b-50d) or a network.
-    portable_models: bool = False
-
-    @model_validator(mode="after")
-    def _check_components(self) -> RunConfig:
-        names = [s.name for s in self.setups]
-        dupes = {n for n in names if names.count(n) > 1}
-        if dupes:
-            raise ValueError(f"setups: duplicate setup names {sorted(dupes)}")
-        for setup in self.resolved_setups():
-            validate_components(setup, where=f"setups[{setup.name}]" if self.setups else "")
-        return self
-
-    def resolved_setups(self) -> list[SetupConfig]:
-        """The setups to run, each with encoder/strategy/training filled from the top level."""
-        if not self.setups:
-            return [SetupConfig(name=self.name, encoder=self.encoder, strategy=self.strategy, training=self.training)]
-        return [
-            SetupConfig(
-                name=s.name,
-                encoder=s.encoder or self.encoder,
-                strategy=s.strategy or self.strategy,
-                training={**self.training, **(s.training or {})},
-            )
-            for s in self.setups
-        ]
-
-
 def validate_components(setup: SetupConfig, where: str = "") -> None:
     """Checks registry names and constructor keys of a setup's components."""
     from textransfer.encoders.base import ENCODERS
@@ -271,6 +194,10 @@ def validate_components(setup: SetupConfig, where: str = "") -> None:
     prefix = f"{where}." if where else ""
     assert setup.encoder is not None and setup.strategy is not None
     strategy_params = {k: v for k, v in setup.strategy.params().items()}
+    if setup.encoder.name in ENCODERS.names():  # precision's values and the encoders without one
+        from textransfer.precision import check_encoder_precision
+
+        check_encoder_precision(setup.encoder.name, setup.encoder.params(), prefix + "encoder")
     for section, registry, comp, params in (
         ("encoder", ENCODERS, setup.encoder, setup.encoder.params()),
         ("strategy", STRATEGIES, setup.strategy, strategy_params),
@@ -386,15 +313,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load_config(path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Reads and validates a YAML config, applying dotted ``overrides`` (``key.sub=value``).
-
-    Example:
-        >>> cfg = load_config("configs/movies_frozen.yaml", ["strategy.head=mlp"])  # doctest: +SKIP
-    """
-    return validate_config(RunConfig, path, overrides)
-
-
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
@@ -430,6 +348,17 @@ def validate_config(
         raise ConfigError(f"invalid config {source}: {exc}") from None
 
 
+def read_kind(path: str | Path) -> str | None:
+    """The ``kind:`` a YAML config file names, or None (no such key, or a file that cannot be read
+    as a mapping: loading it reports that)."""
+    try:
+        raw = _yaml_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    return None if kind is None else str(kind)
+
+
 def resolve_config(
     model: type[ConfigT], config: ConfigT | str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
 ) -> ConfigT:
@@ -444,71 +373,6 @@ def dump_config(config: BaseModel) -> str:
     """The resolved config as YAML (what ``config.resolved.yaml`` holds)."""
     data = config.model_dump(mode="json", exclude_none=False)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-def is_main_process() -> bool:
-    """True unless this is a non-zero rank of a multi-process launch (torchrun, accelerate launch).
-
-    Every process trains and evaluates; only rank 0 locks and writes the run directory.
-    """
-    return os.environ.get("RANK", "0") == "0"
-
-
-def check_folder(path: str | Path, key: str, fix: str = "") -> Path:
-    """``path`` (``~`` expanded) when it is, or can be created as, a folder this process may
-    write in; no file is written.
-
-    Args:
-        path: the folder.
-        key: the config key it comes from, for the message (``output_dir``).
-        fix: appended to the message, e.g. `` or set cache_dir: null``.
-
-    Raises:
-        ValueError: ``path`` or a folder above it is a file, or is not writable.
-    """
-    p = Path(path).expanduser()
-    existing = p
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        if existing == p:
-            raise ValueError(f"{key}: {p} is a file, not a folder: give {key} a folder path{fix}")
-        raise ValueError(
-            f"{key}: cannot create the folder {p}: {existing} is a file, not a folder; "
-            f"give {key} another path{fix}"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(
-            f"{key}: cannot create or write in {p}: no permission to write in {existing}; give {key} "
-            f"a folder you can write to, or change its permissions{fix}"
-        )
-    return p
-
-
-def make_folder(path: Path, key: str, fix: str = "") -> list[Path]:
-    """Creates ``path`` with its parents; returns the folders created (topmost first).
-
-    Raises:
-        ValueError: naming the path and the fix, for any OS error (a file in the way, no
-            permission, read-only file system).
-    """
-    created = []
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        created.append(probe)
-        probe = probe.parent
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ValueError(f"{key}: cannot create the folder {path}: a file is in the way; give {key} another path{fix}") from None
-    except PermissionError:
-        raise ValueError(
-            f"{key}: cannot create the folder {path}: permission denied; give {key} a folder you can write "
-            f"to, or change its permissions{fix}"
-        ) from None
-    except OSError as exc:
-        raise ValueError(f"{key}: cannot create the folder {path}: {exc.strerror or exc}; give {key} another path{fix}") from None
-    return created[::-1]
 
 
 class RunDirectoryLocked(ValueError):

@@ -20,14 +20,11 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from textransfer.classifier import Classifier
-from textransfer.data.labeled import LabeledTexts
 from textransfer.evaluation.label_free import (
     DEFAULT_METHOD,
     METHODS,
@@ -35,33 +32,10 @@ from textransfer.evaluation.label_free import (
     Method,
     label_free_estimates,
 )
+from textransfer.model_outputs import Data, model_probabilities
 
 __all__ = ["estimate_target_accuracy", "label_free_metrics", "model_probabilities"]
 
-Data = str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any] | None]
-
-
-def model_probabilities(
-    model: Classifier,
-    data: Data,
-    *,
-    text_column: str = "text",
-    label_column: str | None = None,
-    batch_size: int = 32,
-    chunk_size: int = 10_000,
-) -> tuple[str, np.ndarray | None, np.ndarray]:
-    """``(name of the data, class ids or None, (n, k) probabilities)`` of ``model`` on ``data``,
-    read as :func:`textransfer.evaluate` reads it (labels in ``label_column``, else ``label``
-    when present)."""
-    from textransfer.evaluating import _as_source, _collect, _file_chunks, _memory_chunks
-
-    name, source = _as_source(data)
-    if isinstance(source, Path):
-        chunks = _file_chunks(source, text_column, label_column, chunk_size)
-    else:
-        chunks = _memory_chunks(source, chunk_size)
-    y, proba = _collect(model, chunks, name, batch_size)
-    return name, y, proba
 
 
 def _source_val(

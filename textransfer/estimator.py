@@ -10,7 +10,7 @@ its parameters and use it as the last step of a ``Pipeline``::
     >>> search.fit(texts, labels).best_params_  # doctest: +SKIP
 
 Components are built exactly as a run config's ``encoder:`` / ``strategy:`` / ``training:``
-sections are (:func:`textransfer.runner.build_components`), with the same validation and errors.
+sections are (:func:`textransfer.experiments._kernel.fit_setup`), with the same validation and errors.
 """
 
 from __future__ import annotations
@@ -270,11 +270,9 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
     def _training(self) -> dict[str, Any]:
         return {field: getattr(self, param) for param, field in _TRAINING_PARAMS.items()}
 
-    def _build(self) -> tuple[Any, Any, Any]:
-        """Fresh encoder, head and strategy, through the runner's own builder and validation."""
+    def _setup(self) -> Any:
+        """The estimator's parameters as a validated setup (what a config's sections give)."""
         from textransfer.config import SetupConfig, validate_components
-        from textransfer.encoders.cache import FeatureCache
-        from textransfer.runner import build_components
 
         strategy = _component(self.strategy, "strategy")
         if self.head is not None:
@@ -286,8 +284,7 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
             training=self._training(),
         )
         validate_components(setup, where="TextTransferClassifier")
-        cache = FeatureCache(Path(self.cache_dir).expanduser()) if self.cache_dir else None
-        return build_components(setup, int(self.seed), cache, int(self.batch_size))
+        return setup
 
     # -- scikit-learn API --------------------------------------------------------------------
 
@@ -315,11 +312,16 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
         target = None
         if target_texts is not None:
             target = LabeledTexts(as_texts(target_texts), domain="target")
-        encoder, head, strategy = self._build()
+        from textransfer.experiments._kernel import config_cache, fit_setup
+
+        setup = self._setup()
         train = LabeledTexts(texts, labels, domain="train")
-        self.classifier_ = strategy.fit(encoder, head, train, target_unlabeled=target)
+        # The experiments' one fit: it configures the strategy (cache, training, batch size).
+        fit = fit_setup(setup, train, seed=int(self.seed), cache=config_cache(self.cache_dir),
+                        batch_size=int(self.batch_size), target_unlabeled=target)
+        self.classifier_ = fit.classifier
         self.classes_ = np.asarray(self.classifier_.labels)
-        self.fit_info_ = dict(getattr(strategy, "last_fit_info", {}) or {})
+        self.fit_info_ = {k: v for k, v in fit.info.items() if k != "fit_seconds"}
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

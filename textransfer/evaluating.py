@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from textransfer._progress import progress
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
+from textransfer.model_outputs import model_probabilities
 
 __all__ = ["MARKER", "EvaluationResult", "evaluate", "report_markdown", "summary_lines"]
 
@@ -69,166 +67,7 @@ class EvaluationResult:
     files: list[Path] = field(default_factory=list)
 
 
-# -- inputs ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Chunk:
-    texts: list[str]
-    labels: list[Any] | None
-    offset: int  # rows before this chunk (for 1-based row numbers in messages)
-    lines: Sequence[int] | None = None  # the file line of each row, when known
-
-
-def _label_key(value: Any) -> str | None:
-    """The string a label is matched by (``1``, ``1.0`` and ``"1"`` all match model label 1);
-    None for a missing label."""
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()  # numpy / pandas scalars
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value)
-    return text if text.strip() else None
-
-
-def _check_file(path: Path) -> None:
-    """Missing, folder or empty input: one clear error before any parsing."""
-    if not path.exists():
-        raise FileNotFoundError(f"input file not found: {path} (cwd: {Path.cwd()})")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory: pass a data file (.csv .tsv .jsonl .parquet .txt)")
-    with path.open("rb") as f:
-        while block := f.read(1 << 16):
-            if block.strip():
-                return
-    raise ValueError(f"{path}: the file is empty. Fix: pass a file with a header line and data rows")
-
-
-def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_size: int) -> Iterator[_Chunk]:
-    """Chunks of a file read by ``predict --input``'s reader; ``label_column`` None: use
-    ``label`` when the file has it, else read the file as unlabeled."""
-    from textransfer.prediction import read_chunks
-
-    _check_file(path)
-    wanted = label_column or "label"
-    labeled: bool | None = None
-    offset = 0
-    for chunk in read_chunks(path, text_column, chunk_size):
-        if labeled is None:
-            _check_text_column(path, chunk.columns, text_column)
-            labeled = wanted in chunk.columns
-            if not labeled and label_column is not None:
-                raise ValueError(
-                    f"{path}: no label column {label_column!r}; columns found: "
-                    f"{', '.join(map(str, chunk.columns))}. Pass --label-column NAME, or leave it out "
-                    "to evaluate without labels"
-                )
-        texts = chunk.column(text_column)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                what = "missing" if t is None else f"not text ({t!r:.40})"
-                raise ValueError(
-                    f"{path}: {_row_note(chunk.lines, i, offset)}: column {text_column!r} is {what}. "
-                    "Fix: fill or remove missing texts"
-                )
-        labels = chunk.column(wanted) if labeled else None
-        yield _Chunk(texts, labels, offset, chunk.lines)
-        offset += len(texts)
-    if offset == 0:
-        raise ValueError(f"{path}: the file has no data rows (only a header?). Fix: add rows to evaluate")
-
-
-def _check_text_column(path: Path, columns: list[str], text_column: str) -> None:
-    if text_column not in columns:
-        raise ValueError(
-            f"{path}: no column {text_column!r}; columns found: {', '.join(map(str, columns)) or '(none)'}. "
-            "Pass --text-column NAME (API: text_column=NAME)"
-        )
-
-
-def _row_note(lines: Sequence[int] | None, i: int, offset: int) -> str:
-    """``row 3 (line 4)``: the 1-based data row, and the file line when it is known."""
-    note = f"row {offset + i + 1}"
-    return note if lines is None else f"{note} (line {lines[i]})"
-
-
-def _memory_chunks(data: LabeledTexts, chunk_size: int) -> Iterator[_Chunk]:
-    if len(data) == 0:
-        raise ValueError("nothing to evaluate: the data has no rows")
-    for start in range(0, len(data), chunk_size):
-        stop = start + chunk_size
-        labels = None if data.labels is None else data.labels[start:stop]
-        yield _Chunk(list(data.texts[start:stop]), labels, start)
-
-
-def _as_source(data: Any) -> tuple[str, LabeledTexts | Path]:
-    """``(name for reports, LabeledTexts or file path)`` of what :func:`evaluate` was given."""
-    if isinstance(data, LabeledTexts):
-        return f"(in memory: {data.domain}, {len(data)} rows)", data
-    if isinstance(data, (str, os.PathLike)):
-        return str(data), Path(data)
-    if isinstance(data, tuple) and len(data) == 2:
-        texts, labels = data
-        lt = LabeledTexts(list(texts), None if labels is None else list(labels))
-        return f"(in memory: {len(lt)} rows)", lt
-    raise TypeError(
-        "data must be a file path, a LabeledTexts or a (texts, labels) pair, "
-        f"got {type(data).__name__}"
-    )
-
-
-# -- scoring ---------------------------------------------------------------------------------
-
-
-def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[Any], where: str) -> np.ndarray:
-    """Class ids of a chunk's labels; a clear error for missing labels or unknown ones."""
-    keys = [_label_key(v) for v in chunk.labels or []]
-    for i, k in enumerate(keys):
-        if k is None:
-            raise ValueError(
-                f"{where}: {_row_note(chunk.lines, i, chunk.offset)} has no label. Fix: fill or remove "
-                "it (or evaluate without the label column)"
-            )
-    unknown = sorted({k for k in keys if k not in index})
-    if unknown:
-        first = _row_note(chunk.lines, next(i for i, k in enumerate(keys) if k not in index), chunk.offset)
-        shown = ", ".join(repr(u) for u in unknown[:_SHOWN]) + (" ..." if len(unknown) > _SHOWN else "")
-        raise ValueError(
-            f"{where}: labels not known to the model: {shown} (model labels: "
-            f"{', '.join(map(str, model_labels))}); the first is at {first}. Fix: map them to the "
-            "model's labels or drop those rows"
-        )
-    return np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
-
-
-def _collect(
-    clf: Classifier, chunks: Iterator[_Chunk], where: str, batch_size: int
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """Runs the model chunk by chunk; returns ``(y_true or None, proba (n, k) float32)``."""
-    from textransfer.training.sharding import sharded
-
-    proba_of = sharded(partial(clf.predict_proba, batch_size=batch_size))
-    index = {str(_label_key(lab)): i for i, lab in enumerate(clf.labels)}
-    ys: list[np.ndarray] = []
-    probas: list[np.ndarray] = []
-    labeled: bool | None = None
-    n = 0
-    with progress(desc="evaluating", unit="row") as bar:
-        for chunk in chunks:
-            labeled = chunk.labels is not None if labeled is None else labeled
-            if labeled:  # before predicting: a bad label fails fast, not after an hour of encoding
-                ys.append(_encode_labels(chunk, index, clf.labels, where))
-            probas.append(np.asarray(proba_of(chunk.texts), dtype=np.float32))
-            n += len(chunk.texts)
-            bar.update(len(chunk.texts))
-            logger.debug("%d rows evaluated", n)  # the bar shows it; a line per chunk would repeat
-    k = len(clf.labels)
-    proba = np.concatenate(probas) if probas else np.zeros((0, k), dtype=np.float32)
-    return (np.concatenate(ys) if labeled else None), proba
+# -- metrics ---------------------------------------------------------------------------------
 
 
 def _labeled_metrics(
@@ -519,8 +358,8 @@ def evaluate(
         >>> res = textransfer.evaluate("runs/movies_frozen/tfidf/model", "reviews.csv")  # doctest: +SKIP
         >>> res.metrics["accuracy"], res.metrics["accuracy_ci95"]  # doctest: +SKIP
     """
+    from textransfer.distributed import is_main_process
     from textransfer.encoders.cache import check_chunk_size
-    from textransfer.training.sharding import is_main_process
 
     check_chunk_size(chunk_size)
     if n_boot < 0 or ece_bins < 1:
@@ -531,12 +370,11 @@ def evaluate(
 
         model_name = str(model)
         model = load(model, trust_remote_code=trust_remote_code)
-    name, source = _as_source(data)
-    if isinstance(source, Path):
-        chunks = _file_chunks(source, text_column, label_column, chunk_size)
-    else:
-        chunks = _memory_chunks(source, chunk_size)
-    y, proba = _collect(model, chunks, name, batch_size)
+    source = Path(data) if isinstance(data, (str, os.PathLike)) else None  # a file, not in memory
+    name, y, proba = model_probabilities(
+        model, data, text_column=text_column, label_column=label_column, batch_size=batch_size,
+        chunk_size=chunk_size,
+    )
     labels = model.labels
     base = {
         "written_by": MARKER,
@@ -550,7 +388,7 @@ def evaluate(
     if y is not None:
         metrics = {**base, **_labeled_metrics(y, proba, labels, n_boot, ece_bins, seed)}
     else:
-        where = "the data has no labels" if not isinstance(source, Path) else (
+        where = "the data has no labels" if source is None else (
             f"no column {label_column or 'label'!r} in the file" if source.suffix.lower() != ".txt" else ".txt: texts only"
         )
         metrics = {**base, **_unlabeled_metrics(proba, labels), "label_note": where}
@@ -564,6 +402,6 @@ def evaluate(
     result = EvaluationResult(metrics)
     if output_dir is not None and is_main_process():
         out = Path(output_dir)
-        result.files = _write_outputs(out, metrics, source if isinstance(source, Path) else None)
+        result.files = _write_outputs(out, metrics, source)
         result.output_dir = out
     return result

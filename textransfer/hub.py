@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textransfer._modelfolder import ModelFormatError, new_tmp_dir, walk_files
+from textransfer._modelfolder import META_FILE, ModelFormatError, new_tmp_dir, walk_files
 from textransfer.resources import ResourceNotFoundError, is_hub_id, is_registered
 
 if TYPE_CHECKING:
@@ -348,41 +348,31 @@ def _limitations(
 # -- from_pretrained ---------------------------------------------------------------------------
 
 
-def from_pretrained(
+def resolve_pretrained(
     name_or_path: str | Path,
     *,
-    trust_remote_code: bool = False,
     revision: str | None = None,
     token: str | bool | None = None,
-) -> Any:
-    """Loads a model from a local folder or a Hugging Face hub repo.
+) -> Path:
+    """The local folder a model is loaded from: ``name_or_path`` itself when it is a folder, else
+    the hub repo ``name_or_path`` downloaded (``textransfer.from_pretrained`` loads the result).
 
     Args:
         name_or_path: a model folder (``runs/NAME/model``, a ``save_pretrained`` folder, an ONNX
             export) or a hub repo id (``user/name``), downloaded with
             ``huggingface_hub.snapshot_download`` (cached; offline, from the cache only).
-        trust_remote_code: let Python code shipped with the model run (only for a sender you
-            trust; never read from the repository).
         revision: a branch, tag or commit of the hub repo (default: its main branch).
         token: a hub token for a private repo (default: the one ``hf auth login`` stored).
-
-    Returns:
-        A :class:`~textransfer.classifier.Classifier` (or an ONNX export's
-        :class:`~textransfer.export.OnnxClassifier`).
 
     Raises:
         FileNotFoundError: no such folder, and the repo cannot be downloaded (offline and not
             cached, no such repo, no such revision): one message naming the fix.
-        ModelFormatError: the folder or repo is not a loadable textransfer model.
-
-    Example:
-        >>> clf = textransfer.from_pretrained("me/movies-sentiment")  # doctest: +SKIP
+        ModelFormatError: the repo is not a textransfer model (checked before its weights are
+            downloaded).
     """
-    from textransfer.classifier import load
-
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return load(path, trust_remote_code=trust_remote_code)
+        return path
     name = str(name_or_path)
     if path.exists():
         raise FileNotFoundError(f"{name} is a file: pass the model folder (the one holding textransfer.json)")
@@ -393,14 +383,13 @@ def from_pretrained(
         )
     _check_is_textransfer_repo(name, revision, token)
     snapshot = _download(name, revision, token, patterns=None)
-    return load(_loadable_view(snapshot, name), trust_remote_code=trust_remote_code)
+    return _loadable_view(snapshot, name)
 
 
 def _check_is_textransfer_repo(repo_id: str, revision: str | None, token: str | bool | None) -> None:
     """Fetches only the meta files first: a repo of another library fails before its weights
     are downloaded."""
-    from textransfer.classifier import META_FILE
-    from textransfer.export import EXPORT_META
+    from textransfer.onnx_classifier import EXPORT_META
 
     head = Path(_download(repo_id, revision, token, patterns=[META_FILE, EXPORT_META]))
     if not ((head / META_FILE).is_file() or (head / EXPORT_META).is_file()):

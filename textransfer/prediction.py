@@ -457,7 +457,7 @@ def predict_file_with_report(
     prediction_column: str = "label",
 ) -> PredictionReport:
     """Like :func:`predict_file`, and returns a :class:`PredictionReport` (rows, empty texts)."""
-    from textransfer.training.sharding import is_main_process, sharded, wait_for_everyone
+    from textransfer.distributed import is_main_process, sharded, wait_for_everyone
 
     check_batch_size(batch_size)
     check_chunk_size(chunk_size)

@@ -123,7 +123,7 @@ def model_metadata(model: Any, model_dir: str | Path | None) -> dict[str, Any]:
 
 
 def _export_meta_name() -> str:
-    from textransfer.export import EXPORT_META
+    from textransfer.onnx_classifier import EXPORT_META
 
     return EXPORT_META
 

@@ -239,7 +239,7 @@ class Tracker:
         Raises:
             ValueError: ``tracking.dir`` cannot be written.
         """
-        from textransfer.config import check_folder, make_folder
+        from textransfer._folders import check_folder, make_folder
 
         check_folder(self.directory, "tracking.dir")
         make_folder(self.directory, "tracking.dir")
@@ -320,14 +320,14 @@ def tracked(config: Any, kind: str) -> Iterator[Tracker | None]:
     The config is logged as parameters (``kind`` too); a failing block marks the MLflow run
     FAILED and re-raises.
     """
-    from textransfer.config import is_main_process
+    from textransfer.distributed import is_main_process
 
     spec = getattr(config, "tracking", None)
     if spec is None or not is_main_process():
         yield None
         return
     tracker = Tracker(spec, config.name, config.output_dir)
-    tracker.start({"kind": kind, **flatten(config.model_dump(mode="json"))})
+    tracker.start({**flatten(config.model_dump(mode="json")), "kind": kind})  # the verb's name wins
     try:
         yield tracker
     except BaseException:

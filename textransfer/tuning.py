@@ -11,7 +11,7 @@ their ranges::
 
 The ranges are checked when the config is read (empty or inverted ranges, wrong types, unknown
 keys: one error naming the key). Each trial applies its sampled values as overrides and runs
-the config through :func:`textransfer.runner.run` as ``trials/trial_NNN`` under the tune
+the config through :func:`textransfer.experiments.train.run.run` as ``trials/trial_NNN`` under the tune
 directory ``output_dir/NAME/``. The objective is the metric on the **validation split** of the
 source data (``data.val`` or ``data.val_size``), never a test split. The sampler is Optuna's
 TPE seeded with the config's ``seed``, so a rerun proposes the same trials.
@@ -37,14 +37,8 @@ from typing import Any, Literal
 
 import yaml
 
-from textransfer.config import (
-    ConfigError,
-    RunConfig,
-    dump_config,
-    load_config,
-    parse_override,
-    set_dotted,
-)
+from textransfer.config import ConfigError, dump_config, parse_override, set_dotted
+from textransfer.experiments.train.config import RunConfig, load_config
 
 __all__ = ["SearchParam", "TuneResult", "load_search", "trials_table", "tune"]
 
@@ -252,7 +246,7 @@ class _ValScorer:
 
     def __call__(self, config: RunConfig, clf: Any, metric: str) -> dict[str, Any]:
         from textransfer.encoders.cache import FeatureCache
-        from textransfer.runner import evaluate, load_splits
+        from textransfer.experiments.train.run import evaluate, load_splits
 
         key = json.dumps([config.data.model_dump(mode="json"), config.seed], sort_keys=True, default=str)
         if key != self._key:
@@ -286,7 +280,8 @@ def tune(
         >>> result.best["params"], result.best_config  # doctest: +SKIP
     """
     from textransfer._optional import require
-    from textransfer.runner import is_main_process, run
+    from textransfer.experiments._kernel import is_main_process
+    from textransfer.experiments.train.run import run
 
     if not isinstance(trials, int) or trials < 1:
         raise ValueError(f"--trials must be a whole number >= 1, got {trials!r}")
@@ -363,7 +358,7 @@ def _claim(tune_dir: Path, trials: int, metric: str) -> None:
     """Marks ``tune_dir`` as a tune directory (``tune.json``) before any trial runs; refuses a
     non-empty folder that a tune did not write (e.g. the outputs of ``textransfer run`` of the
     same name, whose report.md a tune would overwrite)."""
-    from textransfer.runner import is_main_process
+    from textransfer.experiments._kernel import is_main_process
 
     marker = tune_dir / MARKER_FILE
     if tune_dir.is_dir() and any(tune_dir.iterdir()):

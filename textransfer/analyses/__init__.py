@@ -1,12 +1,11 @@
-"""Transfer analyses: learning curves over label budgets and layer transferability.
+"""Moved to :mod:`textransfer.experiments.curve` and :mod:`textransfer.experiments.layers`; kept so old imports work."""
 
-- :func:`~textransfer.analyses.curve.run_curve` (``textransfer curve CONFIG``): accuracy on a
-  target test split against the number of labeled target examples, per setup and seed, with the
-  three benefits of transfer against a no-transfer baseline;
-- :func:`~textransfer.analyses.layers.run_layers` (``textransfer layers CONFIG``): Yosinski et
-  al. (2014): keep the bottom k layer groups of a pretrained or source-trained encoder,
-  re-initialise the rest, train on the target with them frozen (AnB) or fine-tuned (AnB+).
-
-Configs are read by :mod:`textransfer.analyses.config`. Nothing here is imported by
-``import textransfer``.
-"""
+from textransfer.experiments.curve.config import CurveConfig, load_curve_config  # noqa: F401
+from textransfer.experiments.curve.run import CurveResult, CurveRun, run_curve  # noqa: F401
+from textransfer.experiments.layers.config import LayersConfig, load_layers_config  # noqa: F401
+from textransfer.experiments.layers.run import (  # noqa: F401
+    BottomFrozenFinetune,
+    LayersResult,
+    LayersRun,
+    run_layers,
+)

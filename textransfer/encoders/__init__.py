@@ -23,6 +23,3 @@ __all__ = [
     "list_encoders",
     "register_encoder",
 ]
-
-# Image encoders live in textransfer.vision (no torch at import); imported here to register them.
-import textransfer.vision  # noqa: E402, F401

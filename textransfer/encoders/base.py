@@ -28,14 +28,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from textransfer._builtins import builtin_loader
 from textransfer._registry import Registry
 
-
-def _load_builtin_encoders() -> None:
-    import textransfer.encoders  # noqa: F401  (registers the built-in encoders)
-
-
-ENCODERS: Registry[Encoder] = Registry("encoder", loader=_load_builtin_encoders)
+ENCODERS: Registry[Encoder] = Registry("encoder", loader=builtin_loader("encoder"))
 register_encoder = ENCODERS.register
 
 CONFIG_FILE = "encoder.json"

@@ -183,7 +183,7 @@ def encode_cached(
         data: a LabeledTexts (its fingerprint identifies the inputs).
         cache: a FeatureCache, or None to always encode.
         encode_fn: computes the features instead of ``encoder.encode`` (the frozen strategy
-            passes the multi-process encode of :mod:`textransfer.training.sharding`).
+            passes the multi-process encode of :mod:`textransfer.distributed`).
     Returns:
         float32 array ``(len(data), encoder.dim)``.
     """
@@ -288,7 +288,7 @@ def encode_streamed(
         batch_size: passed to ``encoder.encode``.
         chunk_size: inputs encoded per call (and held in memory at once).
         encode_fn: computes one chunk's features instead of ``encoder.encode`` (the
-            multi-process encode of :mod:`textransfer.training.sharding` passes its own).
+            multi-process encode of :mod:`textransfer.distributed` passes its own).
 
     Returns:
         A read-only memory-mapped float32 array ``(len(texts), encoder.dim)``, equal to

@@ -1,4 +1,9 @@
-"""Metrics and reports: classification metrics, calibration, bootstrap CIs, domain divergence."""
+"""Pure functions on arrays: classification metrics, calibration, bootstrap CIs, domain
+divergence, learning-curve statistics, label-free estimates, verdicts, plot building blocks.
+
+Nothing here knows about experiments: the runs, reports and figures of each experiment kind live
+in :mod:`textransfer.experiments`.
+"""
 
 from textransfer.evaluation.bootstrap import bootstrap_ci
 from textransfer.evaluation.calibration import expected_calibration_error, reliability_bins

@@ -10,11 +10,11 @@ import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
+from textransfer.distributed import sharded
 from textransfer.encoders.base import Encoder, FittableEncoder
 from textransfer.encoders.cache import encode_cached
 from textransfer.heads.base import ArrayHead, Head, TorchHead
 from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
-from textransfer.training.sharding import sharded
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -74,7 +74,7 @@ class FrozenStrategy(Strategy):
         """Frozen features of ``data`` (through the cache when one is set).
 
         Under a multi-process launch (``torchrun``) each process encodes its shard and the
-        features are gathered in input order (:mod:`textransfer.training.sharding`).
+        features are gathered in input order (:mod:`textransfer.distributed`).
         """
         encode = sharded(partial(encoder.encode, batch_size=self.batch_size))
         return encode_cached(encoder, data, self.cache, batch_size=self.batch_size, encode_fn=encode)

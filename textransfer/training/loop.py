@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from textransfer.distributed import cpu_only_multi_process
 from textransfer.training import checkpoint as ckpt
 
 logger = logging.getLogger("textransfer.training")
@@ -54,8 +55,10 @@ class TrainingArgs:
         warmup_ratio: fraction of steps with linear warmup, then linear decay to 0.
         grad_accum: batches accumulated per optimiser step.
         max_grad_norm: gradient clipping norm (None: no clipping).
-        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (GPU); handled by Accelerate. None
-            (default) takes it from the launcher (``accelerate launch --config_file ...``), else no.
+        mixed_precision: ``"no"``, ``"bf16"``, ``"fp16"`` (GPU) or ``"auto"`` (bf16 where it
+            is faster than fp32: CPUs with AMX, GPUs with bf16; else no; see
+            :mod:`textransfer.precision`); handled by Accelerate. None (default) takes it from
+            the launcher (``accelerate launch --config_file ...``), else no.
         metric: validation metric for early stopping and best-weights selection.
         patience: epochs without improvement before stopping (None: never stop early).
         seed: seeds data order, dropout and initialisation.
@@ -74,7 +77,7 @@ class TrainingArgs:
     warmup_ratio: float = 0.0
     grad_accum: int = 1
     max_grad_norm: float | None = 1.0
-    mixed_precision: Literal["no", "bf16", "fp16"] | None = None
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] | None = None
     metric: Literal["accuracy", "macro_f1", "loss"] = "accuracy"
     patience: int | None = 3
     seed: int = 0
@@ -97,8 +100,8 @@ class TrainingArgs:
             raise ValueError(f"training.max_grad_norm must be >= 0 (or null: no clipping), got {self.max_grad_norm}")
         if self.patience is not None and not self.patience >= 1:
             raise ValueError(f"training.patience must be >= 1 (or null: never stop early), got {self.patience}")
-        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
-            raise ValueError(f"training.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16", "auto"):
+            raise ValueError(f"training.mixed_precision must be no, bf16, fp16 or auto, got {self.mixed_precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +168,9 @@ class TrainingError(RuntimeError):
 
 def set_seed(seed: int) -> None:
     """Seeds Python, NumPy and torch (all devices)."""
+    from textransfer._optional import require
+
+    require("accelerate", extra="transformers", feature="training a torch head or fine-tuning")
     from accelerate.utils import set_seed as _set_seed
 
     _set_seed(seed)
@@ -238,20 +244,6 @@ def _save_epoch(accelerator: Any, root: Path, epoch: int, state: dict[str, Any],
     accelerator.wait_for_everyone()
 
 
-def _multi_process_cpu() -> bool:
-    """True under a multi-process launcher (torchrun) on a machine without a GPU.
-
-    Accelerate only sets up gloo (``MULTI_CPU``) when told ``cpu=True``; without it, each process
-    would train alone and they would overwrite each other's checkpoints.
-    """
-    import os
-
-    import torch
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return world > 1 and not torch.cuda.is_available()
-
-
 def _settings(args: TrainingArgs, n_batches: int, module: Any) -> dict[str, Any]:
     """What must match between a checkpoint and the run that resumes from it."""
     skip = {"progress", "keep_checkpoints", "keep_checkpoints_after_run"}
@@ -259,10 +251,38 @@ def _settings(args: TrainingArgs, n_batches: int, module: Any) -> dict[str, Any]
     return {**{k: v for k, v in args.to_dict().items() if k not in skip}, "batches": n_batches, "parameters": params}
 
 
+@dataclass
+class _Run:
+    """What :func:`train` sets up once and every epoch uses."""
+
+    accelerator: Any
+    module: Any  # prepared (possibly DDP-wrapped)
+    unwrapped: Any  # the caller's module
+    optimizer: Any
+    scheduler: Any
+    train_loader: Any
+    val_loader: Any
+    batch_sampler: Any  # the caller's sampler (accelerate wraps the loader's)
+    settings: dict[str, Any]  # what a checkpoint must match
+    steps_per_epoch: int
+    args: TrainingArgs
+    last_counts: tuple[int, int] | None = None  # trainable / all parameters, last logged
+
+
+@dataclass
+class _Progress:
+    """What changes from epoch to epoch, and what a checkpoint restores."""
+
+    result: TrainResult = field(default_factory=TrainResult)
+    best_state: dict[str, Any] | None = None
+    bad_epochs: int = 0
+    start: int = 0
+
+
 def train(
     module: Any,
     train_loader: Any,
-    val_loader: Any | None = None,
+    val_loader: Any = None,
     args: TrainingArgs | None = None,
     optimizer_groups: list[dict[str, Any]] | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
@@ -295,167 +315,251 @@ def train(
         TrainingError: NaN/inf loss, or nothing to train.
         CheckpointError: a corrupt/partial checkpoint, or one written with other settings.
     """
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-    from transformers import get_linear_schedule_with_warmup
-
     from textransfer import tracking
-    from textransfer._progress import progress
-    from textransfer.training.freezing import count_parameters
 
     args = args or TrainingArgs()
-    lr = args.lr if args.lr is not None else DEFAULT_LR
     set_seed(args.seed)
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.grad_accum,
-        kwargs_handlers=handlers, cpu=_multi_process_cpu(),
-    )
-    groups = optimizer_groups or param_groups(module, lr, args.weight_decay)
-    if not groups:
-        raise TrainingError("no trainable parameters: everything is frozen")
-    # The fused kernel (one pass over all tensors; what Trainer uses on torch >= 2.8) makes the
-    # optimizer step of a 22M-parameter model several times cheaper on CPU and GPU alike.
-    try:
-        optimizer = torch.optim.AdamW(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or an unsupported device/dtype
-        optimizer = torch.optim.AdamW(groups, lr=lr)
-    n_batches = len(train_loader)
-    steps = math.ceil(n_batches / args.grad_accum) * args.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * steps), steps)
-    batch_sampler = getattr(train_loader, "batch_sampler", None)  # kept: prepare() wraps it
-    settings = _settings(args, n_batches, module)
-    module, optimizer, train_loader, scheduler = accelerator.prepare(module, optimizer, train_loader, scheduler)
-    if val_loader is not None:
-        val_loader = accelerator.prepare(val_loader)
-    unwrapped = accelerator.unwrap_model(module)
-
-    result = TrainResult()
-    best_state: dict[str, Any] | None = None
-    bad_epochs = start = 0
+    run = _set_up(module, train_loader, val_loader, args, optimizer_groups, find_unused_parameters)
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if root is not None and resume:
-        found = ckpt.latest(root)
-        if found is None:
-            logger.warning("resume: no checkpoint in %s yet; training from the start", root)
-        else:
-            path, state = found
-            if state["settings"] != settings:
-                diff = sorted(k for k in settings if state["settings"].get(k) != settings[k])
-                raise ckpt.CheckpointError(
-                    f"checkpoint {path} was written with other settings (differs in: {', '.join(diff)}); "
-                    "restore the original config, or run without --resume to start over"
-                )
-            accelerator.load_state(str(path))
-            if (path / ckpt.BEST_FILE).exists():
-                from safetensors.torch import load_file
-
-                best_state = load_file(str(path / ckpt.BEST_FILE))
-            result = TrainResult(**{**state["result"], "resumed_from": state["epoch"]})
-            bad_epochs, start = state["bad_epochs"], state["epoch"]
-            logger.info("resumed from %s (epoch %d of %d done)", path, start, args.epochs)
-    elif root is not None:
-        if accelerator.is_main_process and (n := ckpt.clear(root)):
-            logger.info("removed %d old checkpoint(s) in %s (use --resume to continue a run)", n, root)
-        accelerator.wait_for_everyone()
-
+    state = _resume(run, root) if root is not None and resume else _fresh_start(run, root)
     record = tracking.active()
-    steps_per_epoch = math.ceil(n_batches / args.grad_accum)
-    last_counts = None
-    for epoch in range(start, args.epochs):
-        if result.stopped_early:
+    for epoch in range(state.start, args.epochs):
+        if state.result.stopped_early:
             break
         if on_epoch_start is not None:
             on_epoch_start(epoch)
-        # Accelerate's loader re-sets its sampler's epoch from its own counter, which restarts at 0
-        # in a resumed run: set both, so the data order depends on the epoch only.
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        if hasattr(batch_sampler, "set_epoch"):
-            batch_sampler.set_epoch(epoch)
-        counts = count_parameters(unwrapped)
-        if counts != last_counts:
-            logger.info("epoch %d: %s of %s parameters trainable (%.1f%%)", epoch + 1, f"{counts[0]:,}",
-                        f"{counts[1]:,}", 100 * counts[0] / max(counts[1], 1))
-            last_counts = counts
-        module.train()
-        total, seen = 0.0, 0
-        t_epoch = time.perf_counter()
-        step = epoch * steps_per_epoch  # optimiser steps so far (the same on resume)
-        step_loss, step_n = 0.0, 0
-        bar = progress(total=len(train_loader), desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",
-                       show=args.progress if accelerator.is_local_main_process else False)
-        # Only the parameters that can get a gradient are clipped (what AdamW steps anyway).
-        clipped = [p for p in module.parameters() if p.requires_grad]
-        for batch in train_loader:
-            with accelerator.accumulate(module):
-                loss = module(**batch)["loss"]
-                value = loss.item()  # the one host sync of a step: NaN check and running loss
-                if not math.isfinite(value):
-                    raise TrainingError(
-                        f"loss became {value} at epoch {epoch + 1}: lower training.lr, "
-                        "enable training.max_grad_norm, or check the inputs; no model was written"
-                    )
-                accelerator.backward(loss)
-                if args.max_grad_norm and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(clipped, args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-                step_loss, step_n = step_loss + value, step_n + 1
-                if accelerator.sync_gradients:
-                    step += 1
-                    if record is not None:
-                        record.step(step, step_loss / step_n, _top_lr(optimizer))
-                    step_loss, step_n = 0.0, 0
-            n = len(batch["labels"])
-            total += value * n
-            seen += n
-            if not bar.disable:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
-        train_s = time.perf_counter() - t_epoch
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr": _top_lr(optimizer)}
-        if val_loader is not None:
-            val_loss, y, pred = evaluate(accelerator, module, val_loader)
-            score = _score(args.metric, val_loss, y, pred)
-            row.update(val_loss=val_loss, val_accuracy=_score("accuracy", val_loss, y, pred))
-            if args.metric == "macro_f1":
-                row["val_macro_f1"] = score
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
-            if result.best_metric is None or score > result.best_metric:
-                result.best_metric, result.best_epoch, bad_epochs = score, epoch + 1, 0
-                best_state = _cpu_state(unwrapped)
-            else:
-                bad_epochs += 1
-        bar.close()
-        result.history.append(row)
-        # Samples of every process (each sees its shard of the batches).
-        timing = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t_epoch, 3),
-                  "samples_per_s": round(seen * accelerator.num_processes / max(train_s, 1e-9), 1)}
-        result.timing.append(timing)
+        row, timing = _train_epoch(run, epoch, record, state)
+        state.result.history.append(row)
+        state.result.timing.append(timing)
         logger.info("epoch %s", {k: round(v, 4) if k != "lr" else float(f"{v:.3g}") for k, v in {**row, **timing}.items()})
         if record is not None:
             record.epoch({**row, **timing})
-        if args.patience is not None and val_loader is not None and bad_epochs >= args.patience:
-            result.stopped_early = True
+        if args.patience is not None and run.val_loader is not None and state.bad_epochs >= args.patience:
+            state.result.stopped_early = True
         if root is not None:
-            state = {"epoch": epoch + 1, "bad_epochs": bad_epochs, "settings": settings,
-                     "result": {k: v for k, v in asdict(result).items() if k != "resumed_from"}}
-            if (fingerprints := ckpt.recorded(root)) is not None:  # what --resume checks
-                state["fingerprints"] = fingerprints
-            _save_epoch(accelerator, root, epoch + 1, state, best_state, args.keep_checkpoints)
+            _checkpoint(run, root, epoch + 1, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
-    if best_state is not None:
-        unwrapped.load_state_dict(best_state)
-    unwrapped.eval()
-    accelerator.free_memory()
+    if state.best_state is not None:
+        run.unwrapped.load_state_dict(state.best_state)
+    run.unwrapped.eval()
+    run.accelerator.free_memory()
+    result = state.result
     if record is not None:
         record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric, result.best_epoch,
                                           result.stopped_early, result.resumed_from))
     return result
+
+
+# -- set-up: accelerator, optimizer, schedule --------------------------------------------------
+
+
+def _accelerator(args: TrainingArgs, find_unused_parameters: bool) -> Any:
+    """Accelerate's Accelerator for these settings (precision, accumulation, processes)."""
+    import torch
+
+    from textransfer._optional import require
+    from textransfer.precision import resolve_mixed_precision
+
+    accelerate = require("accelerate", extra="transformers", feature="training a torch head or fine-tuning")
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
+    device = "cuda" if torch.cuda.is_available() and not cpu_only_multi_process() else "cpu"
+    return accelerate.Accelerator(
+        mixed_precision=resolve_mixed_precision(args.mixed_precision, device),
+        gradient_accumulation_steps=args.grad_accum,
+        kwargs_handlers=handlers, cpu=cpu_only_multi_process(),
+    )
+
+
+def _optimizer(groups: list[dict[str, Any]], lr: float) -> Any:
+    """AdamW, with the fused kernel where torch has it for these tensors (one pass over all
+    tensors; what Trainer uses on torch >= 2.8): several times cheaper a step on CPU and GPU."""
+    import torch
+
+    try:
+        return torch.optim.AdamW(groups, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or an unsupported device/dtype
+        return torch.optim.AdamW(groups, lr=lr)
+
+
+def linear_warmup_schedule(optimizer: Any, warmup_steps: int, total_steps: int) -> Any:
+    """The learning rate rises linearly from 0 over ``warmup_steps``, then falls linearly to 0
+    at ``total_steps`` (BERT's schedule; the same factors as transformers'
+    ``get_linear_schedule_with_warmup``), as a torch ``LambdaLR``."""
+    import torch
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _set_up(
+    module: Any, train_loader: Any, val_loader: Any, args: TrainingArgs,
+    optimizer_groups: list[dict[str, Any]] | None, find_unused_parameters: bool,
+) -> _Run:
+    lr = args.lr if args.lr is not None else DEFAULT_LR
+    accelerator = _accelerator(args, find_unused_parameters)
+    groups = optimizer_groups or param_groups(module, lr, args.weight_decay)
+    if not groups:
+        raise TrainingError("no trainable parameters: everything is frozen")
+    optimizer = _optimizer(groups, lr)
+    n_batches = len(train_loader)
+    steps_per_epoch = math.ceil(n_batches / args.grad_accum)
+    steps = steps_per_epoch * args.epochs
+    scheduler = linear_warmup_schedule(optimizer, int(args.warmup_ratio * steps), steps)
+    batch_sampler = getattr(train_loader, "batch_sampler", None)  # kept: prepare() wraps it
+    settings = _settings(args, n_batches, module)
+    prepared, optimizer, train_loader, scheduler = accelerator.prepare(module, optimizer, train_loader, scheduler)
+    if val_loader is not None:
+        val_loader = accelerator.prepare(val_loader)
+    return _Run(accelerator, prepared, accelerator.unwrap_model(prepared), optimizer, scheduler, train_loader,
+                val_loader, batch_sampler, settings, steps_per_epoch, args)
+
+
+# -- checkpoints and resume --------------------------------------------------------------------
+
+
+def _fresh_start(run: _Run, root: Path | None) -> _Progress:
+    """A new run: checkpoints of an earlier run in ``root`` are removed (--resume keeps them)."""
+    if root is not None:
+        if run.accelerator.is_main_process and (n := ckpt.clear(root)):
+            logger.info("removed %d old checkpoint(s) in %s (use --resume to continue a run)", n, root)
+        run.accelerator.wait_for_everyone()
+    return _Progress()
+
+
+def _resume(run: _Run, root: Path) -> _Progress:
+    """The state of the newest complete checkpoint in ``root`` (a fresh start when there is none)."""
+    found = ckpt.latest(root)
+    if found is None:
+        logger.warning("resume: no checkpoint in %s yet; training from the start", root)
+        return _Progress()
+    path, state = found
+    if state["settings"] != run.settings:
+        diff = sorted(k for k in run.settings if state["settings"].get(k) != run.settings[k])
+        raise ckpt.CheckpointError(
+            f"checkpoint {path} was written with other settings (differs in: {', '.join(diff)}); "
+            "restore the original config, or run without --resume to start over"
+        )
+    run.accelerator.load_state(str(path))
+    best_state = None
+    if (path / ckpt.BEST_FILE).exists():
+        from safetensors.torch import load_file
+
+        best_state = load_file(str(path / ckpt.BEST_FILE))
+    result = TrainResult(**{**state["result"], "resumed_from": state["epoch"]})
+    logger.info("resumed from %s (epoch %d of %d done)", path, state["epoch"], run.args.epochs)
+    return _Progress(result, best_state, state["bad_epochs"], state["epoch"])
+
+
+def _checkpoint(run: _Run, root: Path, epoch: int, progress: _Progress) -> None:
+    state = {"epoch": epoch, "bad_epochs": progress.bad_epochs, "settings": run.settings,
+             "result": {k: v for k, v in asdict(progress.result).items() if k != "resumed_from"}}
+    if (fingerprints := ckpt.recorded(root)) is not None:  # what --resume checks
+        state["fingerprints"] = fingerprints
+    _save_epoch(run.accelerator, root, epoch, state, progress.best_state, run.args.keep_checkpoints)
+
+
+# -- one epoch: steps, then validation ---------------------------------------------------------
+
+
+def _train_epoch(run: _Run, epoch: int, record: Any, progress: _Progress) -> tuple[dict[str, float], dict[str, float]]:
+    """Trains one epoch, validates, updates ``progress`` (best weights, patience); returns the
+    epoch's history row and its timing."""
+    from textransfer._progress import progress as progress_bar
+
+    args, accelerator = run.args, run.accelerator
+    _set_epoch(run, epoch)
+    run.module.train()
+    total, seen = 0.0, 0
+    t_epoch = time.perf_counter()
+    step = epoch * run.steps_per_epoch  # optimiser steps so far (the same on resume)
+    step_loss, step_n = 0.0, 0
+    bar = progress_bar(total=len(run.train_loader), desc=f"epoch {epoch + 1}/{args.epochs}", unit="step",
+                       show=args.progress if accelerator.is_local_main_process else False)
+    # Only the parameters that can get a gradient are clipped (what AdamW steps anyway).
+    clipped = [p for p in run.module.parameters() if p.requires_grad]
+    for batch in run.train_loader:
+        with accelerator.accumulate(run.module):
+            value = _step(run, batch, clipped, epoch)
+            step_loss, step_n = step_loss + value, step_n + 1
+            if accelerator.sync_gradients:
+                step += 1
+                if record is not None:
+                    record.step(step, step_loss / step_n, _top_lr(run.optimizer))
+                step_loss, step_n = 0.0, 0
+        n = len(batch["labels"])
+        total, seen = total + value * n, seen + n
+        if not bar.disable:
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
+    train_s = time.perf_counter() - t_epoch
+    row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr": _top_lr(run.optimizer)}
+    if run.val_loader is not None:
+        _validate(run, epoch, row, progress)
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
+    bar.close()
+    # Samples of every process (each sees its shard of the batches).
+    timing = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t_epoch, 3),
+              "samples_per_s": round(seen * accelerator.num_processes / max(train_s, 1e-9), 1)}
+    return row, timing
+
+
+def _set_epoch(run: _Run, epoch: int) -> None:
+    """Tells the samplers the epoch, and logs the trainable share when freezing changed it."""
+    from textransfer.training.freezing import count_parameters
+
+    # Accelerate's loader re-sets its sampler's epoch from its own counter, which restarts at 0
+    # in a resumed run: set both, so the data order depends on the epoch only.
+    if hasattr(run.train_loader, "set_epoch"):
+        run.train_loader.set_epoch(epoch)
+    if hasattr(run.batch_sampler, "set_epoch"):
+        run.batch_sampler.set_epoch(epoch)
+    counts = count_parameters(run.unwrapped)
+    if counts != run.last_counts:
+        logger.info("epoch %d: %s of %s parameters trainable (%.1f%%)", epoch + 1, f"{counts[0]:,}",
+                    f"{counts[1]:,}", 100 * counts[0] / max(counts[1], 1))
+        run.last_counts = counts
+
+
+def _step(run: _Run, batch: dict[str, Any], clipped: list[Any], epoch: int) -> float:
+    """One forward/backward (an optimiser step when accumulation is complete); the loss."""
+    loss = run.module(**batch)["loss"]
+    value = float(loss.item())  # the one host sync of a step: NaN check and running loss
+    if not math.isfinite(value):
+        raise TrainingError(
+            f"loss became {value} at epoch {epoch + 1}: lower training.lr, "
+            "enable training.max_grad_norm, or check the inputs; no model was written"
+        )
+    run.accelerator.backward(loss)
+    if run.args.max_grad_norm and run.accelerator.sync_gradients:
+        run.accelerator.clip_grad_norm_(clipped, run.args.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad()
+    return value
+
+
+def _validate(run: _Run, epoch: int, row: dict[str, float], progress: _Progress) -> None:
+    """Adds the validation scores to ``row``; keeps the best weights and counts epochs without
+    improvement (early stopping)."""
+    metric = run.args.metric
+    val_loss, y, pred = evaluate(run.accelerator, run.module, run.val_loader)
+    score = _score(metric, val_loss, y, pred)
+    row.update(val_loss=val_loss, val_accuracy=_score("accuracy", val_loss, y, pred))
+    if metric == "macro_f1":
+        row["val_macro_f1"] = score
+    result = progress.result
+    if result.best_metric is None or score > result.best_metric:
+        result.best_metric, result.best_epoch, progress.bad_epochs = score, epoch + 1, 0
+        progress.best_state = _cpu_state(run.unwrapped)
+    else:
+        progress.bad_epochs += 1
 
 
 def _top_lr(optimizer: Any) -> float:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textransfer.data.labeled import LabeledTexts
+from textransfer.data.sources import register_reader
 
 if TYPE_CHECKING:
     from textransfer.data.files import RawTable
@@ -242,6 +243,7 @@ def read_image_arrays(
     return LabeledTexts(list(images), labels, domain=p.stem)
 
 
+@register_reader("images")
 def read_image_source(src: DataSource) -> RawTable:
     """The loader behind ``textransfer.data.load`` for image sources (folder or arrays)."""
     from textransfer.data.files import RawTable

@@ -118,6 +118,8 @@ class CrossDomainConfig(BaseModel):
     """A cross-domain experiment (see the module docstring for the YAML)."""
 
     model_config = ConfigDict(extra="forbid")
+    # The experiment kind (textransfer.experiments.EXPERIMENTS): optional in a file; the verb tells.
+    kind: Literal["crossdomain"] = "crossdomain"
     name: RunName
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"

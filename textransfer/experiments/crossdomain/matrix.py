@@ -37,10 +37,10 @@ from textransfer.evaluation.verdicts import (
 )
 
 if TYPE_CHECKING:
-    from textransfer.crossdomain import Experiment
-    from textransfer.crossdomain_config import CrossDomainConfig
     from textransfer.data import LabeledTexts
     from textransfer.data.labeled import LabelMap
+    from textransfer.experiments.crossdomain.config import CrossDomainConfig
+    from textransfer.experiments.crossdomain.run import CrossDomainRun
 
 DEFINITIONS = {
     "transfer_gap": "oracle accuracy - cross-domain accuracy (oracle: same setup trained on the target train split)",
@@ -99,16 +99,16 @@ def _source_only_twin(config: CrossDomainConfig, ename: str, sname: str) -> str 
 
 
 def summarise(
-    config: CrossDomainConfig, exp: Experiment, data: dict[str, LabeledTexts], label_map: LabelMap
+    config: CrossDomainConfig, exp: CrossDomainRun, data: dict[str, LabeledTexts], label_map: LabelMap
 ) -> dict[str, Any]:
     """Everything ``metrics.json`` holds: domains, A-distances, one row per (setup, pair), the
     label-free summary and the recommendation of each pair."""
     labels = label_map.labels
     n_boot, bins = config.evaluation.n_boot, config.evaluation.ece_bins
     method = config.evaluation.estimator
-    pads: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for p in exp.a_distance:
-        pads.setdefault((p["encoder"], p["source"], p["target"]), []).append(p)
+    distances: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # proxy A-distance per seed
+    for p in exp.proxy_a_distances:
+        distances.setdefault((p["encoder"], p["source"], p["target"]), []).append(p)
     rows: list[dict[str, Any]] = []
     for setup, ename, sname in config.grid():
         name = setup.name
@@ -136,8 +136,10 @@ def summarise(
                 row["worth_in_labels"] = _worth(per_seed, row["cross_domain"])
             _derived(row)
             row["label_free"] = _label_free(per_seed, row["cross_domain"], method)
-            pad = pads.get((ename, source, target))
-            row["a_distance"] = mean_std([p["a_distance"] for p in pad]) if pad else None
+            per_seed_distance = distances.get((ename, source, target))
+            row["a_distance"] = (
+                mean_std([p["a_distance"] for p in per_seed_distance]) if per_seed_distance else None
+            )
             row["fit_seconds"] = mean_std([r["fit"]["fit_seconds"] for r in per_seed])
             row["train_rows"] = [r["fit"]["train_rows"] for r in per_seed]
             row["source_only"] = _source_only_twin(config, ename, sname)
@@ -159,7 +161,7 @@ def summarise(
             "validation split); never trained on",
         },
         "definitions": DEFINITIONS,
-        "a_distance": exp.a_distance,
+        "a_distance": exp.proxy_a_distances,
         "rows": rows,
         "label_free": label_free_summary(rows, method),
         "recommendation": recommendations(rows),

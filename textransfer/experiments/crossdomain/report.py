@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textransfer.evaluation.trust_report import (
+from textransfer.experiments.crossdomain.trust_report import (
     estimate_cell,
     label_free_section,
     method_name,
@@ -18,8 +18,8 @@ from textransfer.evaluation.trust_report import (
 )
 
 if TYPE_CHECKING:
-    from textransfer.crossdomain_config import CrossDomainConfig
     from textransfer.evaluation.scoring import Scored
+    from textransfer.experiments.crossdomain.config import CrossDomainConfig
 
 
 def _acc(part: dict[str, Any] | None, key: str = "accuracy", ci: bool = True) -> str:
@@ -93,10 +93,10 @@ def more_table(rows: list[dict[str, Any]]) -> list[str]:
     transfer loss, A-distance, source ECE and macro-F1 on both domains."""
     lines = ["| " + " | ".join(MORE_COLUMNS) + " |", "|" + "---|" * len(MORE_COLUMNS)]
     for r in rows:
-        pad = r.get("a_distance")
+        distance = r.get("a_distance")  # proxy A-distance
         cells = [
             f"`{r['setup']}`", _pair(r), _acc(r["in_domain"], ci=False), _acc(r.get("oracle"), ci=False),
-            _num(r.get("transfer_loss"), True), "n/a" if pad is None else f"{pad['mean']:.2f}",
+            _num(r.get("transfer_loss"), True), "n/a" if distance is None else f"{distance['mean']:.2f}",
             _acc(r["in_domain"], "ece", False), _acc(r["in_domain"], "macro_f1", False),
             _acc(r["cross_domain"], "macro_f1", False),
         ]
@@ -163,7 +163,7 @@ def write_report(
     figures: list[str] = []
     row_figures: dict[int, list[str]] = {}
     if config.evaluation.plots:
-        from textransfer.evaluation.plots import row_figure_names, write_plots
+        from textransfer.experiments.crossdomain.plots import row_figure_names, write_plots
 
         figures = write_plots(run_dir / "plots", metrics)
         by_name = {Path(f).name: f for f in figures}
@@ -237,3 +237,8 @@ def write_report(
     for i, r in enumerate(rows):
         lines += _details(r, row_figures.get(i))
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def summary_lines(result: Any) -> list[str]:
+    """What ``textransfer crossdomain`` prints: the summary table of the rows."""
+    return summary_table(result.metrics["rows"])

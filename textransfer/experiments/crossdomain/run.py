@@ -33,26 +33,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from textransfer import tracking
 from textransfer._progress import progress
 from textransfer.config import Component, RunDirectory, SetupConfig, StrategyConfig, resolve_config
-from textransfer.crossdomain_config import CrossDomainConfig, load_crossdomain_config
 from textransfer.data import LabeledTexts, stratified_split
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.data.labeled import LabelMap
-from textransfer.encoders.base import Encoder, FittableEncoder
-from textransfer.encoders.cache import FeatureCache, encode_cached, log_cache_summary
+from textransfer.encoders.base import FittableEncoder
+from textransfer.encoders.cache import encode_cached, log_cache_summary
 from textransfer.evaluation.label_free import label_free_estimates
 from textransfer.evaluation.scoring import Scored, score_predictions
+from textransfer.experiments._kernel import (
+    FeatureStore,
+    SharedEncoders,
+    check_buildable,
+    config_cache,
+    fit_setup,
+    is_main_process,
+    probabilities,
+    score,
+    write_json,
+)
+from textransfer.experiments.crossdomain.config import CrossDomainConfig, load_crossdomain_config
 from textransfer.hub import training_data_record
-from textransfer.runner import SharedEncoders, build_components, check_buildable
 
-__all__ = ["CrossDomainConfig", "CrossDomainResult", "load_crossdomain_config", "run_crossdomain"]
+__all__ = [
+    "CrossDomainConfig", "CrossDomainResult", "CrossDomainRun", "load_crossdomain_config", "load_domains",
+    "run_crossdomain",
+]
 
-logger = logging.getLogger("textransfer.crossdomain")
+logger = logging.getLogger("textransfer.experiments.crossdomain")
 
 
 @dataclass
@@ -148,60 +159,18 @@ def split_domain(name: str, data: LabeledTexts, test_size: float, seed: int, val
     return DomainSplit(full=data, train=train, test=test, unlabeled=train.without_labels(), val=val)
 
 
-class FeatureStore:
-    """Fills the feature cache of frozen, non-fittable encoders from one encoding of each domain.
-
-    A split of a domain is a subset of its rows, so its features are rows of the domain's
-    features: writing them under the split's cache key means every seed's splits are read, not
-    encoded again (MiniLM encodes ~200 sentences/s on 2 cores).
-    """
-
-    def __init__(self, cache: FeatureCache | None, batch_size: int) -> None:
-        self.cache = cache
-        self.batch_size = batch_size
-        self._full: dict[tuple[str, str], tuple[Any, dict[Any, int]]] = {}
-
-    def warm(self, encoder: Encoder, full: LabeledTexts, *parts: LabeledTexts | None) -> None:
-        if self.cache is None or self.cache.directory is None or isinstance(encoder, FittableEncoder):
-            return
-        key = (encoder.fingerprint(), full.fingerprint())
-        if key not in self._full:
-            feats = encode_cached(encoder, full, self.cache, self.batch_size)
-            index = {rid: i for i, rid in enumerate(full.ids)}
-            self._full[key] = (feats, index if len(index) == len(full) else {})
-        feats, index = self._full[key]
-        for part in parts:
-            if part is None or not index or any(rid not in index for rid in part.ids):
-                continue
-            rows = [index[rid] for rid in part.ids]
-            if not all(_same_input(full.texts[i], t) for i, t in zip(rows, part.texts, strict=True)):
-                continue  # not a subset of `full` after all: let encode_cached encode it
-            part_key = FeatureCache.key(encoder, part)
-            if self.cache.get(part_key) is None:
-                self.cache.put(part_key, feats[rows])
-
-
-def _same_input(a: Any, b: Any) -> bool:
-    """Equality for texts and for images (arrays), which ``==`` compares element-wise."""
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.array_equal(a, b))
-    return bool(a == b)
-
-
-class Experiment:
+class CrossDomainRun:
     """Runs the grid of a :class:`CrossDomainConfig`; :func:`run_crossdomain` is the entry point."""
 
     def __init__(self, config: CrossDomainConfig) -> None:
         self.config = config
         ev = config.evaluation
         self.n_boot, self.ece_bins = ev.n_boot, ev.ece_bins
-        self.cache = FeatureCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
+        self.cache = config_cache(config.cache_dir)
         self.store = FeatureStore(self.cache, config.batch_size)
         self.scores: dict[tuple[str, ...], list[Scored]] = {}
         self.records: list[dict[str, Any]] = []
-        self.a_distance: list[dict[str, Any]] = []
+        self.proxy_a_distances: list[dict[str, Any]] = []  # one entry per (encoder, pair, seed)
         self.notes: list[str] = []
         self.full: dict[str, LabeledTexts] = {}  # domain name -> every loaded row (set by run_seed)
         self.model_dir: Path | None = None  # where source-trained models are saved (save_models)
@@ -222,41 +191,37 @@ class Experiment:
         self, setup: SetupConfig, train: LabeledTexts, seed: int, target_unlabeled: LabeledTexts | None,
         scored: tuple[LabeledTexts | None, ...] = (),
     ) -> Any:
-        """Trains a fresh copy of ``setup``; ``target_unlabeled`` must carry no labels. The
-        frozen features of ``scored`` (rows the model is scored on next) are cached ahead too."""
-        if target_unlabeled is not None and target_unlabeled.labels is not None:
-            raise AssertionError("target labels must never reach training: pass .without_labels()")
-        encoder, head, strategy = build_components(setup, seed, self.cache, self.config.batch_size, self.encoders)
-        for part in (train, target_unlabeled, *scored):  # subsets of a domain: read, not encoded again
-            if strategy.encodes_frozen_features and part is not None and part.domain in self.full:
-                self.store.warm(encoder, self.full[part.domain], part)
-        t0 = time.perf_counter()
+        """Trains a fresh copy of ``setup`` (:func:`~textransfer.experiments._kernel.fit_setup`);
+        ``target_unlabeled`` must carry no labels. The frozen features of ``train``, the target
+        texts and ``scored`` (rows the model is scored on next) are cached ahead."""
+
+        def warm(encoder: Any) -> None:  # subsets of a domain: read, not encoded again
+            for part in (train, target_unlabeled, *scored):
+                if part is not None and part.domain in self.full:
+                    self.store.warm(encoder, self.full[part.domain], part)
+
         # Grid setups (not the target-only twins) keep their training history and track it:
         # under "<train domain>_to_<target>" (the oracle's is "<target>_to_<target>").
         grid = setup.name in self.oracle_of
         folder = f"{train.domain}_to_{(target_unlabeled or train).domain}"
         with tracking.recording(self.tracker if grid else None, f"{setup.name}/{folder}/seed{seed}/",
                                 label=f"seed {seed}") as record:
-            clf = strategy.fit(encoder, head, train, val=None, target_unlabeled=target_unlabeled)
+            fit = fit_setup(setup, train, seed=seed, cache=self.cache, batch_size=self.config.batch_size,
+                            target_unlabeled=target_unlabeled, encoders=self.encoders, warm=warm)
         if grid and record.fits:
             self.histories.setdefault((setup.name, folder), []).extend(record.fits)
-        info = dict(getattr(strategy, "last_fit_info", {}) or {})
-        info.setdefault("train_rows", len(train))
-        info["fit_seconds"] = round(time.perf_counter() - t0, 2)
+        info = fit.info
         # A trained encoder's worth in labels is read off its frozen twin's curve: say so.
-        info["encoder_trained"] = bool(getattr(clf.encoder, "weights_modified", False))
-        return clf, info
+        info["encoder_trained"] = bool(getattr(fit.classifier.encoder, "weights_modified", False))
+        return fit.classifier, info
 
     def proba(self, clf: Any, data: LabeledTexts) -> Any:
         """``(n, k)`` class probabilities of ``clf`` on ``data`` (features through the cache)."""
-        return clf.predict_proba_features(encode_cached(clf.encoder, data, self.cache, self.config.batch_size))
+        return probabilities(clf, data, self.cache, self.config.batch_size)
 
     def score(self, clf: Any, data: LabeledTexts, key: tuple[str, ...], seed: int) -> dict[str, Any]:
         """Scores ``clf`` on labeled ``data`` and keeps the predictions under ``key``."""
-        proba = self.proba(clf, data)
-        scored = score_predictions(
-            clf.label_map.encode(data.labels or []), proba, clf.labels, self.n_boot, self.ece_bins, seed
-        )
+        scored = score(clf, data, self.cache, self.config.batch_size, self.n_boot, self.ece_bins, seed)
         self.scores.setdefault(key, []).append(scored)
         return {"domain": data.domain, **scored.metrics}
 
@@ -264,7 +229,7 @@ class Experiment:
                    rec: dict[str, Any]) -> None:
         """Saves a source-trained model once per (setup, pair): on the first seed it runs on,
         with its training data and in-domain / cross-domain scores for the model card."""
-        if self.model_dir is None:
+        if self.model_dir is None or not is_main_process():  # one process writes the run directory
             return
         path = self.model_dir / setup / f"{source}_to_{target}"
         if path in self.saved:
@@ -316,7 +281,7 @@ class Experiment:
         measured = cfg.evaluation.a_distance_encoders
         for ename, enc in cfg.encoders.items():
             if measured is None or ename in measured:
-                self.divergence(ename, enc, doms, seed)
+                self.measure_proxy_a_distance(ename, enc, doms, seed)
         for setup, _, sname in cfg.grid():
             if seed not in cfg.seeds_of(sname):
                 continue
@@ -324,7 +289,7 @@ class Experiment:
             for source, target in cfg.pairs():
                 self.run_pair(setup, source, target, doms, seed, oracles)
 
-    def divergence(self, ename: str, enc: Component, doms: dict[str, DomainSplit], seed: int) -> None:
+    def measure_proxy_a_distance(self, ename: str, enc: Component, doms: dict[str, DomainSplit], seed: int) -> None:
         """Proxy A-distance of each (source, target) pair on this encoder's frozen features."""
         from textransfer.evaluation.divergence import proxy_a_distance
 
@@ -340,8 +305,8 @@ class Experiment:
             self.store.warm(encoder, tgt.full, tgt.train, tgt.test, tgt.unlabeled)
             xs = encode_cached(encoder, src.test, self.cache, self.config.batch_size)
             xt = encode_cached(encoder, tgt_rows, self.cache, self.config.batch_size)
-            pad = proxy_a_distance(xs, xt, seed=seed, max_rows=self.config.evaluation.a_distance_rows)
-            self.a_distance.append({"encoder": ename, "source": source, "target": target, "seed": seed, **pad})
+            measured = proxy_a_distance(xs, xt, seed=seed, max_rows=self.config.evaluation.a_distance_rows)
+            self.proxy_a_distances.append({"encoder": ename, "source": source, "target": target, "seed": seed, **measured})
 
     def run_pair(
         self, setup: SetupConfig, source: str, target: str, doms: dict[str, DomainSplit], seed: int,
@@ -448,15 +413,15 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
         >>> (res.run_dir / "report.md").exists()  # doctest: +SKIP
         True
     """
-    from textransfer.evaluation.matrix import summarise
-    from textransfer.evaluation.report import write_report
+    from textransfer.experiments.crossdomain.matrix import summarise
+    from textransfer.experiments.crossdomain.report import write_report
 
     config = resolve_config(CrossDomainConfig, config, overrides)
     t0 = time.perf_counter()
     data, label_map = load_domains(config)  # checked before the run directory is touched
-    check_buildable(config.setups(), config.batch_size)
+    check_buildable(config.setups())
     with RunDirectory(config) as run_dir, tracking.tracked(config, "crossdomain") as tracker:
-        exp = Experiment(config)
+        exp = CrossDomainRun(config)
         exp.tracker = tracker
         if config.save_models:
             exp.model_dir = run_dir.path / "models"
@@ -471,7 +436,7 @@ def run_crossdomain(config: CrossDomainConfig | str | Path, overrides: list[str]
         with run_dir.outputs() as out:
             for (setup, folder), fits in exp.histories.items():
                 tracking.write_history(out / "models" / setup / folder, fits, title=f"{setup}: {folder.replace('_to_', ' → ')}")
-            (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+            write_json(out / "metrics.json", metrics)
             write_report(out, config, metrics, exp.scores)
     return CrossDomainResult(run_dir=run_dir.path, metrics=metrics, scores=exp.scores)
 

@@ -1,7 +1,7 @@
 """The trust parts of the cross-domain ``report.md``: label-free estimates beside the true
 accuracy, the recommended setup and its regret, worth in target labels, negative-transfer cells.
 
-Each function takes rows / metrics as :func:`textransfer.evaluation.matrix.summarise` writes
+Each function takes rows / metrics as :func:`textransfer.experiments.crossdomain.matrix.summarise` writes
 them and returns markdown lines or a table cell; a row without a measure gets ``n/a`` and the
 reason is listed under "What could not be measured", never a NaN.
 """

@@ -1,4 +1,4 @@
-"""Configs of the transfer analyses (``textransfer curve`` / ``textransfer layers``).
+"""The config of a learning-curve run (``textransfer curve``, kind ``curve``).
 
 Learning curve::
 
@@ -20,17 +20,6 @@ Learning curve::
         seeds: [0]                  # a subset of the top-level seeds (slow setups)
         min_steps: 40               # small budgets: at least this many optimiser steps
 
-Layer transfer::
-
-    name: layers_minilm
-    target: products
-    base: pretrained                # or: source (train A on `source`, B on the target: + BnB controls)
-    budget: 500                     # labeled target rows to train on (or all)
-    encoder: {name: transformer, model: all-MiniLM-L6-v2, max_length: 64}
-    strategy: {name: finetune, head: linear}   # freezing is set per k and variant
-    training: {epochs: 3, lr: 5.0e-5}
-    ks: null                        # k = 0..L (all layer groups), or a list
-
 Unknown keys are errors; registry names and constructor keys are checked when the config loads.
 """
 
@@ -39,60 +28,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from textransfer.config import (
     ComponentSpec,
-    RunName,
     SetupConfig,
     StrategyConfig,
     StrategySpec,
     TrackingConfig,
-    source_spec,
-    split_fraction,
     validate_components,
     validate_config,
 )
-from textransfer.data.sources import DataSource
-
-Budget = int | Literal["all"]
-
-
-class _Analysis(BaseModel):
-    """What both analyses share: run name and place, seeds, the target split."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: RunName
-    output_dir: str = "runs"
-    batch_size: PositiveInt = 32
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    split_seed: int | None = None
-    test_size: float = 0.2
-    target: DataSource
-    source: DataSource | None = None
-    balance: Literal["balanced", "stratified"] = "balanced"
-    training: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("target", "source", mode="before")
-    @classmethod
-    def _data(cls, v: Any) -> Any:
-        return source_spec(v)
-
-    @field_validator("test_size")
-    @classmethod
-    def _fraction(cls, v: float) -> float:
-        return split_fraction(v)
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("give at least one seed, e.g. [0]")
-        return v
-
-    def split_seed_of(self, seed: int) -> int:
-        """The seed of the target pool/test split for run seed ``seed``."""
-        return seed if self.split_seed is None else self.split_seed
+from textransfer.experiments._analysis import AnalysisConfig, Budget
 
 
 class SourceStep(BaseModel):
@@ -132,8 +79,10 @@ class CurveSetup(BaseModel):
         return self.strategy.name == "zero_shot"
 
 
-class CurveConfig(_Analysis):
+class CurveConfig(AnalysisConfig):
     """A learning-curve run (see the module docstring)."""
+
+    kind: Literal["curve"] = "curve"
 
     cache_dir: str | None = "~/.cache/textransfer/features"
     budgets: list[Budget] = Field(default_factory=lambda: [0, 8, 32, 100, 300, 1000, "all"])
@@ -205,57 +154,6 @@ class CurveConfig(_Analysis):
         return self.seeds if seeds is None else seeds
 
 
-class LayersConfig(_Analysis):
-    """A layer-transfer run (see the module docstring)."""
-
-    base: Literal["pretrained", "source"] = "pretrained"
-    budget: Budget = "all"
-    encoder: ComponentSpec
-    strategy: StrategySpec = Field(
-        default_factory=lambda: StrategyConfig(name="finetune", head="linear")  # type: ignore[arg-type]
-    )
-    source_training: dict[str, Any] | None = None
-    ks: list[int] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> LayersConfig:
-        if self.strategy.name != "finetune":
-            raise ValueError(
-                f"strategy: layer transfer trains with finetune (freezing is set per k), got {self.strategy.name!r}"
-            )
-        if self.base == "source" and self.source is None:
-            raise ValueError(
-                "base: source trains the base network on a source domain: name it with `source:`"
-            )
-        if self.budget != "all" and (isinstance(self.budget, bool) or self.budget < 1):
-            raise ValueError(
-                f"budget: a number of labeled target examples >= 1, or all; got {self.budget!r}"
-            )
-        for setup in (self.setup(), self.base_setup()):
-            validate_components(setup)
-        return self
-
-    def setup(self) -> SetupConfig:
-        """Encoder, finetune strategy and training of the target runs."""
-        return SetupConfig(
-            name=self.name, encoder=self.encoder, strategy=self.strategy, training=self.training
-        )
-
-    def base_setup(self) -> SetupConfig:
-        """The same, with ``source_training`` (when given) for training the base networks."""
-        training = (
-            self.training
-            if self.source_training is None
-            else {**self.training, **self.source_training}
-        )
-        return SetupConfig(
-            name=f"{self.name}:base",
-            encoder=self.encoder,
-            strategy=self.strategy,
-            training=training,
-        )
-
-
 def load_curve_config(
     path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
 ) -> CurveConfig:
@@ -265,10 +163,3 @@ def load_curve_config(
         >>> cfg = load_curve_config("configs/curve_movies_products.yaml", ["seeds=[0]"])  # doctest: +SKIP
     """
     return validate_config(CurveConfig, path, overrides)
-
-
-def load_layers_config(
-    path: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
-) -> LayersConfig:
-    """Reads and validates a layer-transfer YAML config, applying ``key.sub=value`` overrides."""
-    return validate_config(LayersConfig, path, overrides)

@@ -56,7 +56,7 @@ def write_report(
     run_dir: Path, metrics: dict[str, Any], curves: dict[str, dict[int, list[float]]]
 ) -> None:
     """Writes ``report.md`` and ``plots/learning_curve.png`` into ``run_dir``."""
-    from textransfer.evaluation.curve_plots import learning_curves
+    from textransfer.experiments.curve.plots import learning_curves
 
     t, pool = metrics["target"], metrics["target"]["pool"]
     budgets = metrics["budgets"]
@@ -92,3 +92,8 @@ def write_report(
     learning_curves(stats, plots / "learning_curve.png", title, pool, metrics.get("majority_class"))
     lines += ["", "![learning curves](plots/learning_curve.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines))
+
+
+def summary_lines(result: Any) -> list[str]:
+    """What ``textransfer curve`` prints: the benefits of transfer of each setup."""
+    return benefit_rows(result.metrics)

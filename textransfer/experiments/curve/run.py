@@ -26,29 +26,33 @@ from pathlib import Path
 from typing import Any
 
 from textransfer import tracking
-from textransfer.analyses._fit import (
-    covers,
-    fit_setup,
-    ids_json,
-    run_cache,
-    score,
-    split_target,
-)
-from textransfer.analyses.config import CurveConfig
 from textransfer.classifier import Classifier
-from textransfer.config import RunDirectory, resolve_config
-from textransfer.crossdomain import FeatureStore
+from textransfer.config import RunDirectory, SetupConfig, resolve_config
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.encoders.cache import FeatureCache, log_cache_summary
 from textransfer.evaluation.curves import curve_stats, transfer_benefits
-from textransfer.runner import SharedEncoders, analysis_limit_notes, check_buildable
-from textransfer.strategies.base import STRATEGIES
+from textransfer.experiments._kernel import (
+    FeatureStore,
+    FitResult,
+    SharedEncoders,
+    analysis_limit_notes,
+    check_buildable,
+    covers,
+    fit_setup,
+    ids_json,
+    process_folder,
+    run_cache,
+    score,
+    split_target,
+    write_json,
+)
+from textransfer.experiments.curve.config import CurveConfig
 
-__all__ = ["CurveResult", "run_curve"]
+__all__ = ["CurveResult", "CurveRun", "run_curve"]
 
-logger = logging.getLogger("textransfer.analyses")
+logger = logging.getLogger("textransfer.experiments.curve")
 
 DEFINITIONS = {
     "start": "accuracy at the setup's smallest budget (0 for zero-shot and two-step setups) minus the "
@@ -79,6 +83,7 @@ class CurveRun:
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.samples: dict[str, dict[str, list[Any]]] = {}
+        self.unlabeled: LabeledTexts | None = None  # target texts for adaptation strategies (set by run_seed)
         self.pool_size = 0
         self.majority: list[float] = []  # majority-class accuracy of each seed's test split
         # Frozen encoders are loaded once per run and shared by every fit (fine-tuned ones never).
@@ -86,12 +91,13 @@ class CurveRun:
         self.tracker: Any = None  # a textransfer.tracking.Tracker when the config tracks
         self.histories: dict[str, list[dict[str, Any]]] = {}  # setup -> its fits' histories
 
-    def shared_encoder(self, step: Any) -> Any:
-        """The run's shared encoder for a step whose strategy reads frozen features, else None
-        (fit_setup then builds a fresh one)."""
-        if STRATEGIES.get(step.strategy.name).encodes_frozen_features:
-            return self.encoders.get(step.encoder)
-        return None
+    def fit(self, step: SetupConfig, train: LabeledTexts, seed: int, **kwargs: Any) -> tuple[Classifier, dict[str, Any]]:
+        """Trains ``step`` on ``train`` (:func:`~textransfer.experiments._kernel.fit_setup`) with
+        the run's cache, shared frozen encoders and unlabeled target texts; returns the
+        classifier and its fit info (without the history, kept in ``history.json``)."""
+        fit: FitResult = fit_setup(step, train, seed=seed, cache=self.cache, batch_size=self.config.batch_size,
+                                   target_unlabeled=self.unlabeled, encoders=self.encoders, **kwargs)
+        return fit.classifier, {**fit.info_without_history(), "epochs": fit.training.epochs}
 
     def recording(self, key: str, seed: int, what: str) -> Any:
         """Records the training history of one fit of setup ``key`` (and tracks it)."""
@@ -104,6 +110,8 @@ class CurveRun:
     def run_seed(self, seed: int, target: LabeledTexts, source: LabeledTexts | None) -> None:
         cfg = self.config
         pool, test = split_target(target, cfg.test_size, cfg.split_seed_of(seed))
+        # What adaptation strategies see of the target: the pool's texts, never the test split.
+        self.unlabeled = pool.without_labels()
         budgets, notes = resolve_budgets(cfg.budgets, len(pool), len(set(pool.labels or [])))
         self.notes += [n for n in notes if n not in self.notes]
         self.pool_size = len(pool)
@@ -131,15 +139,7 @@ class CurveRun:
         if first:
             assert source is not None
             with self.recording(key, seed, "source") as record:
-                source_clf, info = fit_setup(
-                    first[0],
-                    source,
-                    seed,
-                    self.cache,
-                    cfg.batch_size,
-                    encoder=self.shared_encoder(first[0]),
-                    warm=lambda enc: self.store.warm(enc, source, source),
-                )
+                source_clf, info = self.fit(first[0], source, seed, warm=lambda enc: self.store.warm(enc, source, source))
             self.keep(key, record)
             source_dir = source_clf.save(self.run_dir / "source_models" / key / f"seed{seed}")
             logger.info(
@@ -153,7 +153,7 @@ class CurveRun:
         for budget, sample in samples.items():
             if budget == 0:
                 if setup.zero_shot:
-                    clf, info = fit_setup(step, pool, seed, self.cache, cfg.batch_size)
+                    clf, info = self.fit(step, pool, seed)
                 elif source_clf is not None and covers(source_clf, test):
                     clf, info = source_clf, {"train_rows": 0, "source_rows": len(source or [])}
                 else:
@@ -161,23 +161,15 @@ class CurveRun:
             elif setup.zero_shot:
                 continue
             else:
-                if source_dir is not None:
-                    encoder = Classifier.load(source_dir).encoder
-                else:
-                    encoder = self.shared_encoder(step)
+                encoder = Classifier.load(source_dir).encoder if source_dir is not None else None
                 with self.recording(key, seed, f"{budget} labels") as record:
-                    clf, info = fit_setup(
-                        step,
-                        sample,
-                        seed,
-                        self.cache,
-                        cfg.batch_size,
-                        encoder=encoder,
-                        min_steps=setup.min_steps,
+                    clf, info = self.fit(
+                        step, sample, seed, encoder=encoder, min_steps=setup.min_steps,
                         warm=lambda enc, part=sample: self.store.warm(enc, target, part, test),
                     )
                 self.keep(key, record)
-            res = score(clf, test, self.cache, cfg.batch_size)
+            scored = score(clf, test, self.cache, cfg.batch_size).metrics
+            res = {"accuracy": scored["accuracy"], "macro_f1": scored["macro_f1"], "n": scored["n"]}
             self.records.append({"setup": key, "seed": seed, "budget": budget, **res, **info})
             logger.info("%s seed %d budget %d: accuracy %.3f", key, seed, budget, res["accuracy"])
 
@@ -218,7 +210,7 @@ def run_curve(
         if config.source and any(s.source and config.seeds_of(k) for k, s in config.setups.items())
         else None
     )
-    check_buildable([step for key in config.setups for step in config.steps(key)], config.batch_size)
+    check_buildable([step for key in config.setups for step in config.steps(key)])
     with RunDirectory(config) as run_dir:
         return _run_curve(config, run_dir, target, source, t0)
 
@@ -226,10 +218,11 @@ def run_curve(
 def _run_curve(
     config: CurveConfig, run_dir: RunDirectory, target: LabeledTexts, source: LabeledTexts | None, t0: float
 ) -> CurveResult:
-    from textransfer.analyses.curve_report import write_report
+    from textransfer.experiments.curve.report import write_report
 
-    with run_cache(config.cache_dir) as cache, tracking.tracked(config, "curve") as tracker:
-        run = CurveRun(config, run_dir.path, cache)
+    with (run_cache(config.cache_dir) as cache, tracking.tracked(config, "curve") as tracker,
+          process_folder(run_dir.path) as models_dir):
+        run = CurveRun(config, models_dir, cache)
         run.tracker = tracker
         run.notes += analysis_limit_notes(config, target, source)
         for seed in config.seeds:
@@ -265,6 +258,6 @@ def _run_curve(
         for key, fits in run.histories.items():
             tracking.write_history(out / "models" / key, fits, title=f"{config.name}: {key}")
         (out / "samples.json").write_text(json.dumps(run.samples))
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        write_json(out / "metrics.json", metrics)
         write_report(out, metrics, summary["curves"])
     return CurveResult(run_dir=run_dir.path, metrics=metrics)

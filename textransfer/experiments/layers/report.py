@@ -17,7 +17,7 @@ VARIANTS = {
 
 def write_report(run_dir: Path, metrics: dict[str, Any]) -> None:
     """Writes ``report.md`` and ``plots/layer_transfer.png`` into ``run_dir``."""
-    from textransfer.evaluation.curve_plots import layer_curves
+    from textransfer.experiments.layers.plots import layer_curves
 
     groups, variants = metrics["groups"], metrics["variants"]
     enc, t = metrics["encoder"], metrics["target"]
@@ -85,3 +85,11 @@ def write_report(run_dir: Path, metrics: dict[str, Any]) -> None:
     )
     lines += ["", "![layer transfer](plots/layer_transfer.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines))
+
+
+def summary_lines(result: Any) -> list[str]:
+    """What ``textransfer layers`` prints: each variant's mean accuracy per k."""
+    return [
+        f"{variant}\t" + "  ".join(f"k={k}: {p['mean']:.3f}" for k, p in points.items())
+        for variant, points in result.metrics["variants"].items()
+    ]

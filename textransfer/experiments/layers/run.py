@@ -24,21 +24,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textransfer.analyses._fit import fit_setup, ids_json, score, split_target
-from textransfer.analyses.config import LayersConfig
 from textransfer.classifier import Classifier
-from textransfer.config import RunDirectory, resolve_config
+from textransfer.config import RunDirectory, SetupConfig, resolve_config
 from textransfer.data import LabeledTexts
 from textransfer.data import load as load_data
 from textransfer.data.budgets import budget_samples, resolve_budgets
 from textransfer.encoders.base import ENCODERS, Encoder
 from textransfer.evaluation.curves import curve_stats
-from textransfer.runner import analysis_limit_notes, check_buildable
+from textransfer.experiments._kernel import (
+    analysis_limit_notes,
+    check_buildable,
+    fit_setup,
+    ids_json,
+    process_folder,
+    score,
+    split_target,
+    write_json,
+)
+from textransfer.experiments.layers.config import LayersConfig
 from textransfer.strategies.finetune import FinetuneStrategy
 
-__all__ = ["LayersResult", "run_layers"]
+__all__ = ["BottomFrozenFinetune", "LayersResult", "LayersRun", "run_layers"]
 
-logger = logging.getLogger("textransfer.analyses")
+logger = logging.getLogger("textransfer.experiments.layers")
 
 
 class BottomFrozenFinetune(FinetuneStrategy):
@@ -84,15 +92,26 @@ class LayersRun:
             return ENCODERS.create(enc.name, **enc.params())
         return Classifier.load(base_dir).encoder
 
+    def fit(self, setup: SetupConfig, train: LabeledTexts, seed: int, **kwargs: Any) -> tuple[Classifier, dict[str, Any]]:
+        """Trains ``setup`` on ``train`` (:func:`~textransfer.experiments._kernel.fit_setup`, no
+        feature cache: every encoder here is trained); returns the classifier and its fit info."""
+        fit = fit_setup(setup, train, seed=seed, cache=None, batch_size=self.config.batch_size, **kwargs)
+        return fit.classifier, {**fit.info_without_history(), "epochs": fit.training.epochs}
+
+    def score(self, clf: Classifier, test: LabeledTexts) -> dict[str, Any]:
+        """Accuracy, macro-F1 and rows of ``clf`` on ``test``."""
+        m = score(clf, test, None, self.config.batch_size).metrics
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
+
     def train_base(
         self, name: str, data: LabeledTexts, seed: int, test: LabeledTexts | None
     ) -> Path:
         cfg = self.config
-        clf, info = fit_setup(cfg.base_setup(), data, seed, None, cfg.batch_size)
+        clf, info = self.fit(cfg.base_setup(), data, seed)
         path = clf.save(self.run_dir / "bases" / f"seed{seed}" / name)
         entry = {"base": name, "seed": seed, "domain": data.domain, "train_rows": len(data), **info}
         if test is not None:
-            entry.update(score(clf, test, None, cfg.batch_size))
+            entry.update(self.score(clf, test))
         self.bases.append(entry)
         return path
 
@@ -133,15 +152,13 @@ class LayersRun:
                 strategy = BottomFrozenFinetune(
                     frozen_groups=0 if plus else k, **cfg.strategy.params()
                 )
-                clf, info = fit_setup(
-                    cfg.setup(), train, seed, None, cfg.batch_size, encoder=enc, strategy=strategy
-                )
+                clf, info = self.fit(cfg.setup(), train, seed, encoder=enc, strategy=strategy)
                 rec = {
                     "variant": variant,
                     "k": k,
                     "seed": seed,
                     "reinitialised": reset,
-                    **score(clf, test, None, cfg.batch_size),
+                    **self.score(clf, test),
                     **info,
                 }
                 self.records.append(rec)
@@ -166,7 +183,7 @@ def run_layers(
     source = (
         load_data(config.source) if config.base == "source" and config.source is not None else None
     )
-    check_buildable([config.setup(), config.base_setup()], config.batch_size)
+    check_buildable([config.setup(), config.base_setup()])
     with RunDirectory(config) as run_dir:
         return _run_layers(config, run_dir, target, source, t0)
 
@@ -174,12 +191,13 @@ def run_layers(
 def _run_layers(
     config: LayersConfig, run_dir: RunDirectory, target: LabeledTexts, source: LabeledTexts | None, t0: float
 ) -> LayersResult:
-    from textransfer.analyses.layers_report import write_report
+    from textransfer.experiments.layers.report import write_report
 
-    run = LayersRun(config, run_dir.path)
-    run.notes += analysis_limit_notes(config, target, source)
-    for seed in config.seeds:
-        run.run_seed(seed, target, source)
+    with process_folder(run_dir.path) as models_dir:  # the base networks: written by one process
+        run = LayersRun(config, models_dir)
+        run.notes += analysis_limit_notes(config, target, source)
+        for seed in config.seeds:
+            run.run_seed(seed, target, source)
     metrics = {
         "name": config.name,
         "base": config.base,
@@ -199,6 +217,6 @@ def _run_layers(
     }
     with run_dir.outputs() as out:
         (out / "samples.json").write_text(json.dumps(run.samples))
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        write_json(out / "metrics.json", metrics)
         write_report(out, metrics)
     return LayersResult(run_dir=run_dir.path, metrics=metrics)

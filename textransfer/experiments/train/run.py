@@ -36,29 +36,35 @@ from typing import Any
 
 from textransfer import tracking
 from textransfer.classifier import Classifier
-from textransfer.config import (
-    Component,
-    RunConfig,
-    RunDirectory,
-    SetupConfig,
-    is_main_process,
-    load_config,
-)
+from textransfer.config import RunDirectory, SetupConfig
 from textransfer.data import LabeledTexts, stratified_split
 from textransfer.data import load as load_data
-from textransfer.data.sources import DataSource
 from textransfer.data.splits import shared_inputs
-from textransfer.encoders.base import ENCODERS, Encoder, FittableEncoder
-from textransfer.encoders.cache import FeatureCache, encode_cached, log_cache_summary
-from textransfer.heads.base import HEADS, Head
+from textransfer.encoders.base import Encoder
+from textransfer.encoders.cache import FeatureCache, log_cache_summary
+from textransfer.experiments._kernel import (
+    Checkpointing,
+    SharedEncoders,
+    build_components,
+    config_cache,
+    fit_setup,
+    is_main_process,
+    limit_note,
+    probabilities,
+    saves_checkpoints,
+    training_settings,
+    write_json,
+)
+from textransfer.experiments.train.config import RunConfig, load_config
+from textransfer.experiments.train.report import setup_folder, summary_table, write_report
+from textransfer.heads.base import Head
 from textransfer.hub import training_data_record
-from textransfer.strategies.base import STRATEGIES, Strategy
+from textransfer.strategies.base import Strategy
 from textransfer.training import checkpoint as ckpt
-from textransfer.training.loop import training_args
 
-__all__ = ["RunResult", "Splits", "is_main_process", "run", "summary_table"]
+__all__ = ["RunResult", "Splits", "is_main_process", "load_splits", "run", "summary_table"]
 
-logger = logging.getLogger("textransfer.runner")
+logger = logging.getLogger("textransfer.experiments.train")
 
 
 @dataclass
@@ -70,6 +76,8 @@ class Splits:
     test: LabeledTexts | None
     evals: dict[str, LabeledTexts] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # data warnings for the log and report.md
+    # Unlabeled target texts (data.unlabeled) for adaptation strategies; never labeled.
+    unlabeled: LabeledTexts | None = None
 
 
 @dataclass
@@ -79,28 +87,6 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
     classifiers: dict[str, Classifier] = field(default_factory=dict)
-
-
-def limit_note(where: str, spec: DataSource, data: LabeledTexts) -> str | None:
-    """A note when ``spec.limit`` asks for more rows than ``data`` (what was loaded) has."""
-    if spec.limit is None or spec.limit <= len(data):
-        return None
-    return (
-        f"{where}: limit {spec.limit} is above the {len(data)} usable rows of {spec.source!r}, "
-        f"so all {len(data)} are used"
-    )
-
-
-def analysis_limit_notes(config: Any, target: LabeledTexts, source: LabeledTexts | None) -> list[str]:
-    """:func:`limit_note` for the target and (when there is one) the source of a curve or layer
-    run, each also logged as a warning."""
-    notes = [limit_note("target", config.target, target)]
-    if source is not None and config.source is not None:
-        notes.append(limit_note("source", config.source, source))
-    kept = [n for n in notes if n is not None]
-    for note in kept:
-        logger.warning("%s", note)
-    return kept
 
 
 def data_notes(splits: Splits) -> list[str]:
@@ -148,7 +134,10 @@ def load_splits(config: RunConfig) -> Splits:
     for name, spec in d.eval.items():
         evals[name] = load_data(spec)
         notes.append(limit_note(f"data.eval.{name}", spec, evals[name]))
-    splits = Splits(train=train, val=val, test=test, evals=evals)
+    unlabeled = load_data(d.unlabeled).without_labels() if d.unlabeled is not None else None
+    if unlabeled is not None and d.unlabeled is not None:
+        notes.append(limit_note("data.unlabeled", d.unlabeled, unlabeled))
+    splits = Splits(train=train, val=val, test=test, evals=evals, unlabeled=unlabeled)
     splits.notes = [n for n in notes if n is not None] + data_notes(splits)
     for note in splits.notes:
         logger.warning("%s", note)
@@ -167,69 +156,10 @@ def evaluate(
     if data.labels is None:
         return {"n": len(data), "note": "no labels: predictions only, nothing to score"}
     y = clf.label_map.encode(data.labels)
-    proba = clf.predict_proba_features(encode_cached(clf.encoder, data, cache, batch_size=batch_size))
-    return _labeled_metrics(y, proba, clf.labels, n_boot, ece_bins, seed)
+    return _labeled_metrics(y, probabilities(clf, data, cache, batch_size), clf.labels, n_boot, ece_bins, seed)
 
 
-class SharedEncoders:
-    """The frozen encoders of one run, one object per encoder configuration.
-
-    Every setup, seed and pair that reads frozen features of the same encoder config gets the
-    same object, so pretrained weights are loaded once per run, not once per fit (a MiniLM
-    cross-domain grid loaded them once per setup, seed and pair: its ``dim`` loads the weights).
-    Encoders that learn from their data (fittable: TF-IDF, static) and encoders of strategies
-    that train them (fine-tuning, DANN) are never shared: each fit gets fresh ones.
-    """
-
-    def __init__(self) -> None:
-        self._pool: dict[str, Encoder] = {}
-
-    def get(self, spec: Component) -> Encoder:
-        """The run's encoder of ``spec`` (built on first use), or a fresh one when it learns."""
-        key = json.dumps({"name": spec.name, **spec.params()}, sort_keys=True, default=str)
-        encoder = self._pool.get(key)
-        if encoder is None:
-            encoder = ENCODERS.create(spec.name, **spec.params())
-            if isinstance(encoder, FittableEncoder):
-                return encoder  # fitted on each fit's own training data: never shared
-            self._pool[key] = encoder
-        return encoder
-
-
-def build_components(
-    setup: SetupConfig, seed: int, cache: FeatureCache | None, batch_size: int,
-    encoders: SharedEncoders | None = None,
-) -> tuple[Encoder, Head, Strategy]:
-    """Fresh encoder, head and strategy of ``setup``; the strategy gets cache, seed and batch size.
-
-    With ``encoders``, a strategy that reads frozen features gets the run's shared encoder of
-    that config (:class:`SharedEncoders`) instead of a fresh one.
-    """
-    assert setup.encoder is not None and setup.strategy is not None
-    if encoders is not None and STRATEGIES.get(setup.strategy.name).encodes_frozen_features:
-        encoder = encoders.get(setup.encoder)
-    else:
-        encoder = ENCODERS.create(setup.encoder.name, **setup.encoder.params())
-    head = HEADS.create(setup.strategy.head.name, **setup.strategy.head.params())
-    strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
-    strategy.cache = cache
-    strategy.training = training_args({"seed": seed, **(setup.training or {})})
-    strategy.batch_size = batch_size
-    return encoder, head, strategy
-
-
-def check_buildable(setups: list[SetupConfig], batch_size: int) -> None:
-    """Builds (and drops) the components of each setup, so that a constructor's range check
-    fails before any output is written; cheap, as encoders load their weights on first use."""
-    for setup in setups:
-        build_components(setup, 0, None, batch_size)
-
-
-def _run_cache(config: RunConfig) -> FeatureCache | None:
-    return FeatureCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
-
-
-def checkpoint_fingerprints(setup: SetupConfig, splits: Splits, encoder: Encoder, strategy: Strategy) -> dict[str, Any]:
+def checkpoint_fingerprints(setup: SetupConfig, splits: Splits, encoder: Encoder, seed: int) -> dict[str, Any]:
     """What a checkpoint must have been trained on for ``--resume`` to continue it."""
     assert setup.strategy is not None
     skip = {"progress", "keep_checkpoints", "keep_checkpoints_after_run"}  # change nothing about the trained model
@@ -237,7 +167,7 @@ def checkpoint_fingerprints(setup: SetupConfig, splits: Splits, encoder: Encoder
         "data": {"train": splits.train.fingerprint(), "val": None if splits.val is None else splits.val.fingerprint()},
         "encoder": {"name": encoder.name, **encoder.config()},
         "strategy": {"name": setup.strategy.name, "head": setup.strategy.head.model_dump(mode="json"), **setup.strategy.params()},
-        "training": {k: v for k, v in strategy.training.to_dict().items() if k not in skip},
+        "training": {k: v for k, v in training_settings(setup, seed).to_dict().items() if k not in skip},
     }
 
 
@@ -246,6 +176,7 @@ def prepare_checkpoints(
     splits: Splits,
     resume: bool,
     fresh: bool,
+    seed: int,
 ) -> None:
     """Checks the checkpoints of every setup before any is trained (``fresh``: deletes them).
 
@@ -258,11 +189,11 @@ def prepare_checkpoints(
     """
     roots = []
     for setup, out_dir, (encoder, _, strategy) in plans:
-        if not hasattr(strategy, "checkpoint_dir"):
+        if not saves_checkpoints(strategy):
             continue
         root = out_dir / "checkpoints"
         if resume:
-            ckpt.check_fingerprints(root, checkpoint_fingerprints(setup, splits, encoder, strategy))
+            ckpt.check_fingerprints(root, checkpoint_fingerprints(setup, splits, encoder, seed))
         elif not fresh and (found := ckpt.unfinished(root)) is not None:
             path, state = found
             raise ckpt.CheckpointError(
@@ -284,37 +215,33 @@ def run_setup(
     resume: bool = False,
     components: tuple[Encoder, Head, Strategy] | None = None,
 ) -> tuple[Classifier, dict[str, Any]]:
-    """Builds (unless ``components`` are given), trains, evaluates and saves one setup into
-    ``out_dir``.
+    """Trains (:func:`~textransfer.experiments._kernel.fit_setup`), evaluates and saves one
+    setup into ``out_dir``.
 
-    Strategies that checkpoint (they have a ``checkpoint_dir`` attribute) write epoch
-    checkpoints into ``out_dir/checkpoints``; ``resume`` continues from the newest one.
+    Strategies that checkpoint write epoch checkpoints into ``out_dir/checkpoints``; ``resume``
+    continues from the newest one. ``data.unlabeled`` reaches the strategy as
+    ``target_unlabeled``.
     """
-    if components is None:
-        components = build_components(setup, config.seed, _run_cache(config), config.batch_size)
+    assert setup.encoder is not None and setup.strategy is not None
+    components = components or build_components(setup)
     encoder, head, strategy = components
-    cache = strategy.cache
-    if hasattr(strategy, "checkpoint_dir"):  # fine-tuning: epoch checkpoints, --resume
-        strategy.checkpoint_dir = out_dir / "checkpoints"
-        strategy.resume = resume
-
+    cache = config_cache(config.cache_dir)
     logger.info("setup %s: %s + %s (%s)", setup.name, encoder.name, head.name, strategy.name)
-    t0 = time.perf_counter()
-    if hasattr(strategy, "checkpoint_dir"):
-        # Each checkpoint records what it is trained on, for --resume to check.
-        with ckpt.recording(strategy.checkpoint_dir, checkpoint_fingerprints(setup, splits, encoder, strategy)):
-            clf = strategy.fit(encoder, head, splits.train, val=splits.val)
-    else:
-        clf = strategy.fit(encoder, head, splits.train, val=splits.val)
-    fit_s = time.perf_counter() - t0
+    checkpoints = Checkpointing(out_dir / "checkpoints", resume, checkpoint_fingerprints(setup, splits, encoder, config.seed))
+    fit = fit_setup(setup, splits.train, seed=config.seed, cache=cache, batch_size=config.batch_size,
+                    val=splits.val, target_unlabeled=splits.unlabeled, components=components,
+                    checkpoints=checkpoints)
+    clf = fit.classifier
     results: dict[str, Any] = {
         "encoder": {"name": setup.encoder.name, **setup.encoder.params()},
         "head": {"name": setup.strategy.head.name, **setup.strategy.head.params()},
         "strategy": setup.strategy.name,
         "train": {"domain": splits.train.domain, "n": len(splits.train), "labels": splits.train.label_counts()},
-        "fit_seconds": round(fit_s, 2),
+        "fit_seconds": fit.info["fit_seconds"],
         "eval": {},
     }
+    if splits.unlabeled is not None:
+        results["unlabeled"] = {"domain": splits.unlabeled.domain, "n": len(splits.unlabeled)}
     t0 = time.perf_counter()
     if splits.test is not None:
         results["eval"]["test"] = {"domain": splits.test.domain, **evaluate(clf, splits.test, cache, config.batch_size)}
@@ -332,107 +259,6 @@ def run_setup(
     if is_main_process():
         clf.save(out_dir / "model", portable=config.portable_models)
     return clf, results
-
-
-def summary_table(metrics: dict[str, Any]) -> str:
-    """A markdown table: one row per setup, accuracy / macro-F1 per evaluation set."""
-    eval_names: list[str] = []
-    for res in metrics.values():
-        for name in res["eval"]:
-            if name not in eval_names:
-                eval_names.append(name)
-    header = ["setup", "encoder", "head", "strategy"]
-    for name in eval_names:
-        header += [f"{name} acc", f"{name} F1"]
-    header.append("fit s")
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for setup, res in metrics.items():
-        cells = [setup, res["encoder"]["name"], res["head"]["name"], res["strategy"]]
-        for name in eval_names:
-            ev = res["eval"].get(name, {})
-            cells += [f"{ev['accuracy']:.3f}" if "accuracy" in ev else "-", f"{ev['macro_f1']:.3f}" if "macro_f1" in ev else "-"]
-        cells.append(f"{res['fit_seconds']:.1f}")
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def _ci(ev: dict[str, Any], key: str) -> str:
-    ci = ev.get(f"{key}_ci95")
-    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-
-
-def setup_folder(metrics: dict[str, Any], setup: str) -> str:
-    """Where a setup's files go, relative to the run folder: ``""`` (one setup) or ``"NAME/"``."""
-    return "" if len(metrics) == 1 else f"{setup}/"
-
-
-def write_setup_plots(folder: Path, setup: str, res: dict[str, Any]) -> list[str]:
-    """``plots/confusion.png`` (one panel per labeled eval set) and ``plots/reliability.png`` (one
-    series each) of a setup, under ``folder``; returns their names relative to ``folder``."""
-    scored = [(name, ev) for name, ev in res["eval"].items() if "confusion_matrix" in ev and "reliability" in ev]
-    if not scored:
-        return []
-    from textransfer.evaluation.plots import confusion_figure, reliability_figure, save_figure
-
-    panels = [(f"{name} ({ev['domain']}, acc {ev['accuracy']:.3f}, n={ev['n']})", ev["confusion_matrix"], ev["labels"])
-              for name, ev in scored]
-    save_figure(confusion_figure(panels, f"{setup}: confusion matrices"), folder / "plots" / "confusion.png")
-    series = [(f"{name} ({ev['domain']}): ECE {ev['ece']:.3f}", ev["reliability"]) for name, ev in scored]
-    save_figure(reliability_figure(series, f"Reliability: {setup}"), folder / "plots" / "reliability.png")
-    return ["plots/confusion.png", "plots/reliability.png"]
-
-
-def write_report(run_dir: Path, config: RunConfig, splits: Splits, metrics: dict[str, Any]) -> None:
-    """Writes ``report.md`` into ``run_dir``: the data, its warnings, then the scores with 95%
-    bootstrap intervals, ECE and the figures of each setup (written here too, under its folder:
-    confusion matrices, reliability diagram; ``training.png`` when :func:`run` wrote one)."""
-    lines = [f"# Run `{config.name}`", ""]
-    lines.append(f"Training data: `{splits.train.domain}`, {len(splits.train)} rows {splits.train.label_counts()}.")
-    if splits.test is not None:
-        lines.append(f"In-domain test split (`test`): {len(splits.test)} rows, seed {config.seed}.")
-    for name, data in splits.evals.items():
-        lines.append(f"Evaluation set `{name}`: domain `{data.domain}`, {len(data)} rows {data.label_counts()}.")
-    if splits.notes:
-        lines += ["", "## Warnings", "", *(f"- {note}" for note in splits.notes)]
-    lines += ["", "## Accuracy and macro-F1", "", summary_table(metrics), ""]
-    lines += ["Intervals: 95% percentile bootstrap over the rows of each evaluation set; ECE over "
-              "equal-width confidence bins (reliability diagrams below).", ""]
-    for setup, res in metrics.items():
-        lines += [f"## {setup}", ""]
-        folder = setup_folder(metrics, setup)
-        figures = write_setup_plots(run_dir / folder, setup, res)
-        if (run_dir / folder / "plots" / tracking.TRAINING_PLOT).exists():
-            figures.append(f"plots/{tracking.TRAINING_PLOT}")
-        training = res.get("training")
-        if training:
-            lines += [f"Training: {training['epochs']} epoch(s), best epoch {training['best_epoch']}"
-                      f"{' (stopped early)' if training['stopped_early'] else ''}; per-epoch history in "
-                      f"`{folder}{tracking.HISTORY_FILE}`.", ""]
-        for name, ev in res["eval"].items():
-            if "per_class" not in ev:
-                lines += [f"- `{name}`: {ev.get('note', 'not scored')}", ""]
-                continue
-            ece = f", ECE {ev['ece']:.3f}" if "ece" in ev else ""
-            lines += [
-                f"**{name}** ({ev['domain']}, n={ev['n']}): accuracy {ev['accuracy']:.3f}{_ci(ev, 'accuracy')}, "
-                f"macro-F1 {ev['macro_f1']:.3f}{_ci(ev, 'macro_f1')}{ece}, majority-class baseline "
-                f"{ev['majority_baseline']:.3f}",
-                "",
-                "| class | precision | recall | F1 | support |",
-                "|---|---|---|---|---|",
-            ]
-            for lab, pc in ev["per_class"].items():
-                lines.append(f"| {lab} | {pc['precision']:.3f} | {pc['recall']:.3f} | {pc['f1']:.3f} | {pc['support']} |")
-            labels = [str(x) for x in ev["labels"]]
-            lines += ["", "Confusion matrix (rows: true, columns: predicted)", ""]
-            lines.append("| | " + " | ".join(labels) + " |")
-            lines.append("|---|" + "---|" * len(labels))
-            for lab, row in zip(labels, ev["confusion_matrix"], strict=True):
-                lines.append(f"| {lab} | " + " | ".join(str(c) for c in row) + " |")
-            lines.append("")
-        for f in figures:
-            lines += [f"![{Path(f).stem}]({folder}{f})", ""]
-    (run_dir / "report.md").write_text("\n".join(lines))
 
 
 def run(
@@ -473,11 +299,12 @@ def run(
     splits = load_splits(config)
     setups = config.resolved_setups()
     shared = SharedEncoders()
-    components = {s.name: build_components(s, config.seed, _run_cache(config), config.batch_size, shared) for s in setups}
+    components = {s.name: build_components(s, shared) for s in setups}
     main = is_main_process()
     with RunDirectory(config) as run_dir, tracking.tracked(config, "run") as tracker:
         out_dirs = {s.name: run_dir.path if len(setups) == 1 else run_dir.path / s.name for s in setups}
-        prepare_checkpoints([(s, out_dirs[s.name], components[s.name]) for s in setups], splits, resume, fresh)
+        prepare_checkpoints([(s, out_dirs[s.name], components[s.name]) for s in setups], splits, resume, fresh,
+                            config.seed)
         metrics: dict[str, Any] = {}
         classifiers: dict[str, Classifier] = {}
         histories: dict[str, list[dict[str, Any]]] = {}
@@ -511,18 +338,18 @@ def run(
                     (out / name).mkdir(exist_ok=True)
                     (out / name / "metrics.json").write_text(json.dumps(res, indent=2, default=str))
             payload = {"name": config.name, "seed": config.seed, "notes": splits.notes, "setups": metrics}
-            (out / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
+            write_json(out / "metrics.json", payload)
             write_report(out, config, splits, metrics)
         if main:
-            remove_finished_checkpoints([(out_dirs[s.name], components[s.name][2]) for s in setups])
+            remove_finished_checkpoints([(s, out_dirs[s.name], components[s.name][2]) for s in setups], config.seed)
     return RunResult(run_dir=run_dir.path, metrics=metrics, classifiers=classifiers)
 
 
-def remove_finished_checkpoints(plans: list[tuple[Path, Strategy]]) -> None:
+def remove_finished_checkpoints(plans: list[tuple[SetupConfig, Path, Strategy]], seed: int) -> None:
     """Deletes the epoch checkpoints of a finished run whose outputs are written, unless its
     training settings keep them (``training.keep_checkpoints_after_run: true``)."""
-    for out_dir, strategy in plans:
-        if not hasattr(strategy, "checkpoint_dir") or strategy.training.keep_checkpoints_after_run:
+    for setup, out_dir, strategy in plans:
+        if not saves_checkpoints(strategy) or training_settings(setup, seed).keep_checkpoints_after_run:
             continue
         root = out_dir / "checkpoints"
         if n := ckpt.remove_finished(root):

@@ -1,0 +1,1 @@
+"""Learning curves (``textransfer curve``, kind ``curve``): config, run, report and plot."""

@@ -1,0 +1,1 @@
+"""Layer transfer (``textransfer layers``, kind ``layers``): config, run, report and plot."""

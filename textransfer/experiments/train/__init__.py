@@ -1,0 +1,1 @@
+"""The single run (``textransfer run``, kind ``train``): config, run, report."""
