@@ -75,7 +75,7 @@ def test_coral_strategy_fits_and_predicts(toy_movies: LabeledTexts, toy_products
 
 
 def test_coral_needs_target_texts(toy_movies: LabeledTexts) -> None:
-    with pytest.raises(ValueError, match="coral needs target texts"):
+    with pytest.raises(ValueError, match=r"coral needs unlabeled target texts.*data\.unlabeled.*without_labels\(\)"):
         create_strategy("coral").fit(create_encoder("tfidf", min_df=1), create_head("logreg"), toy_movies)
     with pytest.raises(ValueError, match="reg must be > 0"):
         create_strategy("coral", reg=0)

@@ -28,12 +28,13 @@ def word_bert_dir(tiny_bert_dir):
 @pytest.fixture(scope="session")
 def word_sentence_dir(word_bert_dir, tmp_path_factory):
     """sentence-transformers folder around :func:`word_bert_dir` (mean pooling)."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     d = tmp_path_factory.mktemp("word_sentence")
-    word = models.Transformer(str(word_bert_dir), max_seq_length=32)
+    word = Transformer(str(word_bert_dir), max_seq_length=32)
     dim = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
-    pool = models.Pooling(dim(), pooling_mode="mean")
+    pool = Pooling(dim(), pooling_mode="mean")
     SentenceTransformer(modules=[word, pool], device="cpu").save(str(d))
     return d
 

@@ -337,11 +337,11 @@ class Classifier:
         with _names_missing_resource(d):
             encoder = _load_part(
                 d / "encoder",
-                lambda: encoder_cls.load(  # type: ignore[attr-defined]
+                lambda: encoder_cls.load(
                     d / "encoder", trust_remote_code=trust_remote_code, confined=True
                 ),
             )
-            head = _load_part(d / "head", lambda: head_cls.load(d / "head"))  # type: ignore[attr-defined]
+            head = _load_part(d / "head", lambda: head_cls.load(d / "head"))
             label_map = LabelMap(meta["labels"])
             _load_part(d / "encoder", lambda: _check_fit(d, encoder, head, label_map))
         clf = cls(

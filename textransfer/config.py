@@ -137,7 +137,9 @@ TRACKERS = {
 
 
 class TrackingConfig(BaseModel):
-    """Experiment tracking (``tracking:`` of a run, crossdomain or curve config)::
+    """Experiment tracking (``tracking:`` of a run, crossdomain or curve config).
+
+    For example::
 
         tracking: {log_with: [tensorboard, mlflow], project: sentiment, dir: runs/tracking}
 
@@ -470,9 +472,9 @@ class RunDirectory:
             if same:
                 break
             os.close(fd)
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        mine = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(holder).encode())
+        os.write(fd, json.dumps(mine).encode())
         self._fd = fd
 
     def close(self) -> None:

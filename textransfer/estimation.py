@@ -131,6 +131,7 @@ def estimate_target_accuracy(
         chunk_size: rows read and predicted at a time.
         min_rows: fewer source validation or target rows than this is an error.
         trust_remote_code: allow Python code shipped in a model folder to run.
+
     Returns:
         ``{"method", "estimate", "estimates": {method: accuracy}, "source_val_accuracy",
         "n_source_val", "n_target", "source_val", "target", ...}`` plus ``"true_accuracy"`` and
@@ -142,7 +143,7 @@ def estimate_target_accuracy(
     if not isinstance(model, Classifier):
         from textransfer.classifier import load
 
-        model = load(model, trust_remote_code=trust_remote_code)
+        model = load(os.fspath(model), trust_remote_code=trust_remote_code)
     name, y, proba = model_probabilities(
         model,
         target,

@@ -28,7 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 from textransfer.training.loop import TrainingArgs
 
 # Defaults of the training settings come from TrainingArgs itself: one source of truth.
-_TRAINING_DEFAULTS = {f.name: f.default for f in fields(TrainingArgs)}
+# Every field has a plain default (dict[str, Any]: mypy would keep dataclasses.MISSING in the type).
+_TRAINING_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainingArgs)}
 # Constructor argument -> TrainingArgs field (``batch_size`` of the estimator is the encoding batch,
 # as ``batch_size`` of a run config is; the optimiser's batch is ``train_batch_size``).
 _TRAINING_PARAMS = {
@@ -277,12 +278,13 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
         strategy = _component(self.strategy, "strategy")
         if self.head is not None:
             strategy["head"] = _component(self.head, "head")
-        setup = SetupConfig(
-            name="estimator",
-            encoder=_component(self.encoder, "encoder"),
-            strategy=strategy,
-            training=self._training(),
-        )
+        # model_validate: the same validation as the constructor, typed for the raw dicts it takes.
+        setup = SetupConfig.model_validate({
+            "name": "estimator",
+            "encoder": _component(self.encoder, "encoder"),
+            "strategy": strategy,
+            "training": self._training(),
+        })
         validate_components(setup, where="TextTransferClassifier")
         return setup
 

@@ -142,7 +142,7 @@ def _previous_files(out: Path) -> list[str] | None:
     return [f for f in meta.get("files", []) if f in _OUR_FILES]
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     try:
         write(tmp)
@@ -369,7 +369,7 @@ def evaluate(
         from textransfer.classifier import load
 
         model_name = str(model)
-        model = load(model, trust_remote_code=trust_remote_code)
+        model = load(os.fspath(model), trust_remote_code=trust_remote_code)
     source = Path(data) if isinstance(data, (str, os.PathLike)) else None  # a file, not in memory
     name, y, proba = model_probabilities(
         model, data, text_column=text_column, label_column=label_column, batch_size=batch_size,

@@ -149,13 +149,15 @@ def _as_source(data: Any) -> tuple[str, LabeledTexts | Path]:
 
 def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[Any], where: str) -> np.ndarray:
     """Class ids of a chunk's labels; a clear error for missing labels or unknown ones."""
-    keys = [label_key(v) for v in chunk.labels or []]
-    for i, k in enumerate(keys):
+    keys: list[str] = []
+    for i, v in enumerate(chunk.labels or []):
+        k = label_key(v)
         if k is None:
             raise ValueError(
                 f"{where}: {_row_note(chunk.lines, i, chunk.offset)} has no label. Fix: fill or remove "
                 "it (or evaluate without the label column)"
             )
+        keys.append(k)
     unknown = sorted({k for k in keys if k not in index})
     if unknown:
         first = _row_note(chunk.lines, next(i for i, k in enumerate(keys) if k not in index), chunk.offset)

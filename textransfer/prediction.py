@@ -310,7 +310,8 @@ def _delimited_chunks(
                     raise ragged_row_error(str(path), line, len(row), width, sep)
                 del row[width:]  # only trailing separators: nothing is lost
             elif len(row) < width:  # cells missing at the end read as missing (None)
-                row.extend([None] * (width - len(row)))
+                missing: list[Any] = [None] * (width - len(row))  # None in a row of str cells
+                row.extend(missing)
             rows.append(row)
             lines.append(line)
             if len(rows) == chunk_size:
@@ -468,7 +469,7 @@ def predict_file_with_report(
     report = PredictionReport(output=target)
     bar = progress(desc=f"predicting {src.name}", unit="row")
     with bar, _atomic_output(target) if main else nullcontext() as out:
-        writer = csv.writer(out) if main else None
+        writer = csv.writer(out) if out is not None else None  # out: a file on the main process only
         text_at = -1
         for chunk in read_chunks(src, text_column, chunk_size):
             if text_at < 0:

@@ -34,7 +34,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger("textransfer.serving")
 
@@ -190,7 +190,9 @@ class ModelServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        # Once bound, server_address is getsockname()'s (str host, port); typeshed types what
+        # the constructor accepts (a bytes host too).
+        host, port = cast("tuple[str, int]", self.server_address[:2])
         return f"http://{host}:{port}"
 
     def predict(self, texts: list[str]) -> dict[str, Any]:
@@ -354,7 +356,11 @@ def serve(
 
     Args:
         model_dir: a model directory (``runs/<name>/model``) or an ONNX export folder.
-        host, port, max_body_bytes, max_texts, batch_size: see :class:`ModelServer`.
+        host: interface to listen on (``127.0.0.1``: this machine only).
+        port: TCP port; 0 picks a free one.
+        max_body_bytes: larger request bodies get 413 without being read.
+        max_texts: requests with more texts get 413.
+        batch_size: texts per encoder batch inside one request.
         ready: called with the started server (its ``url``) before serving, e.g. to print it.
 
     Raises:

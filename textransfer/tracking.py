@@ -139,7 +139,8 @@ def training_figure(fits: Sequence[Mapping[str, Any]], title: str = "") -> Any:
         ax_loss.plot(epochs, [r["train_loss"] for r in rows], "-o", ms=3, color=colour, label=f"{label} train")
         if any("val_loss" in r for r in rows):
             ax_loss.plot(epochs, [r.get("val_loss") for r in rows], "--o", ms=3, color=colour, label=f"{label} val")
-        key = "val_" + (fit.get("metric") if fit.get("metric") in ("accuracy", "macro_f1") else "accuracy")
+        metric = fit.get("metric")
+        key = "val_" + (metric if metric in ("accuracy", "macro_f1") else "accuracy")
         if any(key in r for r in rows):
             metric_names.add(key.removeprefix("val_"))
             ax_metric.plot(epochs, [r.get(key) for r in rows], "-o", ms=3, color=colour, label=label)

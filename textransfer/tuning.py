@@ -68,6 +68,7 @@ class SearchParam:
         """The value of this key for an Optuna ``trial``."""
         if self.kind == "categorical":
             return trial.suggest_categorical(self.key, list(self.choices))
+        assert self.low is not None and self.high is not None  # a range: _parse_param sets both
         if self.kind == "int":
             return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, float(self.low), float(self.high), step=self.step, log=self.log)

@@ -279,7 +279,8 @@ def _read_delimited(path: Path, text: str, fmt: str, src: DataSource) -> RawTabl
 
 def _read_jsonl(path: Path, text: str, src: DataSource) -> RawTable:
     records: list[dict[str, Any]] = []
-    lines: list[int] | None = []
+    numbered: list[int] = []  # the line of each record (JSON Lines)
+    lines: list[int] | None = numbered
     if text.lstrip().startswith("["):  # a .json file holding one array of records
         try:
             loaded = json.loads(text)
@@ -299,7 +300,7 @@ def _read_jsonl(path: Path, text: str, src: DataSource) -> RawTable:
                     "Fix: write one JSON object per line (JSON Lines), e.g. "
                     '{"text": "...", "label": "..."}'
                 ) from None
-            lines.append(lineno)
+            numbered.append(lineno)
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             where = f"line {lines[i]}" if lines else f"record {i + 1}"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from textransfer._builtins import builtin_loader
 from textransfer._registry import Registry
-from textransfer.data.labeled import LabeledTexts
+from textransfer.data.labeled import Label, LabeledTexts
 
 if TYPE_CHECKING:
     from textransfer.data.sources import DataSource
@@ -106,7 +106,7 @@ def _hutto(filename: str, spec: DataSource, domain: str) -> LabeledTexts:
         dtype={"id": str, "text": str},
     )
     df = df[df["score"].abs() >= spec.neutral_band]
-    labels = ["positive" if s > 0 else "negative" for s in df["score"].tolist()]
+    labels: list[Label] = ["positive" if s > 0 else "negative" for s in df["score"].tolist()]
     ids = [int(i) if i.isdigit() else i for i in df["id"].tolist()]
     return LabeledTexts([t.strip() for t in df["text"].tolist()], labels, domain=domain, ids=ids)
 
@@ -134,7 +134,9 @@ def rt_polarity(spec: DataSource) -> LabeledTexts:
         install='pip install "textransfer[static]" (or: pip install gensim)',
     )
     names = {"__label__pos": "positive", "__label__neg": "negative"}
-    texts, labels, ids = [], [], []
+    texts: list[str] = []
+    labels: list[Label] = []
+    ids: list[int] = []
     # The file is Windows-1252 (0x97 is an em dash, 0xe9 an e-acute), not UTF-8.
     for lineno, line in enumerate(path.read_bytes().decode("cp1252", "replace").splitlines(), 1):
         tag, _, text = line.strip().partition(" ")

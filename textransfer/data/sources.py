@@ -22,7 +22,6 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,7 +53,8 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 # Readers of the source kinds that a plug-in package provides (``images``: textransfer.vision
 # registers it), so that data/ needs no import of the packages that read other modalities.
-READERS: Registry[Callable[[DataSource], RawTable]] = Registry("data reader", loader=builtin_loader("data reader"))
+# Registry[T] holds factories returning T: a reader is a factory of RawTable (called with the source).
+READERS: Registry[RawTable] = Registry("data reader", loader=builtin_loader("data reader"))
 register_reader = READERS.register
 
 
@@ -415,7 +415,7 @@ def _check_not_a_score(labels: list[Any], src: DataSource, where: str) -> None:
     numbers = [_as_number(v) for v in labels]
     if any(x is None for x in numbers):
         return
-    fractional = {str(v) for v, x in zip(labels, numbers, strict=True) if not float(x).is_integer()}
+    fractional = {str(v) for v, x in zip(labels, numbers, strict=True) if x is not None and not x.is_integer()}
     unmapped = sorted(fractional - set(src.label_map or {}))
     if unmapped:
         raise ValueError(
@@ -459,7 +459,7 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
     bad: list[tuple[int, str]] = []
     named = frozenset(src.label_map or {})  # missing-value spellings the user maps are labels
     for i, text in enumerate(table.texts):
-        problem = _row_problem(text, table.labels[i] if labeled else None, labeled, named)
+        problem = _row_problem(text, table.labels[i] if table.labels is not None else None, labeled, named)
         if problem is None:
             keep.append(i)
         else:
@@ -494,7 +494,7 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
     # Images (arrays with ndim >= 2, from image sources) stay as they are; other values -> str.
     texts = [t if isinstance(t, str) or getattr(t, "ndim", 0) >= 2 else str(t) for t in (table.texts[i] for i in keep)]
     labels = None
-    if labeled:
+    if table.labels is not None:  # `labeled`, spelled so that mypy narrows the type
         raw = [v.item() if hasattr(v, "item") else v for v in (table.labels[i] for i in keep)]
         _check_not_a_score(raw, src, table.where)
         labels = _normalise_labels(raw)

@@ -128,7 +128,7 @@ class OnnxInt8Features:
 
         graph = graph_modules()["ProbabilityGraph"](features, torch.nn.Identity()).eval()
         self.input_names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in example]
-        inputs = {k: example[k].long() for k in self.input_names}
+        inputs: dict[str, Any] = {k: example[k].long() for k in self.input_names}
         with tempfile.TemporaryDirectory(prefix="textransfer-int8-") as tmp:
             fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
             torch_export(graph, inputs, fp32, None)

@@ -182,8 +182,10 @@ def encode_cached(
         encoder: an Encoder (its fingerprint identifies its output).
         data: a LabeledTexts (its fingerprint identifies the inputs).
         cache: a FeatureCache, or None to always encode.
+        batch_size: inputs per ``encoder.encode`` call.
         encode_fn: computes the features instead of ``encoder.encode`` (the frozen strategy
             passes the multi-process encode of :mod:`textransfer.distributed`).
+
     Returns:
         float32 array ``(len(data), encoder.dim)``.
     """

@@ -246,7 +246,7 @@ def _check_dense(folder: Path, cfg: dict[str, Any], cfg_path: Path) -> None:
     n_in, n_out = cfg["in_features"], cfg["out_features"]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
         raise ModelFormatError(f"{cfg_path}: in_features / out_features must be positive integers")
-    expected = {"linear.weight": (n_out, n_in)}
+    expected: dict[str, tuple[int, ...]] = {"linear.weight": (n_out, n_in)}
     if cfg.get("bias", True):
         expected["linear.bias"] = (n_out,)
     check_tensor_shapes(folder / "model.safetensors", expected, source=cfg_path)

@@ -117,7 +117,7 @@ def _read_safetensors(path: str) -> tuple[Any, np.ndarray | None]:
         raise ModelFormatError(
             f"{path} must hold a 2-d tensor 'vectors' (words x dim), found {shapes}; {RESAVE_FIX}"
         )
-    expected = {"vectors": (len(words), matrix_shape[1])}
+    expected: dict[str, tuple[int, ...]] = {"vectors": (len(words), matrix_shape[1])}
     if "probs" in shapes:
         expected["probs"] = (len(words),)
     check_tensor_shapes(Path(path), expected, source=words_file, found=shapes)

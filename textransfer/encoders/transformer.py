@@ -6,6 +6,7 @@ into embeddings / layer 0..L-1 / top, which the sentence encoder reuses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,7 +114,8 @@ def transformer_layer_groups(model: Any, root: Any = None) -> list[tuple[str, li
     # Registration order follows the forward pass in HF models (embeddings, blocks, pooler), so
     # what comes before the first block is the input side and what comes after is the top.
     first_block = {id(p) for p in layers[0].parameters()}
-    bottom, top = [], []
+    bottom: list[Any] = []
+    top: list[Any] = []
     past_layers = False
     for _, p in root.named_parameters():
         if id(p) in first_block:
@@ -306,7 +308,8 @@ class PretrainedFolderMixin:
             folder = resolve_inside(d, model, "model", source)  # raises unless inside the folder
         if folder is not None:
             kwargs["model"] = str(folder)
-        enc = cls(**kwargs, trust_remote_code=trust_remote_code)
+        build: Callable[..., Any] = cls  # a subclass, whose constructor takes the config's keys
+        enc = build(**kwargs, trust_remote_code=trust_remote_code)
         enc.weights_modified = folder is not None
         enc._hub_only = hub_only
         if folder is not None:

@@ -51,6 +51,7 @@ def bootstrap_ci(
         n_boot: bootstrap resamples.
         confidence: interval mass, e.g. 0.95.
         seed: seeds the resampling.
+
     Returns:
         ``{"estimate", "low", "high"}``; ``estimate`` is the metric on the data as given.
 

@@ -19,6 +19,7 @@ def reliability_bins(proba: np.ndarray, y_true: np.ndarray, n_bins: int = 15) ->
         proba: ``(n, k)`` float class probabilities (rows sum to 1).
         y_true: ``(n,)`` int class ids.
         n_bins: number of equal-width confidence bins.
+
     Returns:
         ``{"edges": (n_bins + 1,), "count": (n_bins,), "confidence": (n_bins,),
         "accuracy": (n_bins,)}`` as lists; empty bins hold count 0 and None for the means.
@@ -58,6 +59,7 @@ def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, n_bins: in
         proba: ``(n, k)`` class probabilities.
         y_true: ``(n,)`` int class ids.
         n_bins: equal-width confidence bins (15, as in Guo et al. 2017).
+
     Returns:
         ECE in [0, 1].
 

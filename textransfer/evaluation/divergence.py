@@ -33,6 +33,7 @@ def proxy_a_distance(
         test_size: fraction held out to measure the domain classifier's error.
         max_rows: at most this many rows per domain (None: all).
         C: inverse regularisation strength of the logistic regression.
+
     Returns:
         ``{"a_distance", "domain_error", "n_per_domain"}``. The value is not clipped: a
         slightly negative number means "indistinguishable" (held-out error just above 0.5).

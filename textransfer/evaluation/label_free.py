@@ -80,6 +80,7 @@ def confidence_scores(probs: Any, score: Literal["ne", "mc"] = "ne") -> np.ndarr
     Args:
         probs: ``(n, k)`` class probabilities.
         score: ``"ne"`` or ``"mc"``.
+
     Returns:
         float64 ``(n,)``; larger means more confident for both scores.
     """
@@ -182,6 +183,7 @@ def estimate_accuracy(
         target_probs: ``(n_t, k)`` class probabilities on the unlabeled target rows.
         method: ``"atc-ne"`` (default), ``"atc-mc"`` or ``"doc"`` (module docstring).
         min_rows: fewer source validation or target rows than this is an error.
+
     Returns:
         The estimated target accuracy in [0, 1].
 

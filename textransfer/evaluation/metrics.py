@@ -15,6 +15,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
         y_true: ``(n,)`` int class ids.
         y_pred: ``(n,)`` int class ids.
         labels: label of each class id (for the per-class keys).
+
     Returns:
         ``{"n", "accuracy", "macro_f1", "per_class": {label: {...}}, "confusion_matrix": [[...]],
         "labels"}``; confusion rows are true classes, columns predicted ones.

@@ -93,7 +93,7 @@ def row_normalised(cm: Any) -> np.ndarray:
 
 
 def draw_confusion(ax: Any, cm: Any, labels: Sequence[Any], title: str) -> None:
-    """A row-normalised confusion matrix on ``ax``; each cell reads ``"0.83\\n(412)"``
+    r"""A row-normalised confusion matrix on ``ax``; each cell reads ``"0.83\n(412)"``
     (share of the true class, count), in black or white after the cell's luminance."""
     counts = np.asarray(cm, dtype=np.int64)
     norm = row_normalised(counts)

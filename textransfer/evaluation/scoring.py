@@ -45,6 +45,7 @@ def score_predictions(
         n_boot: bootstrap resamples for the 95% intervals (0: no intervals).
         ece_bins: confidence bins of the ECE.
         seed: seeds the bootstrap.
+
     Returns:
         A :class:`Scored`.
     """
@@ -68,6 +69,7 @@ def pool_seeds(scores: Sequence[Scored], labels: Sequence[Any], n_boot: int = 10
         labels: the label of each class id.
         n_boot: bootstrap resamples (0: no intervals).
         ece_bins: confidence bins of the pooled reliability diagram.
+
     Returns:
         ``{"n_seeds", "accuracy": {"mean", "std", "ci95"}, "macro_f1": {...}, "ece": {...},
         "per_class": {label: {"precision", "recall"}} (seed means), "confusion_matrix" (summed

@@ -65,6 +65,7 @@ def majority_verdict(
         accuracy_ci: its 95% CI, or None (no bootstrap).
         majority: accuracy of always predicting the target's majority class.
         num_classes: classes, for the chance level ``1 / k``.
+
     Returns:
         ``{"against": "majority class", "label_budget": 0, "baseline", "chance", "difference"
         (accuracy - majority), "ci95" (of the difference), "worse", "flag" (CI entirely below
@@ -87,6 +88,7 @@ def twin_verdict(gain: float, gain_ci: Sequence[float] | None, twin: str) -> dic
         gain: adaptation gain, accuracy - twin accuracy (same target rows, same seeds).
         gain_ci: its paired 95% CI, or None.
         twin: the twin setup's name.
+
     Returns:
         As :func:`majority_verdict`, with ``"against": "source-only twin"`` and ``"twin"``.
     """
@@ -112,6 +114,7 @@ def paired_gain(
         n_boot: resamples (0: no interval).
         confidence: interval mass.
         seed: seeds the resampling.
+
     Returns:
         ``{"gain", "ci95": [low, high] or None, "n_seeds"}``.
     """
@@ -151,6 +154,7 @@ def worth_in_labels(
         curve: ``{budget: mean accuracy}`` of the target-only model (budgets > 0).
         accuracy: the transferred model's accuracy on the same target test rows.
         pool_size: the largest budget's row count, to say ``"> all (2388)"``.
+
     Returns:
         ``{"labels": interpolated count or None, "bound": "=" | "<" | ">", "budget": the budget
         of a bound, "between": [b1, b2] around the crossing, "text"}``: ``"≈ 181"``, ``"< 8"``
@@ -179,6 +183,7 @@ def recommend(candidates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         candidates: ``{"setup", "estimate", "source_val_accuracy", "accuracy"}`` per setup;
             ``estimate`` None (no estimate) is skipped; ``accuracy`` (true target accuracy) may
             be None and is never used to choose.
+
     Returns:
         ``{"setup", "estimate", "source_val_accuracy", "accuracy", "best_setup",
         "best_accuracy", "regret"}`` (the last three when the pick has a true accuracy; the best

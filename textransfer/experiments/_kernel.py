@@ -83,7 +83,8 @@ class SharedEncoders:
 def reads_frozen_features(strategy: str | Strategy) -> bool:
     """True when the strategy (registry name or object) reads frozen features of its inputs, so
     the feature cache can be filled ahead and its encoder shared."""
-    cls = STRATEGIES.get(strategy) if isinstance(strategy, str) else type(strategy)
+    # A registered factory is normally a Strategy class (a plain factory function has no flag).
+    cls: Any = STRATEGIES.get(strategy) if isinstance(strategy, str) else type(strategy)
     return bool(cls.encodes_frozen_features)
 
 
@@ -181,6 +182,8 @@ def fit_setup(
     """Trains a fresh copy of ``setup`` on ``train``: the one place a strategy is configured.
 
     Args:
+        setup: the encoder, head and strategy to build (its components' configs).
+        train: the labeled training data.
         seed: seeds the training settings (``training.seed``).
         cache: the feature cache of frozen features (None: encode every time).
         batch_size: inputs per encoder call.

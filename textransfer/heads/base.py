@@ -96,9 +96,10 @@ class Head(ABC):
 
 @runtime_checkable
 class ArrayHead(Protocol):
-    """A head that fits itself on feature arrays (integer class ids ``y``)."""
+    """A head that fits itself on feature arrays (integer class ids ``y``; ``num_classes``: the
+    number of classes when ``y`` may lack the last ones, else None)."""
 
-    def fit(self, features: np.ndarray, y: np.ndarray) -> Any: ...
+    def fit(self, features: np.ndarray, y: np.ndarray, num_classes: int | None = None) -> Any: ...
 
 
 @runtime_checkable

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from textransfer.training.model import EncoderWithHead
 
 TARGET_PREFIX = "target_"
 
@@ -20,12 +23,12 @@ class _GradReverse(torch.autograd.Function):
     """Identity forward; backward multiplies the gradient by ``-lambda``."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, lam: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, lam: float) -> torch.Tensor:
         ctx.lam = lam
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return -ctx.lam * grad, None
 
 
@@ -35,6 +38,7 @@ def grad_reverse(x: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
     Args:
         x: features ``(n, dim)``.
         lam: the reversal strength lambda >= 0.
+
     Returns:
         ``x`` unchanged, with reversed gradient.
     """
@@ -65,7 +69,7 @@ class DANNModule(nn.Module):
         lambda_max: the schedule's final lambda.
     """
 
-    def __init__(self, model: nn.Module, dim: int, total_steps: int, hidden: int = 256, gamma: float = 10.0,
+    def __init__(self, model: EncoderWithHead, dim: int, total_steps: int, hidden: int = 256, gamma: float = 10.0,
                  lambda_max: float = 1.0) -> None:
         super().__init__()
         self.model = model

@@ -25,7 +25,7 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textransfer._registry import Registry, accepted_params
 from textransfer.classifier import Classifier
@@ -101,7 +101,7 @@ def _accepting_tables(fit: Callable[..., Classifier]) -> Callable[..., Classifie
                 bound.arguments[role] = as_labeled_texts(bound.arguments[role], role)
         return fit(*bound.args, **bound.kwargs)
 
-    fit_any_table.accepts_tables = True  # type: ignore[attr-defined]
+    vars(fit_any_table)["accepts_tables"] = True  # a function attribute, read by __init_subclass__
     return fit_any_table
 
 
@@ -144,6 +144,20 @@ def _feature_cache(value: Any) -> FeatureCache | None:
     )
 
 
+def require_target_texts(strategy: str, target_unlabeled: LabeledTexts | None, min_rows: int = 1) -> LabeledTexts:
+    """``target_unlabeled`` when it has at least ``min_rows`` rows, else the one error every
+    adaptation strategy gives, saying how to provide target texts (their labels are never used)."""
+    if target_unlabeled is None or len(target_unlabeled) < min_rows:
+        got = "none" if target_unlabeled is None else f"{len(target_unlabeled)} row(s)"
+        raise ValueError(
+            f"{strategy} needs unlabeled target texts (target_unlabeled, at least {min_rows} row(s); "
+            f"their labels are not used), got {got}. Fix: name them in the config (`data.unlabeled:` "
+            "in a run or curve config; the targets of a `textransfer crossdomain` grid), or pass "
+            "target_unlabeled=target.without_labels() to fit"
+        )
+    return target_unlabeled
+
+
 class Strategy(ABC):
     """Trains ``head`` (and possibly ``encoder``) on ``train``; returns a :class:`Classifier`.
 
@@ -161,8 +175,9 @@ class Strategy(ABC):
 
     registry_name: ClassVar[str]
     #: True when ``fit`` reads frozen features of its inputs (through the feature cache), so a
-    #: caller may fill the cache ahead; False for strategies that train the encoder.
-    encodes_frozen_features: ClassVar[bool] = False
+    #: caller may fill the cache ahead; False for strategies that train the encoder. A class
+    #: attribute; ``self_train`` also sets it per instance (after its ``base``).
+    encodes_frozen_features: bool = False
     # The head a config gets when it names none (``strategy: {name: ...}`` without ``head:``).
     default_head: ClassVar[str] = "logreg"
 
@@ -177,7 +192,7 @@ class Strategy(ABC):
         # strategy (built in or registered by a user) can forget it.
         fit = cls.__dict__.get("fit")
         if fit is not None and not getattr(fit, "accepts_tables", False):
-            cls.fit = _accepting_tables(fit)  # type: ignore[method-assign]
+            cast(Any, cls).fit = _accepting_tables(fit)  # replacing the method is the point
 
     @property
     def training(self) -> TrainingArgs:

@@ -24,7 +24,7 @@ from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.base import Encoder, FittableEncoder
 from textransfer.heads.base import Head
-from textransfer.strategies.base import register_strategy
+from textransfer.strategies.base import register_strategy, require_target_texts
 from textransfer.strategies.frozen import FrozenStrategy
 
 logger = logging.getLogger("textransfer.strategies")
@@ -53,6 +53,7 @@ def coral_transform(
             changes little.
         align_mean: centre the source features and add the target mean (``ms``, ``mt`` above);
             False keeps the source mean (Algorithm 1 of the paper).
+
     Returns:
         A function ``(n, d) -> (n, d)`` float32 applying the map to source-domain features.
 
@@ -129,11 +130,7 @@ class CoralStrategy(FrozenStrategy):
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
     ) -> Classifier:
-        if target_unlabeled is None or len(target_unlabeled) < 2:
-            raise ValueError(
-                "coral needs target texts (target_unlabeled, at least 2 rows; their labels are not used): "
-                "run it with `textransfer crossdomain`, or pass target_unlabeled=target.without_labels()"
-            )
+        target_unlabeled = require_target_texts(self.name, target_unlabeled, min_rows=2)
         self.label_map_for(train)
         if isinstance(encoder, FittableEncoder):
             encoder.fit(train.texts)

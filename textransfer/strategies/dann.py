@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.data.splits import stratified_split
-from textransfer.encoders.base import Encoder
+from textransfer.encoders.base import Encoder, TrainableEncoder
 from textransfer.heads.base import Head
-from textransfer.strategies.base import register_strategy
-from textransfer.strategies.finetune import FinetuneStrategy
+from textransfer.strategies.base import register_strategy, require_target_texts
+from textransfer.strategies.finetune import FinetuneStrategy, mark_trained
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -94,11 +94,7 @@ class DANNStrategy(FinetuneStrategy):
         from textransfer.training.batching import LengthGroupedBatchSampler, input_loader
         from textransfer.training.loop import train as train_loop
 
-        if target_unlabeled is None or len(target_unlabeled) == 0:
-            raise ValueError(
-                "dann needs unlabeled target texts (target_unlabeled; labels are not used): run it with "
-                "`textransfer crossdomain`, or pass target_unlabeled=target.without_labels()"
-            )
+        target_unlabeled = require_target_texts(self.name, target_unlabeled)
         self.check(encoder, head)
         label_map = self.label_map_for(train)
         seed, args = self.training.seed, self.training
@@ -112,12 +108,14 @@ class DANNStrategy(FinetuneStrategy):
         y = label_map.encode(train.labels or [])
         model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
 
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Dataset
 
         lengths = [len(t) if isinstance(t, str) else 0 for t in train.texts]
         sampler = LengthGroupedBatchSampler(lengths, args.batch_size, shuffle=True, seed=seed)
-        loader = DataLoader(list(range(len(train))), batch_sampler=sampler,
-                            collate_fn=PairedCollator(encoder.collate, train.texts, y, target, seed))  # type: ignore[attr-defined]
+        collate = PairedCollator(cast(TrainableEncoder, encoder).collate, train.texts, y, target, seed)
+        # The row numbers, a list, serve as the map-style dataset the collator indexes with.
+        loader: DataLoader[int] = DataLoader(cast("Dataset[int]", list(range(len(train)))), batch_sampler=sampler,
+                                             collate_fn=collate)
         val_loader = None
         if val is not None and val.labels is not None:
             val_loader = input_loader(encoder, val.texts, label_map.encode(val.labels), args.batch_size, shuffle=False)
@@ -127,8 +125,7 @@ class DANNStrategy(FinetuneStrategy):
         domain_lr = self.domain_lr or self.head_lr or self.lr
         groups.append({"params": list(dann.domain.parameters()), "lr": domain_lr, "weight_decay": 0.0, "group": "domain"})
         result = train_loop(dann, loader, val_loader, args, optimizer_groups=groups)
-        encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
-        encoder.module.eval()  # type: ignore[attr-defined]
+        mark_trained(encoder)  # save() writes the weights
         self.last_fit_info = {
             "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
@@ -30,6 +30,21 @@ from textransfer.encoders.base import ENCODERS, Encoder, TrainableEncoder
 from textransfer.heads.base import Head, TorchHead
 from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
 from textransfer.training.freezing import FreezePlan, FreezeSpec
+
+
+class _TrainedEncoder(Protocol):
+    """What :func:`mark_trained` touches on a TrainableEncoder (for type checkers only)."""
+
+    module: Any
+    weights_modified: bool
+
+
+def mark_trained(encoder: Encoder) -> None:
+    """Flags a trained TrainableEncoder's weights as modified (``save()`` then writes them) and
+    puts its module in eval mode."""
+    trained = cast(_TrainedEncoder, encoder)  # checked by FinetuneStrategy.check before training
+    trained.weights_modified = True
+    trained.module.eval()
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -144,10 +159,11 @@ class FinetuneStrategy(Strategy):
 
         self.check(encoder, head)
         set_seed(self.training.seed)  # the head's initial weights are part of a repeatable run
-        plan = FreezePlan(encoder.layer_groups(), self.spec)  # type: ignore[attr-defined]
+        trainable, torch_head = cast(TrainableEncoder, encoder), cast(TorchHead, head)  # check() passed
+        plan = FreezePlan(trainable.layer_groups(), self.spec)
         head.build(encoder.dim, num_classes)
-        model = EncoderWithHead(encoder, head.module)  # type: ignore[attr-defined]
-        batch = encoder.collate(list(probe))  # type: ignore[attr-defined]
+        model = EncoderWithHead(encoder, torch_head.module)
+        batch = trainable.collate(list(probe))
         batch["labels"] = torch.arange(len(probe)) % num_classes
         unused = unused_parameters(model, batch)
         if unused:
@@ -167,7 +183,7 @@ class FinetuneStrategy(Strategy):
     def optimizer_groups(self, plan: FreezePlan, head: Head) -> list[dict[str, Any]]:
         """Layer-wise AdamW groups (see :meth:`FreezePlan.optimizer_groups`)."""
         return plan.optimizer_groups(
-            list(head.module.parameters()), self.lr, self.head_lr, self.layer_lr_decay,  # type: ignore[attr-defined]
+            list(cast(TorchHead, head).module.parameters()), self.lr, self.head_lr, self.layer_lr_decay,
             self.training.weight_decay,
         )
 
@@ -212,8 +228,7 @@ class FinetuneStrategy(Strategy):
             find_unused_parameters=gradual,
         )
         plan.apply(None)  # leave the encoder trainable-as-configured, not at a gradual stage
-        encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
-        encoder.module.eval()  # type: ignore[attr-defined]
+        mark_trained(encoder)  # save() writes the weights
         self.last_fit_info = {
             "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),

@@ -20,7 +20,8 @@ logger = logging.getLogger("textransfer.strategies")
 
 
 def fit_torch_head_on_arrays(
-    head: Head, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None, strategy: Strategy
+    head: TorchHead, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
+    strategy: Strategy,
 ) -> dict[str, Any]:
     """Trains a TorchHead on feature arrays with the one training loop; returns its history."""
     import torch
@@ -40,7 +41,7 @@ def fit_torch_head_on_arrays(
         return DataLoader(ds, batch_size=strategy.training.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
 
     val_loader = loader(x_val, y_val, False) if x_val is not None and y_val is not None else None
-    result = train(head.module, loader(x, y, True), val_loader, strategy.training)  # type: ignore[attr-defined]
+    result = train(head.module, loader(x, y, True), val_loader, strategy.training)
     return {"best_epoch": result.best_epoch, "history": result.history, "stopped_early": result.stopped_early}
 
 
@@ -95,8 +96,10 @@ class FrozenStrategy(Strategy):
         head.build(x.shape[1], len(label_map))
         info: dict[str, Any] = {"train_rows": len(train)}
         if isinstance(head, ArrayHead):
-            head.fit(np.asarray(x), y, num_classes=len(label_map))  # type: ignore[call-arg]
+            head.fit(np.asarray(x), y, num_classes=len(label_map))
         elif isinstance(head, TorchHead):
+            x_val: np.ndarray | None
+            y_val: np.ndarray | None
             if val is not None and val.labels is not None:
                 x_val, y_val = self.features(encoder, val), label_map.encode(val.labels)
             elif self.val_fraction > 0 and len(train) >= 20 and np.bincount(y).min() >= 2:

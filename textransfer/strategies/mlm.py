@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
@@ -47,8 +47,8 @@ from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.base import ENCODERS, Encoder, TrainableEncoder
 from textransfer.heads.base import Head
-from textransfer.strategies.base import CapabilityError, register_strategy
-from textransfer.strategies.finetune import FinetuneStrategy, trainable_encoder_names
+from textransfer.strategies.base import CapabilityError, register_strategy, require_target_texts
+from textransfer.strategies.finetune import FinetuneStrategy, mark_trained, trainable_encoder_names
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -60,6 +60,10 @@ def mlm_encoder_names() -> list[str]:
     return [n for n in trainable_encoder_names() if getattr(ENCODERS.get(n), "modality", "text") == "text"]
 
 
+@overload
+def _positive_int(value: Any, name: str, strategy: str, allow_none: Literal[False] = False, minimum: int = 1) -> int: ...
+@overload
+def _positive_int(value: Any, name: str, strategy: str, allow_none: bool, minimum: int = 1) -> int | None: ...
 def _positive_int(value: Any, name: str, strategy: str, allow_none: bool = False, minimum: int = 1) -> int | None:
     if value is None and allow_none:
         return None
@@ -69,10 +73,15 @@ def _positive_int(value: Any, name: str, strategy: str, allow_none: bool = False
     return int(value)
 
 
+@overload
+def _positive_float(value: Any, name: str, strategy: str, allow_none: Literal[False] = False) -> float: ...
+@overload
+def _positive_float(value: Any, name: str, strategy: str, allow_none: bool) -> float | None: ...
 def _positive_float(value: Any, name: str, strategy: str, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    not_real = isinstance(value, bool) or not isinstance(value, numbers.Real)
+    if not_real or not value > 0:
         none = " (or null)" if allow_none else ""
         raise ValueError(f"{strategy}: {name} must be a number > 0{none}, got {value!r}")
     return float(value)
@@ -104,6 +113,16 @@ class DAPTStrategy(FinetuneStrategy):
 
     #: the default number of MLM steps when neither ``mlm_steps`` nor ``mlm_epochs`` is given
     default_mlm_steps = 300
+    # Declared for type checkers (set in __init__).
+    mlm_steps: int | None
+    mlm_epochs: float | None
+    mlm_lr: float
+    mlm_head_lr: float | None
+    mlm_warmup_ratio: float
+    mlm_probability: float
+    mlm_batch_size: int
+    mlm_texts: str
+    max_target_rows: int | None
 
     def __init__(
         self,
@@ -188,12 +207,7 @@ class DAPTStrategy(FinetuneStrategy):
 
     def target_texts(self, target_unlabeled: LabeledTexts | None) -> list[str]:
         """The unlabeled target texts (at most ``max_target_rows``, seeded); labels never read."""
-        if target_unlabeled is None or len(target_unlabeled) == 0:
-            raise ValueError(
-                f"{self.name} needs unlabeled target texts (target_unlabeled; labels are not used): run it "
-                "with `textransfer crossdomain` (a config with sources and targets), or pass "
-                "target_unlabeled=target.without_labels() to fit"
-            )
+        target_unlabeled = require_target_texts(self.name, target_unlabeled)
         texts = list(target_unlabeled.texts)  # texts only: target labels never enter this method
         if self.max_target_rows is not None and len(texts) > self.max_target_rows:
             keep = np.sort(np.random.default_rng(self.training.seed).choice(len(texts), self.max_target_rows, replace=False))
@@ -245,8 +259,7 @@ class DAPTStrategy(FinetuneStrategy):
             train_loop(mlm, loader, None, args, optimizer_groups=body + head)
         seconds = time.perf_counter() - t0
         losses = mlm.trace
-        encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
-        encoder.module.eval()  # type: ignore[attr-defined]
+        mark_trained(encoder)  # save() writes the weights
         tenth = max(1, len(losses) // 10)
         info = {
             "steps": steps, "texts": len(texts), "head": mlm.head_source, "seconds": round(seconds, 2),
@@ -302,6 +315,8 @@ class UDALMStrategy(DAPTStrategy):
     """
 
     default_mlm_steps = 0
+    cls_weight: float  # set in __init__
+    _mixed_batch_size: int | None  # set in __init__
 
     def __init__(
         self,
@@ -347,7 +362,7 @@ class UDALMStrategy(DAPTStrategy):
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
     ) -> Classifier:
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Dataset
 
         from textransfer.data.splits import stratified_split
         from textransfer.training.batching import LengthGroupedBatchSampler, input_loader
@@ -372,10 +387,12 @@ class UDALMStrategy(DAPTStrategy):
         mixed = MixedLoss(model, mlm, self.cls_weight)
         lengths = [len(t) if isinstance(t, str) else 0 for t in train.texts]
         sampler = LengthGroupedBatchSampler(lengths, args.batch_size, shuffle=True, seed=seed)
-        collate = MixedCollator(encoder.collate, train.texts, y, tokenize_texts(encoder, target),  # type: ignore[attr-defined]
+        collate = MixedCollator(cast(TrainableEncoder, encoder).collate, train.texts, y, tokenize_texts(encoder, target),
                                 mlm_collator(encoder, self.mlm_probability, seed),
                                 self._mixed_batch_size or args.batch_size, seed)
-        loader = DataLoader(list(range(len(train))), batch_sampler=sampler, collate_fn=collate)
+        # The row numbers, a list, serve as the map-style dataset the collator indexes with.
+        loader: DataLoader[int] = DataLoader(cast("Dataset[int]", list(range(len(train)))), batch_sampler=sampler,
+                                             collate_fn=collate)
         val_loader = None
         if val is not None and val.labels is not None:
             val_loader = input_loader(encoder, val.texts, label_map.encode(val.labels), args.batch_size, shuffle=False)
@@ -385,8 +402,7 @@ class UDALMStrategy(DAPTStrategy):
         result = train_loop(mixed, loader, val_loader, args, optimizer_groups=groups,
                             checkpoint_dir=self.checkpoint_dir, resume=self.resume)
         plan.apply(None)
-        encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
-        encoder.module.eval()  # type: ignore[attr-defined]
+        mark_trained(encoder)  # save() writes the weights
         self.last_fit_info = {
             "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),

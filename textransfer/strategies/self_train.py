@@ -52,15 +52,20 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts, LabelMap
-from textransfer.encoders.base import Encoder, FittableEncoder
+from textransfer.encoders.base import Encoder, FittableEncoder, TrainableEncoder
 from textransfer.heads.base import ArrayHead, Head, TorchHead
-from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+from textransfer.strategies.base import (
+    CapabilityError,
+    Strategy,
+    register_strategy,
+    require_target_texts,
+)
 from textransfer.strategies.finetune import FinetuneStrategy
 from textransfer.strategies.frozen import FrozenStrategy, fit_torch_head_on_arrays
 
@@ -203,9 +208,9 @@ class _FrozenRounds:
             x, y = np.vstack([x, self.x_target[pseudo.indices]]), np.concatenate([y, pseudo.labels])
         self.head.build(x.shape[1], k)
         if isinstance(self.head, ArrayHead):
-            self.head.fit(x, y, num_classes=k)  # type: ignore[call-arg]
-        else:
-            fit_torch_head_on_arrays(self.head, x, y, self.x_val, y_val, self.base)
+            self.head.fit(x, y, num_classes=k)
+        else:  # __init__ checked: a head that is not an ArrayHead is a TorchHead
+            fit_torch_head_on_arrays(cast(TorchHead, self.head), x, y, self.x_val, y_val, self.base)
 
     def proba_val(self) -> np.ndarray:
         return self.head.predict_proba(self.x_val)
@@ -241,15 +246,20 @@ class _FinetuneRounds:
         self.round += 1
         texts = list(self.train.texts) + [self.target.texts[i] for i in pseudo.indices]
         labels = np.concatenate([y, pseudo.labels])
-        head_state = {n: t.detach().clone() for n, t in self.head.module.state_dict().items()}  # type: ignore[attr-defined]
+        head_module = self._modules()[1]
+        head_state = {n: t.detach().clone() for n, t in head_module.state_dict().items()}
         # prepare() rebuilds the head and the freeze plan; the head's trained weights go back in.
         model, plan = self.base.prepare(self.encoder, self.head, k, texts[: min(8, len(texts))])
-        self.head.module.load_state_dict(head_state)  # type: ignore[attr-defined]
+        self._modules()[1].load_state_dict(head_state)
         args = self.base.training
         loader = input_loader(self.encoder, texts, labels, args.batch_size, shuffle=True, seed=args.seed + self.round)
         val_loader = input_loader(self.encoder, self.val.texts, y_val, args.batch_size, shuffle=False)
         train_loop(model, loader, val_loader, args, optimizer_groups=self.base.optimizer_groups(plan, self.head))
-        self.encoder.module.eval()  # type: ignore[attr-defined]
+        self._modules()[0].eval()
+
+    def _modules(self) -> tuple[Any, Any]:
+        """The encoder's and the head's ``nn.Module`` (``base.check`` in ``__init__`` passed)."""
+        return cast(TrainableEncoder, self.encoder).module, cast(TorchHead, self.head).module
 
     def _proba(self, texts: Sequence[Any]) -> np.ndarray:
         # Straight through the current weights: a fine-tuned encoder's features are never cached.
@@ -262,12 +272,13 @@ class _FinetuneRounds:
         return self._proba(self.target.texts)
 
     def snapshot(self) -> Any:
-        modules = (self.encoder.module, self.head.module)  # type: ignore[attr-defined]
+        modules = self._modules()
         return [{n: t.detach().clone() for n, t in m.state_dict().items()} for m in modules]
 
     def restore(self, state: Any) -> None:
-        self.encoder.module.load_state_dict(state[0])  # type: ignore[attr-defined]
-        self.head.module.load_state_dict(state[1])  # type: ignore[attr-defined]
+        encoder_module, head_module = self._modules()
+        encoder_module.load_state_dict(state[0])
+        head_module.load_state_dict(state[1])
 
 
 # -- the strategy -------------------------------------------------------------------------------
@@ -309,6 +320,19 @@ class SelfTrainStrategy(Strategy):
         >>> clf = st.fit(enc, create_head("logreg"), movies, target_unlabeled=products.without_labels())  # doctest: +SKIP
         >>> st.last_fit_info["stopped"]  # doctest: +SKIP
     """
+
+    # Declared for type checkers (set in __init__).
+    base_name: str
+    rounds: int
+    keep_fraction: list[float]
+    balance: str
+    min_confidence: float
+    min_change: float
+    val_tolerance: float
+    val_fraction: float
+    max_train_rows: int | None
+    max_target_rows: int | None
+    finetune_kwargs: dict[str, Any]
 
     def __init__(
         self,
@@ -370,7 +394,7 @@ class SelfTrainStrategy(Strategy):
             else FrozenStrategy(val_fraction=self.val_fraction)
         )
         # Read by `textransfer crossdomain` to fill the feature cache ahead (frozen base only).
-        self.encodes_frozen_features = base == "frozen"  # type: ignore[misc]
+        self.encodes_frozen_features = base == "frozen"
         self.last_fit_info: dict[str, Any] = {}
 
     def config(self) -> dict[str, Any]:
@@ -386,11 +410,7 @@ class SelfTrainStrategy(Strategy):
         return self.keep_fraction[min(round_, len(self.keep_fraction)) - 1]
 
     def _target(self, target_unlabeled: LabeledTexts | None) -> LabeledTexts:
-        if target_unlabeled is None or len(target_unlabeled) == 0:
-            raise ValueError(
-                "self_train needs unlabeled target texts (target_unlabeled; their labels are not used): run it "
-                "with `textransfer crossdomain`, or pass target_unlabeled=target.without_labels() in Python"
-            )
+        target_unlabeled = require_target_texts(self.name, target_unlabeled)
         target = target_unlabeled.without_labels()  # texts only: target labels never go further
         if self.max_target_rows is not None and len(target) > self.max_target_rows:
             rng = np.random.default_rng(self.training.seed)
@@ -427,8 +447,11 @@ class SelfTrainStrategy(Strategy):
         y, y_val = label_map.encode(source.train.labels or []), label_map.encode(source.val.labels or [])
         k = len(label_map)
         prior = {"source_prior": np.bincount(y, minlength=k) / len(y), "equal": np.full(k, 1.0 / k)}.get(self.balance)
-        rounds_cls = _FinetuneRounds if self.base_name == "finetune" else _FrozenRounds
-        learner = rounds_cls(self.base, encoder, head, source, target)  # type: ignore[arg-type]
+        learner: _FrozenRounds | _FinetuneRounds
+        if self.base_name == "finetune":  # then __init__ made self.base a FinetuneStrategy
+            learner = _FinetuneRounds(cast(FinetuneStrategy, self.base), encoder, head, source, target)
+        else:
+            learner = _FrozenRounds(cast(FrozenStrategy, self.base), encoder, head, source, target)
 
         learner.fit(y, y_val, k, None)
         p_val = learner.proba_val()  # the current model's, for accuracy now and calibration next
@@ -470,7 +493,7 @@ class SelfTrainStrategy(Strategy):
         }
         logger.info("self_train: %s; kept round %d", stopped, kept)
         if self.base_name == "finetune":
-            encoder.weights_modified = True  # type: ignore[attr-defined]  # save() writes the weights
+            cast(Any, encoder).weights_modified = True  # a TrainableEncoder (base.check); save() writes the weights
         return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
 
     @staticmethod

@@ -126,7 +126,7 @@ class ZeroShotStrategy(Strategy):
             emb = encoder.encode(self.descriptions[str(lab)], batch_size=self.batch_size)
             protos.append(np.asarray(emb, dtype=np.float32).mean(axis=0))
         head.build(encoder.dim, len(label_map))
-        head.set_prototypes(np.stack(protos))  # type: ignore[attr-defined]
+        head.set_prototypes(np.stack(protos))
         self.last_fit_info = {"train_rows": 0, "labels": [str(lab) for lab in label_map.labels]}
         return Classifier(
             encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()}

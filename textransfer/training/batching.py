@@ -142,4 +142,5 @@ def input_loader(
         lengths = [len(x) if isinstance(x, str) else 0 for x in inputs]
         collate_fn = InputCollator(encoder.collate, inputs, labels)
     sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(list(range(len(inputs))), batch_sampler=sampler, collate_fn=collate_fn)
+    # A list is a map-style dataset (__getitem__ and __len__); torch annotates the argument as Dataset.
+    return DataLoader(list(range(len(inputs))), batch_sampler=sampler, collate_fn=collate_fn)  # type: ignore[arg-type]

@@ -178,7 +178,8 @@ def set_seed(seed: int) -> None:
 
 def param_groups(module: Any, lr: float, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups over trainable parameters only: no weight decay for biases and norm weights."""
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue

@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # for annotations only: transformers stays a lazy import
+    from transformers import PreTrainedModel
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -93,7 +96,7 @@ class MaskedLM(nn.Module):
         trace: the loss of every training-mode forward pass, in order (for reports and tests).
     """
 
-    def __init__(self, model: nn.Module, head_source: str) -> None:
+    def __init__(self, model: PreTrainedModel, head_source: str) -> None:
         super().__init__()
         self.model = model
         self.head_source = head_source
@@ -141,7 +144,9 @@ def build_masked_lm(encoder: Any, seed: int = 0) -> MaskedLM:
         raise TypeError(f"the tokenizer of {encoder.name!r} has no mask token")
     config = backbone.config
     try:
-        cls = MODEL_FOR_MASKED_LM_MAPPING[type(config)]
+        # The mapping's __getitem__ is annotated with the tokenizer mappings' (slow, fast) pair;
+        # the model mappings hold one class.
+        cls = cast("type[PreTrainedModel]", MODEL_FOR_MASKED_LM_MAPPING[type(config)])
     except KeyError:
         raise TypeError(f"model type {config.model_type!r} has no masked-language-model head in transformers") from None
     with torch.random.fork_rng(devices=[]):  # the head's init must not move the caller's stream
@@ -168,12 +173,13 @@ def build_masked_lm(encoder: Any, seed: int = 0) -> MaskedLM:
     return MaskedLM(mlm, "initialised")
 
 
-def _tie_decoder(mlm: nn.Module, backbone: nn.Module) -> set[str]:
+def _tie_decoder(mlm: PreTrainedModel, backbone: PreTrainedModel) -> set[str]:
     """Ties the output decoder's weight to the input word embeddings; returns the head's names of
     the tied tensor (state-dict names outside the backbone)."""
     out = mlm.get_output_embeddings()
     emb = backbone.get_input_embeddings()
-    if out is None or emb is None or out.weight.shape != emb.weight.shape:
+    # isinstance: nn.Module.__getattr__ types an attribute as Tensor | Module.
+    if out is None or emb is None or not isinstance(emb.weight, torch.Tensor) or out.weight.shape != emb.weight.shape:
         return set()
     out.weight = emb.weight
     prefix = mlm.base_model_prefix + "."
@@ -219,7 +225,7 @@ def _load_head(mlm: nn.Module, folder: Path, names: Sequence[str]) -> tuple[int,
     return len(found), len(groups)
 
 
-def _init_head(mlm: nn.Module, backbone: nn.Module) -> None:
+def _init_head(mlm: PreTrainedModel, backbone: PreTrainedModel) -> None:
     """A fresh head: linear weights N(0, initializer_range) (not the tied decoder, which keeps the
     embeddings), LayerNorm weights 1, every bias zero."""
     std = float(getattr(backbone.config, "initializer_range", 0.02))
@@ -288,7 +294,8 @@ def mlm_loader(rows: list[dict[str, list[int]]], collator: Any, batch_size: int,
     from torch.utils.data import DataLoader
 
     batch_size = min(batch_size, len(rows))
-    return DataLoader(rows, batch_sampler=StepBatches(len(rows), batch_size, steps, seed), collate_fn=collator)
+    # A list is a map-style dataset (__getitem__ and __len__); torch annotates the argument as Dataset.
+    return DataLoader(rows, batch_sampler=StepBatches(len(rows), batch_size, steps, seed), collate_fn=collator)  # type: ignore[arg-type]
 
 
 class MixedCollator:

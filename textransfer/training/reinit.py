@@ -35,8 +35,8 @@ def _reset(module: nn.Module, std: float | None) -> None:
         bias = getattr(module, "bias", None)
         if bias is not None:
             bias.zero_()
-    elif callable(getattr(module, "reset_parameters", None)):
-        module.reset_parameters()
+    elif callable(reset := getattr(module, "reset_parameters", None)):
+        reset()
     else:
         raise ValueError(
             f"cannot re-initialise {type(module).__name__}: it owns parameters but has no reset_parameters()"

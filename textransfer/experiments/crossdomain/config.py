@@ -68,6 +68,11 @@ class GridStrategy(StrategyConfig):
     baseline: str | None = None
 
 
+def _default_label_budgets() -> list[int | Literal["all"]]:
+    # A typed function, not a lambda: mypy infers a lambda's list literal as list[object].
+    return [8, 16, 32, 64, 128, 256, 512, 1024, "all"]
+
+
 class EvaluationConfig(BaseModel):
     """What is measured besides accuracy.
 
@@ -93,12 +98,12 @@ class EvaluationConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    n_boot: int = Field(1000, ge=0)
-    ece_bins: int = Field(15, ge=1)
-    a_distance_rows: int = Field(2000, ge=4)
+    n_boot: int = Field(default=1000, ge=0)  # default= by name: mypy sees a positional one as no default
+    ece_bins: int = Field(default=15, ge=1)
+    a_distance_rows: int = Field(default=2000, ge=4)
     oracle: bool = True
     target_only: bool = True
-    label_budgets: list[int | Literal["all"]] = Field(default_factory=lambda: [8, 16, 32, 64, 128, 256, 512, 1024, "all"])
+    label_budgets: list[int | Literal["all"]] = Field(default_factory=_default_label_budgets)
     estimator: Literal["atc-ne", "atc-mc", "doc"] = "atc-ne"
     plots: bool = True
     a_distance_encoders: list[str] | None = None

@@ -118,11 +118,12 @@ def summarise(
             per_seed = [r for r in exp.records if (r["setup"], r["source"], r["target"]) == k]
             if not per_seed:
                 continue
+            in_key = (*k, "in_domain")  # a name, not `d[(*k, ...)]`: mypy reads that as 3.11-only syntax
             row: dict[str, Any] = {
                 "seeds": sorted({r["seed"] for r in per_seed}), "setup": name, "encoder": ename, "strategy": strat.name, "strategy_key": sname,
                 "head": strat.head.name, "source": source, "target": target,
                 "same_domain": config.same_domain(source, target),
-                "in_domain": pool_seeds(exp.scores[(*k, "in_domain")], labels, n_boot, bins),
+                "in_domain": pool_seeds(exp.scores[in_key], labels, n_boot, bins),
             }
             cross = exp.scores.get((*k, "cross_domain"))
             row["cross_domain"] = (

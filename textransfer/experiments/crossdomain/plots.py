@@ -1,5 +1,6 @@
-"""The figures of a cross-domain report (``plots/*.png``), built on
-:mod:`textransfer.evaluation.plots`:
+"""The figures of a cross-domain report (``plots/*.png``), built on :mod:`textransfer.evaluation.plots`.
+
+They are:
 
 - :func:`accuracy_figure`: horizontal bars, one band per row, a height that grows with the rows
   and a fixed width, an x range that starts just below the smallest value (so 1-5 point
@@ -76,7 +77,9 @@ def accuracy_figure(rows: list[dict[str, Any]]) -> Any:
     height = 0.8 / k
     values, majorities = [], []
     for j, (key, name, colour) in enumerate(parts):
-        ys, means, errs = [], [], [[], []]
+        ys: list[float] = []
+        means: list[float] = []
+        errs: list[list[float]] = [[], []]
         for i, r in enumerate(rows):
             mc = _mean_ci(r.get(key))
             if mc is None:

@@ -211,9 +211,9 @@ def write_report(
     if worth:
         lines += ["## Worth in target labels", "", *worth, ""]
     lines += ["## Does adaptation help?", ""]
-    by_name = {(r["setup"], r["source"], r["target"]): r for r in rows}
+    by_setup = {(r["setup"], r["source"], r["target"]): r for r in rows}
     verdicts = [
-        "- " + _verdict(r, by_name[(r["source_only"], r["source"], r["target"])])
+        "- " + _verdict(r, by_setup[(r["source_only"], r["source"], r["target"])])
         for r in rows if "adaptation_gain" in r
     ]
     lines += verdicts or ["No adapted setup has a source-only counterpart (same encoder and head) in this grid."]

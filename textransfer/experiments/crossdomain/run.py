@@ -323,7 +323,8 @@ class CrossDomainRun:
         rec["in_domain"] = self.score(clf, src.test, (*k, "in_domain"), seed)
         if same:
             rec["cross_domain"] = rec["in_domain"]
-            self.scores.setdefault((*k, "cross_domain"), []).append(self.scores[(*k, "in_domain")][-1])
+            in_key = (*k, "in_domain")  # a name, not `d[(*k, ...)]`: mypy reads that as 3.11-only syntax
+            self.scores.setdefault((*k, "cross_domain"), []).append(self.scores[in_key][-1])
         elif tgt.test is None:
             rec["cross_domain"] = {"missing": f"target {target!r} has no labels: cross-domain accuracy, oracle, "
                                    "gap and negative transfer need a labeled target (set `label_column`)"}
@@ -353,7 +354,8 @@ class CrossDomainRun:
             return {"missing": "source_val_size: 0, so no source validation rows: no label-free estimate"}
         y_val = clf.label_map.encode(src.val.labels or [])
         if same or tgt.test is not None:  # the probabilities just scored, on the same rows
-            proba, rows = self.scores[(*k, "in_domain" if same else "cross_domain")][-1].proba, "test split"
+            key = (*k, "in_domain" if same else "cross_domain")  # a name: mypy reads `d[(*k, ...)]` as 3.11-only
+            proba, rows = self.scores[key][-1].proba, "test split"
         else:
             proba, rows = self.proba(clf, tgt.unlabeled), "all rows (no labels)"
         return {**label_free_estimates(self.proba(clf, src.val), y_val, proba), "target_rows": rows}

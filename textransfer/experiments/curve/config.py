@@ -42,6 +42,11 @@ from textransfer.config import (
 from textransfer.experiments._analysis import AnalysisConfig, Budget
 
 
+def _default_budgets() -> list[Budget]:
+    # A typed function, not a lambda: mypy infers a lambda's list literal as list[object].
+    return [0, 8, 32, 100, 300, 1000, "all"]
+
+
 class SourceStep(BaseModel):
     """Step 1 of a two-step setup: the same encoder trained on the source domain first."""
 
@@ -71,7 +76,7 @@ class CurveSetup(BaseModel):
     training: dict[str, Any] = Field(default_factory=dict)
     source: SourceStep | None = None
     seeds: list[int] | None = None
-    min_steps: int | None = Field(None, ge=1)
+    min_steps: int | None = Field(default=None, ge=1)
     transfer: bool = True
 
     @property
@@ -85,7 +90,7 @@ class CurveConfig(AnalysisConfig):
     kind: Literal["curve"] = "curve"
 
     cache_dir: str | None = "~/.cache/textransfer/features"
-    budgets: list[Budget] = Field(default_factory=lambda: [0, 8, 32, 100, 300, 1000, "all"])
+    budgets: list[Budget] = Field(default_factory=_default_budgets)
     baseline: str
     setups: dict[str, CurveSetup]
     tracking: TrackingConfig | None = None  # experiment trackers (textransfer.config.TrackingConfig)

@@ -1,4 +1,6 @@
-"""The config of a layer-transfer run (``textransfer layers``, kind ``layers``)::
+"""The config of a layer-transfer run (``textransfer layers``, kind ``layers``).
+
+For example::
 
     name: layers_minilm
     target: products

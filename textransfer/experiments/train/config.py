@@ -1,5 +1,7 @@
 """The config of a single run (``textransfer run``, kind ``train``): data, one or several
-encoder/strategy setups, training settings, outputs::
+encoder/strategy setups, training settings, outputs.
+
+For example::
 
     name: movies_frozen
     data:
