@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   install what is missing, then run the movie -> product transfer report
 #   make test   install what is missing, then run the test suite
+#   make lint   install what is missing, then run ruff and mypy (what CI checks besides tests)
 # The environment lives in $(VENV) (default .venv at the repo root; `make test VENV=/path` to use another).
 
 VENV ?= .venv
@@ -29,8 +30,11 @@ demo: install
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
+# ruff (pyflakes, pycodestyle, imports, bugbear, pyupgrade, docstrings of textransfer/), then
+# mypy on the package (settings in pyproject.toml [tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check textransfer pipelines tests bench
+	$(VENV)/bin/mypy textransfer
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -168,10 +168,18 @@ def main(argv: list[str] | None = None) -> int:
             measured[name].append(runs[name]())
             print(f"repeat {r + 1}: {name}: {measured[name][-1][0]:.1f} samples/s", flush=True)
     results = {n: (float(np.median([m[0] for m in ms])), ms[-1][1]) for n, ms in measured.items()}
-    ours = results["textransfer"][0]
+    ours, our_acc = results["textransfer"]
+    print("### Fine-tuning: textransfer's loop vs transformers.Trainer\n")
     print("\n| run | train samples/s | textransfer / this | test accuracy |\n|---|---|---|---|")
     for name, (sps, acc) in results.items():
         print(f"| {name} | {sps:.1f} | {ours / sps:.2f} | {acc:.3f} |")
+    peers = {n: r for n, r in results.items() if n != "textransfer"}
+    best_name, (best_sps, best_acc) = max(peers.items(), key=lambda item: item[1][0])
+    ratio, gap = ours / best_sps, our_acc - best_acc
+    print(f"\n- textransfer / fastest Trainer ({best_name}) {ratio:.2f}x: "
+          f"{'MET' if ratio >= 1.5 else 'MISSED'} (goal >= 1.5)")
+    print(f"- test accuracy textransfer - that Trainer {gap:+.3f}: "
+          f"{'MET' if gap >= -0.01 else 'MISSED'} (goal >= -0.01)")
     return 0
 
 

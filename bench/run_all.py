@@ -31,6 +31,7 @@ BENCHES = [
     ("onnx_vs_torch.py", ["--n", "500", "--repeats", "5", "--train-n", "2000"]),
     ("serve_load.py", ["--seconds", "5", "--requests", "400", "--clients", "4"]),
     ("evaluate_memory.py", ["--sizes", "10000", "100000"]),
+    ("finetune_vs_trainer.py", ["--subset", "1500", "--repeats", "3", "--mixed-precision", "auto"]),
 ]
 
 # One-minute load average before each script, as written into its section. The benchmarks keep
