@@ -25,7 +25,6 @@ import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
-from textransfer.data.splits import stratified_split
 from textransfer.encoders.base import Encoder, TrainableEncoder
 from textransfer.heads.base import Head
 from textransfer.strategies.base import register_strategy, require_target_texts
@@ -103,8 +102,7 @@ class DANNStrategy(FinetuneStrategy):
         if self.max_target_rows is not None and len(target) > self.max_target_rows:
             keep = np.sort(np.random.default_rng(seed).choice(len(target), self.max_target_rows, replace=False))
             target = [target[i] for i in keep]
-        if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
-            train, val = stratified_split(train, self.val_fraction, seed=seed)
+        train, val = self.split_validation(train, val)
         y = label_map.encode(train.labels or [])
         model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
 

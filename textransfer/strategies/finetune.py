@@ -180,6 +180,17 @@ class FinetuneStrategy(Strategy):
 
         return stratified_subsample(train, self.max_train_rows, seed=self.training.seed)
 
+    def split_validation(
+        self, train: LabeledTexts, val: LabeledTexts | None
+    ) -> tuple[LabeledTexts, LabeledTexts | None]:
+        """``(train, val)``: without labeled ``val``, ``val_fraction`` of ``train`` is held out
+        (seeded, stratified) to pick the best epoch, when ``train`` has at least 20 rows."""
+        if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
+            from textransfer.data.splits import stratified_split
+
+            return stratified_split(train, self.val_fraction, seed=self.training.seed)
+        return train, val
+
     def optimizer_groups(self, plan: FreezePlan, head: Head) -> list[dict[str, Any]]:
         """Layer-wise AdamW groups (see :meth:`FreezePlan.optimizer_groups`)."""
         return plan.optimizer_groups(
@@ -201,10 +212,7 @@ class FinetuneStrategy(Strategy):
         self.check(encoder, head)
         label_map = self.label_map_for(train)
         train = self.subsample(train)
-        if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
-            from textransfer.data.splits import stratified_split
-
-            train, val = stratified_split(train, self.val_fraction, seed=self.training.seed)
+        train, val = self.split_validation(train, val)
         y = label_map.encode(train.labels or [])
         model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
         args, seed = self.training, self.training.seed

@@ -364,7 +364,6 @@ class UDALMStrategy(DAPTStrategy):
     ) -> Classifier:
         from torch.utils.data import DataLoader, Dataset
 
-        from textransfer.data.splits import stratified_split
         from textransfer.training.batching import LengthGroupedBatchSampler, input_loader
         from textransfer.training.loop import param_groups
         from textransfer.training.loop import train as train_loop
@@ -377,11 +376,11 @@ class UDALMStrategy(DAPTStrategy):
         train = self.subsample(train)
         mlm = self.masked_lm(encoder)  # one head for the MLM phase and the mixed run
         mlm_info = None
-        steps = self.steps_for(len(self.mlm_corpus(train, target)))
+        corpus = self.mlm_corpus(train, target)
+        steps = self.steps_for(len(corpus))
         if steps > 0:
-            mlm_info = self.mlm_phase(encoder, mlm, self.mlm_corpus(train, target), steps)
-        if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
-            train, val = stratified_split(train, self.val_fraction, seed=seed)
+            mlm_info = self.mlm_phase(encoder, mlm, corpus, steps)
+        train, val = self.split_validation(train, val)
         y = label_map.encode(train.labels or [])
         model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
         mixed = MixedLoss(model, mlm, self.cls_weight)
