@@ -32,6 +32,7 @@ BENCHES = [
     ("serve_load.py", ["--seconds", "5", "--requests", "400", "--clients", "4"]),
     ("evaluate_memory.py", ["--sizes", "10000", "100000"]),
     ("finetune_vs_trainer.py", ["--subset", "1500", "--repeats", "3", "--mixed-precision", "auto"]),
+    ("train_step_speed.py", ["--steps", "8", "--repeats", "3", "--compile"]),
 ]
 
 # One-minute load average before each script, as written into its section. The benchmarks keep
@@ -89,13 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "same work in one process run (load_time, memory and sharding: fresh processes) and reports "
         f"medians of interleaved repeats and their ratios. {condition}\n\nMachine: {machine()}\n"
     )
+    # The summary lists this run's goals only: the notes quote other runs, some on other CPU kinds.
+    summary = _summary(sections)
     notes = os.path.join(_ROOT, "docs", "benchmark-notes.md")
     if os.path.exists(notes):  # hand-written observations, kept across runs
         with open(notes, encoding="utf-8") as f:
             sections.append(f.read().strip())
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
-        f.write("\n\n".join([header, _summary(sections), *sections]) + "\n")
+        f.write("\n\n".join([header, summary, *sections]) + "\n")
     print(f"wrote {args.output}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

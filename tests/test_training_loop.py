@@ -107,3 +107,193 @@ def test_the_loop_does_not_import_transformers() -> None:
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in imported if m.split(".")[0] == "transformers"}
+
+
+# -- speed options: optimizer_kernel, compile (what they select, not how fast they are) ---------
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"compile": "fast"}, "training.compile"),
+    ({"compile": 2}, "training.compile"),
+    ({"optimizer_kernel": "adam"}, "training.optimizer_kernel"),
+    ({"threads": 0}, "training.threads"),
+    ({"threads": "many"}, "training.threads"),
+])
+def test_unknown_speed_settings_are_refused_at_config_load(settings, message) -> None:
+    from textransfer.training.loop import training_args
+
+    with pytest.raises(ValueError, match=message):
+        training_args(settings)
+    with pytest.raises(ValueError, match=message):
+        TrainingArgs(**settings)
+
+
+@pytest.mark.parametrize(("kernel", "flag", "value"), [
+    ("auto", "fused", True), ("fused", "fused", True), ("foreach", "foreach", True), ("for-loop", "foreach", False),
+])
+def test_optimizer_kernel_reaches_adamw(monkeypatch, kernel, flag, value) -> None:
+    """The loop builds AdamW with the kernel asked for; ``auto`` picks the fused one on a CPU."""
+    import textransfer.training.loop as loop
+
+    built = []
+    real = loop._optimizer
+    monkeypatch.setattr(loop, "_optimizer", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    train(Tiny(), _loader(), None, TrainingArgs(epochs=1, optimizer_kernel=kernel))
+    assert len(built) == 1 and built[0].defaults[flag] is value
+
+
+def test_optimizer_kernels_give_the_same_weights() -> None:
+    results = []
+    for kernel in ("fused", "for-loop"):
+        m = Tiny()
+        torch.manual_seed(0)
+        m.load_state_dict(Tiny().state_dict())
+        train(m, _loader(), None, TrainingArgs(epochs=2, lr=0.1, seed=1, optimizer_kernel=kernel))
+        results.append(m.out.weight.detach().clone())
+    assert not torch.equal(results[0], Tiny().out.weight)  # it trained
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+class _CountingTwin(torch.nn.Module):
+    """Stands in for the compiled module: counts the training forwards that go through it."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.inner, self.calls = module, 0
+
+    def forward(self, **batch):
+        self.calls += 1
+        return self.inner(**batch)
+
+
+@pytest.mark.parametrize(("compile_", "min_steps", "compiled"), [
+    (False, 1, False), (True, None, True), ("auto", None, False), ("auto", 5, False), ("auto", 4, True),
+])
+def test_compile_setting_decides_what_the_steps_call(monkeypatch, compile_, min_steps, compiled) -> None:
+    """compile: true always trains through the compiled twin; auto only from the device's
+    COMPILE_AUTO_MIN_STEPS optimiser steps (here 4 batches x 1 epoch = 4 steps; None: never);
+    false never."""
+    import textransfer.training.loop as loop
+
+    twins = []
+    monkeypatch.setattr(loop, "COMPILE_AUTO_MIN_STEPS", {"cpu": min_steps})
+    monkeypatch.setattr(loop, "_cxx_compiler", lambda: "g++")
+    monkeypatch.setattr(loop, "_compiled", lambda module, n: twins.append(_CountingTwin(module)) or twins[-1])
+    m = Tiny()
+    before = m.out.weight.detach().clone()
+    train(m, _loader(), _loader(seed=1), TrainingArgs(epochs=1, compile=compile_))
+    assert not torch.equal(m.out.weight, before)
+    assert (len(twins) == 1 and twins[0].calls == 4) is compiled  # 4 training batches, not the val ones
+    assert len(twins) == (1 if compiled else 0)
+
+
+def test_compile_without_a_cxx_compiler_names_the_fix(monkeypatch) -> None:
+    import textransfer.training.loop as loop
+
+    monkeypatch.setattr(loop, "_cxx_compiler", lambda: None)
+    with pytest.raises(TrainingError, match="needs a C.. compiler"):
+        train(Tiny(), _loader(), None, TrainingArgs(epochs=1, compile=True))
+    train(Tiny(), _loader(), None, TrainingArgs(epochs=1, compile="auto"))  # auto falls back to eager
+
+
+class _Blocks(torch.nn.Module):
+    """A transformer-like module: a list of identical blocks (what regional compilation targets)."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(3))
+        self.out = torch.nn.Linear(4, 2)
+
+    def forward(self, features, labels):
+        for block in self.blocks:
+            features = torch.relu(block(features))
+        logits = self.out(features)
+        return {"logits": logits, "loss": torch.nn.functional.cross_entropy(logits, labels)}
+
+
+def test_the_compiled_twin_compiles_each_repeated_block_and_shares_the_parameters() -> None:
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    from textransfer.training.loop import _compiled
+
+    m = _Blocks()
+    twin = _compiled(m, 1)
+    assert all(isinstance(b, OptimizedModule) for b in twin.blocks)
+    assert {id(p) for p in twin.parameters()} == {id(p) for p in m.parameters()}
+    assert type(m.blocks[0]) is torch.nn.Linear  # the module itself stays eager
+    assert isinstance(_compiled(Tiny(), 1), OptimizedModule)  # no repeated blocks: compiled whole
+
+
+def test_compiled_training_matches_eager_training(monkeypatch) -> None:
+    """compile: true trains through dynamo (graphs captured) to the weights eager steps reach.
+    Dynamo + AOTAutograd without inductor's C++ build (backend aot_eager), to stay quick."""
+    import functools
+
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    torch._dynamo.reset()
+    counters.clear()
+    results = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        m = _Blocks()
+        train(m, _loader(), None, TrainingArgs(epochs=2, lr=0.1, seed=1, compile=compile_))
+        results.append([p.detach().clone() for p in m.parameters()])
+        assert type(m.blocks[0]) is torch.nn.Linear
+    assert counters["stats"]["unique_graphs"] >= 1  # the compiled run went through dynamo
+    for eager, compiled in zip(*results, strict=True):
+        torch.testing.assert_close(eager, compiled, rtol=1e-5, atol=1e-6)
+    torch._dynamo.reset()
+
+
+def test_a_second_fit_may_use_another_mixed_precision() -> None:
+    """Accelerate keeps one precision per process; a later fit at another one (a notebook, a
+    benchmark that ran Trainer at bf16 first) must not fail with 'restart your runtime'."""
+    for precision in ("bf16", "no", "bf16"):
+        res = train(Tiny(), _loader(), None, TrainingArgs(epochs=1, mixed_precision=precision))
+        assert len(res.history) == 1
+
+
+class _ThreadSpy(Tiny):
+    """Records torch's thread count at every forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def forward(self, features, labels):
+        self.seen.add(torch.get_num_threads())
+        return super().forward(features, labels)
+
+
+@pytest.mark.parametrize(("setting", "busy", "expected"), [(1, None, 1), ("auto", 7.0, 1), ("auto", 0.0, 2)])
+def test_threads_apply_during_the_fit_and_are_restored(monkeypatch, setting, busy, expected) -> None:
+    """threads: N trains with N threads; auto gives torch the cores other processes leave free
+    (here 2 cores, and other work busy on 7 or on none); torch's own setting is back afterwards."""
+    import textransfer.training.threads as threads
+
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: busy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        m = _ThreadSpy()
+        train(m, _loader(), _loader(seed=1), TrainingArgs(epochs=1, threads=setting))
+        assert m.seen == {expected}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_busy_elsewhere_counts_other_processes_not_this_one(monkeypatch, tmp_path) -> None:
+    import textransfer.training.threads as threads
+
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("7.90 6.10 4.00 9/312 4242\n")  # 9 runnable tasks now
+    monkeypatch.setattr(threads, "_own_running_threads", lambda: 2)  # 2 of them are ours
+    assert threads.busy_elsewhere(samples=3, interval=0.0, loadavg=str(loadavg)) == 7.0
+    assert threads.busy_elsewhere(loadavg=str(tmp_path / "missing")) is None
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: None)
+    assert threads.auto_threads(2) == 2  # nothing known: torch's setting stays

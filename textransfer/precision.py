@@ -3,7 +3,7 @@
 ``auto`` picks bf16 only where it measured faster than fp32: CPUs with AMX tiles (Intel Sapphire
 Rapids and later; 1.7-1.9x for MiniLM encoding under bf16 autocast) and GPUs that support bf16.
 A CPU with AVX-512 BF16 but no AMX gets fp32: there a 2048x2048 matmul ran at 162 GFLOP/s in bf16
-against 288 in fp32, and MiniLM encoding at 0.4-0.5x the fp32 speed (docs/benchmarks.md,
+against 288 in fp32, and MiniLM encoding at 0.4-0.5x the fp32 speed (docs/benchmark-notes.md,
 "AVX-512 BF16 without AMX"). ``int8`` is never picked automatically (its features move by about
 1% in cosine); it is requested explicitly.
 
@@ -110,7 +110,7 @@ def _bf16_fast(caps: Capabilities, device: str) -> tuple[bool, str]:
     if caps.avx512_bf16:
         return False, (
             "the CPU has AVX-512 BF16 but no AMX, where bf16 measured slower than fp32 "
-            "(docs/benchmarks.md)"
+            "(docs/benchmark-notes.md)"
         )
     return False, "the CPU has no bf16 units (neither AMX nor AVX-512 BF16)"
 

@@ -41,6 +41,10 @@ logger = logging.getLogger("textransfer.training")
 
 DEFAULT_LR = 1e-3  # for heads trained on frozen features; fine-tuning brings its own default
 
+OptimizerKernel = Literal["auto", "fused", "foreach", "for-loop"]
+OPTIMIZER_KERNELS: tuple[str, ...] = ("auto", "fused", "foreach", "for-loop")
+COMPILE_MODES: tuple[object, ...] = (False, True, "auto")
+
 
 @dataclass
 class TrainingArgs:
@@ -68,6 +72,19 @@ class TrainingArgs:
         keep_checkpoints_after_run: keep the epoch checkpoints once the run has finished and
             written its outputs (default: the runner deletes them then; an interrupted run
             always keeps its checkpoints, for ``--resume``).
+        optimizer_kernel: AdamW's implementation: ``auto`` (default: fused where torch has it,
+            else torch's default), ``fused``, ``foreach`` or ``for-loop`` (an error where torch
+            lacks the one named). All give the same updates up to rounding.
+        compile: ``torch.compile`` the training forward/backward (the model's repeated blocks,
+            each compiled once; evaluation stays eager): False (default), True, or ``auto``
+            (compile where it measured to pay back within the run's optimiser steps, see
+            :data:`COMPILE_AUTO_MIN_STEPS`: nowhere measured so far, so auto trains eagerly).
+            Needs a C++ compiler on a CPU.
+        threads: torch's CPU threads while training (restored afterwards): None (default:
+            torch's own setting, one per core), a number, or ``auto``: one per core that other
+            processes are not using at the start of the fit (see
+            :mod:`textransfer.training.threads`; on a shared 2-core machine, 2 threads ran at
+            0.26x the speed of 1 while other work kept the cores busy).
     """
 
     epochs: int = 10
@@ -84,6 +101,9 @@ class TrainingArgs:
     progress: bool | None = None
     keep_checkpoints: int = 1
     keep_checkpoints_after_run: bool = False
+    optimizer_kernel: OptimizerKernel = "auto"
+    compile: Literal[False, True, "auto"] = False
+    threads: int | str | None = None  # a number, "auto" or None (checked below: one clear message)
 
     def __post_init__(self) -> None:
         # `not x > 0` style comparisons: NaN fails them too.
@@ -102,6 +122,15 @@ class TrainingArgs:
             raise ValueError(f"training.patience must be >= 1 (or null: never stop early), got {self.patience}")
         if self.mixed_precision not in (None, "no", "bf16", "fp16", "auto"):
             raise ValueError(f"training.mixed_precision must be no, bf16, fp16 or auto, got {self.mixed_precision!r}")
+        if self.optimizer_kernel not in OPTIMIZER_KERNELS:
+            raise ValueError(f"training.optimizer_kernel must be one of {', '.join(OPTIMIZER_KERNELS)}, "
+                             f"got {self.optimizer_kernel!r}")
+        if self.threads is not None and self.threads != "auto" and not (
+            isinstance(self.threads, int) and not isinstance(self.threads, bool) and self.threads >= 1
+        ):
+            raise ValueError(f"training.threads must be a number >= 1, auto or null, got {self.threads!r}")
+        if not any(self.compile is mode for mode in COMPILE_MODES) and self.compile != "auto":
+            raise ValueError(f"training.compile must be false, true or auto, got {self.compile!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,7 +276,8 @@ def _save_epoch(accelerator: Any, root: Path, epoch: int, state: dict[str, Any],
 
 def _settings(args: TrainingArgs, n_batches: int, module: Any) -> dict[str, Any]:
     """What must match between a checkpoint and the run that resumes from it."""
-    skip = {"progress", "keep_checkpoints", "keep_checkpoints_after_run"}
+    # How the steps are computed (compiled or not, which AdamW kernel) does not change what they compute.
+    skip = {"progress", "keep_checkpoints", "keep_checkpoints_after_run", "compile", "optimizer_kernel", "threads"}
     params = sum(p.numel() for p in module.parameters())
     return {**{k: v for k, v in args.to_dict().items() if k not in skip}, "batches": n_batches, "parameters": params}
 
@@ -267,6 +297,7 @@ class _Run:
     settings: dict[str, Any]  # what a checkpoint must match
     steps_per_epoch: int
     args: TrainingArgs
+    forward: Any = None  # what training steps call: ``module``, or its compiled twin (same parameters)
     last_counts: tuple[int, int] | None = None  # trainable / all parameters, last logged
 
 
@@ -316,9 +347,23 @@ def train(
         TrainingError: NaN/inf loss, or nothing to train.
         CheckpointError: a corrupt/partial checkpoint, or one written with other settings.
     """
-    from textransfer import tracking
+    from textransfer.training.threads import torch_threads
 
     args = args or TrainingArgs()
+    with torch_threads(args.threads):
+        return _train(module, train_loader, val_loader, args, optimizer_groups, on_epoch_start, on_epoch_end,
+                      checkpoint_dir, resume, find_unused_parameters)
+
+
+def _train(
+    module: Any, train_loader: Any, val_loader: Any, args: TrainingArgs,
+    optimizer_groups: list[dict[str, Any]] | None, on_epoch_start: Callable[[int], None] | None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None, checkpoint_dir: str | Path | None,
+    resume: bool, find_unused_parameters: bool,
+) -> TrainResult:
+    """:func:`train`'s work, run under its thread setting."""
+    from textransfer import tracking
+
     set_seed(args.seed)
     run = _set_up(module, train_loader, val_loader, args, optimizer_groups, find_unused_parameters)
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -367,22 +412,57 @@ def _accelerator(args: TrainingArgs, find_unused_parameters: bool) -> Any:
 
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     device = "cuda" if torch.cuda.is_available() and not cpu_only_multi_process() else "cpu"
+    mixed_precision = resolve_mixed_precision(args.mixed_precision, device)
+    _forget_other_precision(mixed_precision)
     return accelerate.Accelerator(
-        mixed_precision=resolve_mixed_precision(args.mixed_precision, device),
+        mixed_precision=mixed_precision,
         gradient_accumulation_steps=args.grad_accum,
         kwargs_handlers=handlers, cpu=cpu_only_multi_process(),
     )
 
 
-def _optimizer(groups: list[dict[str, Any]], lr: float) -> Any:
-    """AdamW, with the fused kernel where torch has it for these tensors (one pass over all
-    tensors; what Trainer uses on torch >= 2.8): several times cheaper a step on CPU and GPU."""
+def _forget_other_precision(mixed_precision: str | None) -> None:
+    """Lets a second fit in one process use another precision than the first.
+
+    Accelerate keeps one ``AcceleratorState`` per process and refuses a new ``Accelerator`` with
+    another ``mixed_precision`` ("restart your runtime"): a notebook that fine-tunes at fp32 and
+    then at bf16, or a benchmark that runs Trainer at bf16 before us, would fail. In a single
+    process nothing else holds that state between fits, so it is cleared; under a launcher
+    (several processes) it is left alone, as the launcher chose it.
+    """
+    from accelerate.state import AcceleratorState, PartialState
+
+    state = AcceleratorState._shared_state
+    if not state or mixed_precision is None or PartialState().num_processes > 1:
+        return
+    if state.get("_mixed_precision") not in (None, mixed_precision):
+        AcceleratorState._reset_state()
+
+
+def _optimizer(groups: list[dict[str, Any]], lr: float, kernel: OptimizerKernel = "auto") -> Any:
+    """AdamW with the kernel ``training.optimizer_kernel`` names.
+
+    ``auto``: the fused kernel (one pass over all tensors; what Trainer uses on torch >= 2.8)
+    where torch has it for these tensors, else torch's default. On a 2-core Xeon a whole MiniLM-L6
+    training step (batch 32) ran 1.38x faster with it than with the for-loop AdamW (median of
+    three repeats on a busy machine; ``bench/train_step_speed.py``, docs/benchmark-notes.md).
+    ``fused`` / ``foreach`` / ``for-loop``: that kernel, or an error where torch lacks it.
+    """
     import torch
 
+    if kernel == "auto":
+        try:
+            return torch.optim.AdamW(groups, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # older torch, or an unsupported device/dtype
+            return torch.optim.AdamW(groups, lr=lr)
     try:
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or an unsupported device/dtype
-        return torch.optim.AdamW(groups, lr=lr)
+        if kernel == "fused":
+            return torch.optim.AdamW(groups, lr=lr, fused=True)
+        return torch.optim.AdamW(groups, lr=lr, foreach=kernel == "foreach")
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise TrainingError(
+            f"training.optimizer_kernel {kernel!r} is not available here ({exc}); use optimizer_kernel: auto"
+        ) from None
 
 
 def linear_warmup_schedule(optimizer: Any, warmup_steps: int, total_steps: int) -> Any:
@@ -408,7 +488,7 @@ def _set_up(
     groups = optimizer_groups or param_groups(module, lr, args.weight_decay)
     if not groups:
         raise TrainingError("no trainable parameters: everything is frozen")
-    optimizer = _optimizer(groups, lr)
+    optimizer = _optimizer(groups, lr, args.optimizer_kernel)
     n_batches = len(train_loader)
     steps_per_epoch = math.ceil(n_batches / args.grad_accum)
     steps = steps_per_epoch * args.epochs
@@ -418,8 +498,59 @@ def _set_up(
     prepared, optimizer, train_loader, scheduler = accelerator.prepare(module, optimizer, train_loader, scheduler)
     if val_loader is not None:
         val_loader = accelerator.prepare(val_loader)
+    forward = _compiled(prepared, accelerator.num_processes) if _use_compile(args, steps, accelerator.device) else prepared
     return _Run(accelerator, prepared, accelerator.unwrap_model(prepared), optimizer, scheduler, train_loader,
-                val_loader, batch_sampler, settings, steps_per_epoch, args)
+                val_loader, batch_sampler, settings, steps_per_epoch, args, forward=forward)
+
+
+# Optimiser steps from which ``compile: auto`` compiles, per device type; None: never. Only what
+# bench/train_step_speed.py measured to pay goes here. On a 2-core Xeon (no AMX) compiled
+# MiniLM-L6 steps ran no faster than eager ones with fused AdamW (the loop's default) and compiling
+# took minutes (docs/benchmark-notes.md), so a CPU never compiles on auto; GPUs are not measured yet.
+COMPILE_AUTO_MIN_STEPS: dict[str, int | None] = {"cpu": None, "cuda": None}
+
+
+def _cxx_compiler() -> str | None:
+    """The C++ compiler inductor would use on a CPU (its ``CXX`` variable, else g++ / clang++)."""
+    import os
+
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
+
+
+def _use_compile(args: TrainingArgs, steps: int, device: Any) -> bool:
+    """Whether to compile: ``compile: true`` always (an error without a C++ compiler on a CPU),
+    ``auto`` for runs of :data:`COMPILE_AUTO_MIN_STEPS` optimiser steps or more on the device."""
+    on_cpu = getattr(device, "type", str(device)) == "cpu"
+    if args.compile is True:
+        if on_cpu and _cxx_compiler() is None:
+            raise TrainingError("training.compile: true needs a C++ compiler on a CPU (torch.compile builds "
+                                "C++ kernels): install g++ (or set CXX), or use compile: false")
+        return True
+    if args.compile == "auto":
+        kind = getattr(device, "type", str(device))
+        min_steps = COMPILE_AUTO_MIN_STEPS.get(kind)
+        use = min_steps is not None and steps >= min_steps and (not on_cpu or _cxx_compiler() is not None)
+        logger.info("compile: auto -> %s (%d optimiser steps; on %s compiling pays from %s)", use, steps, kind,
+                    "never (measured)" if min_steps is None else f"{min_steps} steps")
+        return use
+    return False
+
+
+def _compiled(module: Any, num_processes: int) -> Any:
+    """``module``'s compiled twin for the training steps (shares its parameters and buffers).
+
+    One process: accelerate's regional compilation, which compiles a transformer's repeated
+    layer once and reuses the code for every layer (a fraction of the whole model's compile
+    time); the module itself stays eager, so evaluation and checkpoints are unchanged. Several
+    processes: the DDP wrapper is compiled whole, as torch documents.
+    """
+    import torch
+
+    if num_processes > 1:
+        return torch.compile(module)
+    from accelerate.utils import compile_regions
+
+    return compile_regions(module)
 
 
 # -- checkpoints and resume --------------------------------------------------------------------
@@ -530,7 +661,8 @@ def _set_epoch(run: _Run, epoch: int) -> None:
 
 def _step(run: _Run, batch: dict[str, Any], clipped: list[Any], epoch: int) -> float:
     """One forward/backward (an optimiser step when accumulation is complete); the loss."""
-    loss = run.module(**batch)["loss"]
+    forward = run.forward if run.forward is not None else run.module  # no `or`: a compiled module has __len__
+    loss = forward(**batch)["loss"]
     value = float(loss.item())  # the one host sync of a step: NaN check and running loss
     if not math.isfinite(value):
         raise TrainingError(
