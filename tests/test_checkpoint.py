@@ -16,6 +16,7 @@ from tests import test_finetune as _ft  # noqa: E402
 
 make_ft_encoder = _ft.make_ft_encoder
 word_bert_dir = _ft.word_bert_dir  # the session fixture, shared with test_finetune.py
+from textransfer.strategies.base import FitContext  # noqa: E402
 from textransfer.training import TrainingArgs  # noqa: E402
 from textransfer.training.checkpoint import CheckpointError  # noqa: E402
 
@@ -29,11 +30,10 @@ def _fit(bert_dir, data, ckpt_dir, resume=False, **training):
     # the optimizer/scheduler, the RNG (dropout) and the early-stopping state.
     strategy = textransfer.create_strategy("finetune", gradual_unfreezing=True, layer_lr_decay=0.8, val_fraction=0.25)
     args = {"epochs": 4, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.2, "patience": None, "seed": 7, **training}
-    strategy.training = TrainingArgs(**args)
-    strategy.checkpoint_dir, strategy.resume = ckpt_dir, resume
+    context = FitContext(training=TrainingArgs(**args), checkpoint_dir=ckpt_dir, resume=resume)
     enc, head = make_ft_encoder("transformer", bert_dir), textransfer.create_head("linear")
-    clf = strategy.fit(enc, head, data)
-    return clf, strategy.last_fit_info
+    result = strategy.fit_with_context(enc, head, data, context=context)
+    return result.classifier, result.info
 
 
 def _interrupt_after(epoch: int):

@@ -22,13 +22,14 @@ def test_strategies_never_receive_target_labels(
 
     def spy_build(*args: Any, **kwargs: Any) -> Any:
         encoder, head, strategy = real_build(*args, **kwargs)
-        real_fit = strategy.fit
+        real_fit = strategy.fit_with_context  # what the kernel calls
 
-        def spy_fit(enc: Any, hd: Any, train: LabeledTexts, val: Any = None, target_unlabeled: Any = None) -> Any:
-            calls.append({"seed": strategy.training.seed, "train": train, "target": target_unlabeled})
-            return real_fit(enc, hd, train, val=val, target_unlabeled=target_unlabeled)
+        def spy_fit(enc: Any, hd: Any, train: LabeledTexts, *, val: Any = None, target_unlabeled: Any = None,
+                    context: Any = None) -> Any:
+            calls.append({"seed": context.training.seed, "train": train, "target": target_unlabeled})
+            return real_fit(enc, hd, train, val=val, target_unlabeled=target_unlabeled, context=context)
 
-        strategy.fit = spy_fit  # type: ignore[method-assign]
+        strategy.fit_with_context = spy_fit  # type: ignore[method-assign]
         return encoder, head, strategy
 
     monkeypatch.setattr(kernel, "build_components", spy_build)  # every fit builds through the kernel

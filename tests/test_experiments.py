@@ -156,12 +156,15 @@ SEEN: list[dict[str, Any]] = []
 class RecordingAdaptation(FrozenStrategy):
     """A test adaptation: needs unlabeled target texts (as CORAL does) and records what it got."""
 
-    def fit(self, encoder, head, train, val=None, target_unlabeled=None):  # noqa: ANN001, ANN201
+    needs_target_texts = True
+
+    def fit_with_context(self, encoder, head, train, *, val=None, target_unlabeled=None, context=None):  # noqa: ANN001, ANN201
         if target_unlabeled is None:
             raise ValueError("recording_adaptation needs target texts (target_unlabeled)")
         SEEN.append({"train": train.domain, "target": target_unlabeled.domain, "rows": len(target_unlabeled),
                      "labels": target_unlabeled.labels})
-        return super().fit(encoder, head, train, val=val, target_unlabeled=target_unlabeled)
+        return super().fit_with_context(encoder, head, train, val=val, target_unlabeled=target_unlabeled,
+                                        context=context)
 
 
 @pytest.fixture

@@ -30,22 +30,24 @@ SCRIPT = textwrap.dedent(
     from accelerate.utils import gather_object
     from textransfer.encoders.transformer import weights_digest
     from tests.conftest import make_toy
+    from textransfer.strategies.base import FitContext
     from textransfer.training import TrainingArgs
 
     bert, out = sys.argv[1], sys.argv[2]
     toy = make_toy("movies", ["film", "movie", "plot", "actor"], n=64, seed=1)
     strategy = textransfer.create_strategy("finetune", gradual_unfreezing=True, val_fraction=0.25)
-    strategy.training = TrainingArgs(epochs=12, lr=3e-3, batch_size=8, patience=None, seed=0)
-    strategy.checkpoint_dir = out + "/checkpoints"
+    context = FitContext(training=TrainingArgs(epochs=12, lr=3e-3, batch_size=8, patience=None, seed=0),
+                         checkpoint_dir=out + "/checkpoints")
     enc = textransfer.create_encoder("transformer", model=bert, max_length=16)
     head = textransfer.create_head("linear")
-    clf = strategy.fit(enc, head, toy)
+    result = strategy.fit_with_context(enc, head, toy, context=context)
+    clf = result.classifier
     state = PartialState()
     # DDP keeps the replicas identical, also while gradual unfreezing changes what trains.
     digests = gather_object([weights_digest(enc.module) + weights_digest(head.module)])
     if state.is_main_process:
         acc = float(np.mean(np.array(clf.predict(toy.texts)) == np.array(toy.labels)))
-        hist = strategy.last_fit_info["history"]
+        hist = result.history
         # A file, not stdout: the other process shares stdout and its output can interleave.
         with open(out + "/result.json", "w") as fh:
             json.dump({"processes": state.num_processes, "type": str(state.distributed_type),

@@ -19,6 +19,7 @@ from textransfer.strategies.base import CapabilityError, create_strategy
 from textransfer.strategies.self_train import (
     _FrozenRounds,
     apply_temperature,
+    estimate_target_prior,
     fit_temperature,
     select_pseudo_labels,
 )
@@ -136,6 +137,38 @@ def test_self_training_fixes_a_shift_source_only_cannot() -> None:
     for r in rounds[1:]:
         assert {"temperature", "thresholds", "mean_confidence", "source_val_accuracy"} <= set(r)
     assert info["stopped"].startswith("completed") and info["target_rows"] == 200 and info["val_rows"] == 20
+
+
+def test_bbse_prior_corrects_the_models_predicted_mix() -> None:
+    rng = np.random.default_rng(0)
+    # A model that calls 20% of class-0 rows class 1, and is right on class 1.
+    def model(y: np.ndarray) -> np.ndarray:
+        pred = np.where((y == 0) & (rng.random(len(y)) < 0.2), 1, y)
+        return np.eye(2)[pred] * 0.8 + 0.1
+    y_val = np.array([0, 1] * 500)
+    y_tgt = (rng.random(4000) < 0.7).astype(int)  # target: 30% class 0
+    prior = estimate_target_prior(model(y_val), y_val, model(y_tgt))
+    predicted_mix = 1 - np.mean(model(y_tgt).argmax(1))
+    assert abs(predicted_mix - 0.3) > 0.05  # the model's own mix is off (~0.24)...
+    assert prior[0] == pytest.approx(0.3, abs=0.02)  # ...BBSE recovers the target prior
+    assert prior.sum() == pytest.approx(1.0)
+    # A degenerate model (one class everywhere) keeps every class at the floor share or more.
+    flat = np.tile([0.9, 0.1], (100, 1))
+    assert estimate_target_prior(flat, np.array([0, 1] * 50), flat).min() >= 0.05 - 1e-9
+
+
+def test_estimated_balance_follows_the_target_class_mix() -> None:
+    src, _ = bridge_domains(400)
+    other, _ = bridge_domains(400, seed=1)
+    keep = [i for i, lab in enumerate(other.labels) if lab == "neg" or i % 6 == 0]  # 25% pos
+    tgt = LabeledTexts([other.texts[i] for i in keep], [other.labels[i] for i in keep], domain="films-2")
+    for balance, share in (("estimated", 0.25), ("source_prior", 0.5)):
+        st = create_strategy("self_train", base="frozen", rounds=1, keep_fraction=0.5, balance=balance)
+        st.fit(tfidf(), create_head("logreg"), src, target_unlabeled=tgt.without_labels())
+        r1 = st.last_fit_info["rounds"][1]
+        counts = r1["pseudo_labels"]
+        assert counts["pos"] / (counts["pos"] + counts["neg"]) == pytest.approx(share, abs=0.03), balance
+        assert ("estimated_prior" in r1) == (balance == "estimated")
 
 
 def test_target_labels_are_never_read() -> None:
@@ -258,7 +291,7 @@ def test_missing_target_says_how_to_provide_it(toy_movies: LabeledTexts, target:
         ({"keep_fraction": 0}, r"keep_fraction must be a number in \(0, 1\]"),
         ({"keep_fraction": [0.5, 0.2]}, "non-decreasing"),
         ({"keep_fraction": [0.1, 0.2, 0.3, 0.4]}, "at most rounds=3"),
-        ({"balance": "uniform"}, "balance must be one of source_prior, equal, predicted"),
+        ({"balance": "uniform"}, "balance must be one of source_prior, equal, predicted, estimated"),
         ({"min_confidence": 1.0}, r"min_confidence must be a number in \[0, 1\)"),
         ({"min_change": -0.1}, "min_change"),
         ({"val_tolerance": -1}, "val_tolerance"),
@@ -330,3 +363,24 @@ def test_crossdomain_reports_the_adaptation_gain(tmp_path: Path) -> None:
     config["strategies"]["st"]["keep_fraction"] = 1.5
     path.write_text(yaml.safe_dump(config))
     assert main(["crossdomain", str(path)]) == 2
+
+
+def test_later_rounds_build_the_head_where_the_encoder_is(tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round >= 1 rebuilds the head after round 0 left the encoder on the training device (a GPU:
+    the head was built on the CPU and the probe pass failed with a device mismatch). The meta
+    device stands in for the GPU; the probe pass is replaced by a check of where things are."""
+    import textransfer.training.model as model_module
+
+    seen: dict[str, Any] = {}
+
+    def probe(model: Any, batch: dict[str, Any]) -> list[Any]:
+        seen["head"] = {p.device.type for p in model.head.parameters()}
+        seen["labels"] = batch["labels"].device.type
+        return []
+
+    monkeypatch.setattr(model_module, "unused_parameters", probe)
+    enc = create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
+    enc.module.to("meta")
+    head = create_head("linear")
+    create_strategy("finetune").prepare(enc, head, 2, ["a good film", "a bad film"])
+    assert seen == {"head": {"meta"}, "labels": "meta"}

@@ -47,7 +47,6 @@ from pydantic import (
 )
 
 from textransfer._folders import check_folder, make_folder
-from textransfer._registry import check_params
 from textransfer.data.sources import DataSource
 from textransfer.distributed import is_main_process
 
@@ -184,29 +183,6 @@ class TrackingConfig(BaseModel):
         if not v.strip() or "/" in v or v.startswith("."):
             raise ValueError(f"must be a plain name (no '/'), got {v!r}")
         return v
-
-
-def validate_components(setup: SetupConfig, where: str = "") -> None:
-    """Checks registry names and constructor keys of a setup's components."""
-    from textransfer.encoders.base import ENCODERS
-    from textransfer.heads.base import HEADS
-    from textransfer.strategies.base import STRATEGIES
-    from textransfer.training.loop import training_args
-
-    prefix = f"{where}." if where else ""
-    assert setup.encoder is not None and setup.strategy is not None
-    strategy_params = {k: v for k, v in setup.strategy.params().items()}
-    if setup.encoder.name in ENCODERS.names():  # precision's values and the encoders without one
-        from textransfer.precision import check_encoder_precision
-
-        check_encoder_precision(setup.encoder.name, setup.encoder.params(), prefix + "encoder")
-    for section, registry, comp, params in (
-        ("encoder", ENCODERS, setup.encoder, setup.encoder.params()),
-        ("strategy", STRATEGIES, setup.strategy, strategy_params),
-        ("strategy.head", HEADS, setup.strategy.head, setup.strategy.head.params()),
-    ):
-        check_params(registry.get(comp.name), params, section=prefix + section, name=comp.name)
-    training_args(setup.training or {}, section=prefix + "training")  # keys, types and ranges
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:

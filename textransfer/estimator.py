@@ -273,7 +273,8 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
 
     def _setup(self) -> Any:
         """The estimator's parameters as a validated setup (what a config's sections give)."""
-        from textransfer.config import SetupConfig, validate_components
+        from textransfer.config import SetupConfig
+        from textransfer.experiments._kernel import validate_components
 
         strategy = _component(self.strategy, "strategy")
         if self.head is not None:

@@ -4,8 +4,10 @@
 
     experiments/
       __init__.py     EXPERIMENTS: kind name -> config model, run, report (this module)
-      _kernel.py      build_components, fit_setup (the one place a strategy is configured),
-                      probabilities / score, FeatureStore, run_cache, is_main_process
+      _kernel.py      validate_components (registry names and keys, at config load),
+                      build_components, fit_setup (the one place a strategy is fitted: a
+                      FitContext in, a FitResult out), probabilities / score, FeatureStore,
+                      run_cache, is_main_process
       _analysis.py    what the curve and layer configs share
       train/          config.py run.py report.py              ``textransfer run``
       crossdomain/    config.py run.py report.py matrix.py plots.py trust_report.py

@@ -1,11 +1,13 @@
 """The fit-and-score kernel every experiment kind runs on.
 
+- :func:`validate_components`: a setup's registry names, constructor keys and training settings,
+  checked when a config is loaded (:mod:`textransfer.config` knows no registries);
 - :func:`build_components`: a setup's encoder, head and strategy, fresh (frozen encoders shared
   through :class:`SharedEncoders`);
 - :func:`fit_setup`: trains one setup on one training set. It is the only place in textransfer's
-  experiments that configures a strategy (feature cache, training settings, batch size,
-  checkpoint folder and resume), passes it the unlabeled target texts and reads what it reports
-  back (``last_fit_info``);
+  experiments that fits a strategy: its :class:`~textransfer.strategies.base.FitContext` (feature
+  cache, training settings, batch size, checkpoint folder and resume) and the unlabeled target
+  texts go in, the strategy's :class:`~textransfer.strategies.base.FitResult` comes back;
 - :func:`probabilities` and :func:`score`: a classifier on labeled rows, features through the
   cache;
 - :class:`FeatureStore`, :func:`run_cache`: the frozen features of a domain computed once per run;
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from textransfer._registry import check_params
 from textransfer.classifier import Classifier
 from textransfer.config import Component, SetupConfig
 from textransfer.data import LabeledTexts, stratified_split
@@ -39,14 +42,14 @@ from textransfer.encoders.base import ENCODERS, Encoder, FittableEncoder
 from textransfer.encoders.cache import FeatureCache, encode_cached
 from textransfer.evaluation.scoring import Scored, score_predictions
 from textransfer.heads.base import HEADS, Head
-from textransfer.strategies.base import STRATEGIES, Strategy
+from textransfer.strategies.base import STRATEGIES, FitContext, Strategy
 from textransfer.training import checkpoint as ckpt
 from textransfer.training.loop import TrainingArgs, training_args
 
 __all__ = [
-    "Checkpointing", "FeatureStore", "FitResult", "analysis_limit_notes", "config_cache", "limit_note", "process_folder", "SharedEncoders", "build_components", "check_buildable", "covers",
+    "Checkpointing", "FeatureStore", "SetupFit", "analysis_limit_notes", "config_cache", "limit_note", "process_folder", "SharedEncoders", "build_components", "check_buildable", "covers",
     "fit_setup", "ids_json", "is_main_process", "probabilities", "reads_frozen_features", "run_cache",
-    "saves_checkpoints", "score", "split_target", "training_settings",
+    "saves_checkpoints", "score", "split_target", "training_settings", "validate_components",
 ]
 
 logger = logging.getLogger("textransfer.experiments")
@@ -80,17 +83,16 @@ class SharedEncoders:
         return encoder
 
 
-def reads_frozen_features(strategy: str | Strategy) -> bool:
-    """True when the strategy (registry name or object) reads frozen features of its inputs, so
-    the feature cache can be filled ahead and its encoder shared."""
-    # A registered factory is normally a Strategy class (a plain factory function has no flag).
-    cls: Any = STRATEGIES.get(strategy) if isinstance(strategy, str) else type(strategy)
-    return bool(cls.encodes_frozen_features)
+def reads_frozen_features(strategy: Strategy) -> bool:
+    """True when the strategy reads frozen features of its inputs (asked of the object: a
+    ``self_train`` over a frozen base does, over a finetune base does not), so the feature cache
+    can be filled ahead and its encoder shared."""
+    return bool(strategy.reads_frozen_features)
 
 
 def saves_checkpoints(strategy: Strategy) -> bool:
     """True when the strategy writes epoch checkpoints (fine-tuning), so ``--resume`` applies."""
-    return hasattr(strategy, "checkpoint_dir")
+    return bool(strategy.supports_checkpoints)
 
 
 def training_settings(setup: SetupConfig, seed: int) -> TrainingArgs:
@@ -101,18 +103,19 @@ def training_settings(setup: SetupConfig, seed: int) -> TrainingArgs:
 def build_components(
     setup: SetupConfig, encoders: SharedEncoders | None = None
 ) -> tuple[Encoder, Head, Strategy]:
-    """Fresh encoder, head and strategy of ``setup``; :func:`fit_setup` configures the strategy.
+    """Fresh encoder, head and strategy of ``setup``; :func:`fit_setup` gives the strategy its
+    fit context.
 
     With ``encoders``, a strategy that reads frozen features gets the run's shared encoder of
     that config (:class:`SharedEncoders`) instead of a fresh one.
     """
     assert setup.encoder is not None and setup.strategy is not None
-    if encoders is not None and reads_frozen_features(setup.strategy.name):
+    strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
+    if encoders is not None and reads_frozen_features(strategy):
         encoder = encoders.get(setup.encoder)
     else:
         encoder = ENCODERS.create(setup.encoder.name, **setup.encoder.params())
     head = HEADS.create(setup.strategy.head.name, **setup.strategy.head.params())
-    strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
     return encoder, head, strategy
 
 
@@ -122,6 +125,31 @@ def check_buildable(setups: list[SetupConfig]) -> None:
     for setup in setups:
         training_settings(setup, 0)
         build_components(setup)
+
+
+def validate_components(setup: SetupConfig, where: str = "") -> None:
+    """Checks registry names and constructor keys of a setup's components, and its training
+    settings, when a config is loaded (each kind's config validator calls it).
+
+    Raises:
+        ValueError: an unknown name (listing the known ones), an unknown or misplaced key, or a
+            value out of range, naming ``<where>.<section>``.
+    """
+    prefix = f"{where}." if where else ""
+    assert setup.encoder is not None and setup.strategy is not None
+    strategy_params = {k: v for k, v in setup.strategy.params().items()}
+    if setup.encoder.name in ENCODERS.names():  # precision's values and the encoders without one
+        from textransfer.precision import check_encoder_precision
+
+        check_encoder_precision(setup.encoder.name, setup.encoder.params(), prefix + "encoder")
+    for section, registry, comp, params in (
+        ("encoder", ENCODERS, setup.encoder, setup.encoder.params()),
+        ("strategy", STRATEGIES, setup.strategy, strategy_params),
+        ("strategy.head", HEADS, setup.strategy.head, setup.strategy.head.params()),
+    ):
+        check_params(registry.get(comp.name), params, section=prefix + section, name=comp.name)
+    training_args(setup.training or {}, section=prefix + "training")  # keys, types and ranges
+
 
 
 # -- fitting ------------------------------------------------------------------------------------
@@ -143,13 +171,14 @@ class Checkpointing:
 
 
 @dataclass
-class FitResult:
+class SetupFit:
     """What :func:`fit_setup` returns.
 
     Attributes:
         classifier: the trained classifier.
-        info: what the strategy reported (``last_fit_info``, with its training ``history`` when
-            it has one), plus ``train_rows`` (default: the rows given) and ``fit_seconds``.
+        info: the fit info of the strategy's :class:`~textransfer.strategies.base.FitResult`
+            (with its training ``history`` when it has one), plus ``train_rows`` (default: the
+            rows given) and ``fit_seconds``.
         training: the training settings the fit used.
     """
 
@@ -178,8 +207,8 @@ def fit_setup(
     min_steps: int | None = None,
     checkpoints: Checkpointing | None = None,
     warm: Callable[[Encoder], None] | None = None,
-) -> FitResult:
-    """Trains a fresh copy of ``setup`` on ``train``: the one place a strategy is configured.
+) -> SetupFit:
+    """Trains a fresh copy of ``setup`` on ``train``: the one place a strategy is fitted.
 
     Args:
         setup: the encoder, head and strategy to build (its components' configs).
@@ -194,8 +223,8 @@ def fit_setup(
         encoder: start from this encoder (e.g. a source-trained one) instead of the setup's.
         strategy: use this strategy object instead of the setup's.
         min_steps: raise ``training.epochs`` so that at least this many optimiser steps run.
-        checkpoints: where a checkpointing strategy writes its epoch checkpoints (ignored by the
-            others).
+        checkpoints: where a strategy that ``supports_checkpoints`` writes its epoch checkpoints
+            (not given to the others).
         warm: called with the encoder before a frozen-feature strategy fits, e.g. to fill the
             cache from one encoding of the whole domain.
 
@@ -211,24 +240,22 @@ def fit_setup(
     if min_steps:
         per_epoch = max(1, math.ceil(len(train) / training.batch_size))
         training = replace(training, epochs=max(training.epochs, math.ceil(min_steps / per_epoch)))
-    strategy.cache = cache
-    strategy.training = training
-    strategy.batch_size = batch_size
+    context = FitContext(training=training, cache=cache, batch_size=batch_size)
     recording: Any = contextlib.nullcontext()
     if saves_checkpoints(strategy) and checkpoints is not None:
-        strategy.checkpoint_dir = checkpoints.directory  # type: ignore[attr-defined]
-        strategy.resume = checkpoints.resume  # type: ignore[attr-defined]
+        context = replace(context, checkpoint_dir=checkpoints.directory, resume=checkpoints.resume)
         if checkpoints.fingerprints is not None:  # each checkpoint records what it is trained on
             recording = ckpt.recording(checkpoints.directory, checkpoints.fingerprints)
     if warm is not None and reads_frozen_features(strategy):
         warm(encoder)
     t0 = time.perf_counter()
     with recording:
-        clf = strategy.fit(encoder, head, train, val=val, target_unlabeled=target_unlabeled)
-    info = dict(getattr(strategy, "last_fit_info", {}) or {})
+        result = strategy.fit_with_context(encoder, head, train, val=val, target_unlabeled=target_unlabeled,
+                                           context=context)
+    info = dict(result.info)
     info.setdefault("train_rows", len(train))
     info["fit_seconds"] = round(time.perf_counter() - t0, 2)
-    return FitResult(classifier=clf, info=info, training=training)
+    return SetupFit(classifier=result.classifier, info=info, training=training)
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -237,8 +264,7 @@ def fit_setup(
 def probabilities(clf: Classifier, data: LabeledTexts, cache: FeatureCache | None, batch_size: int) -> np.ndarray:
     """``(n, k)`` class probabilities of ``clf`` on ``data``; frozen features go through the
     cache, those of a trained encoder do not (they are used once)."""
-    trained = bool(getattr(clf.encoder, "weights_modified", False))
-    feats = encode_cached(clf.encoder, data, None if trained else cache, batch_size=batch_size)
+    feats = encode_cached(clf.encoder, data, None if clf.encoder_trained else cache, batch_size=batch_size)
     return clf.predict_proba_features(feats)
 
 

@@ -1,18 +1,28 @@
 """The strategy interface: how an encoder and a head are trained on labeled data.
 
 To add a strategy: subclass :class:`Strategy` in a new module, decorate with
-``@register_strategy("name")``, import it in ``strategies/__init__.py`` and implement :meth:`fit`.
+``@register_strategy("name")``, import it in ``strategies/__init__.py`` and implement
+:meth:`Strategy.fit_with_context`, which returns a :class:`FitResult`. Everything a fit needs from
+its caller (feature cache, training settings, batch size, checkpoint folder and resume) arrives in
+its :class:`FitContext`; what the strategy can do is declared on the class
+(``reads_frozen_features``, ``supports_checkpoints``, ``needs_target_texts``, ``trains_encoder``).
 Check encoder/head *capabilities* (the protocols in ``encoders.base`` / ``heads.base``), never
 concrete classes, and raise :class:`CapabilityError` naming what is missing.
 
+Users call :meth:`Strategy.fit`, which returns the :class:`Classifier` and takes its settings
+from the strategy (``create_strategy(..., training=, cache=, batch_size=)``) unless a context is
+given; the experiments call :meth:`Strategy.fit_with_context` with a context of their own.
+
 Every ``fit`` also takes a pandas DataFrame or a ``datasets.Dataset`` (columns ``text`` and
 ``label``) for ``train`` / ``val`` / ``target_unlabeled``: the base class turns them into
-:class:`LabeledTexts` before a subclass's ``fit`` runs (see :func:`as_labeled_texts`), so a
-strategy's own code only ever sees LabeledTexts.
+:class:`LabeledTexts` before a subclass's ``fit_with_context`` runs (see :func:`as_labeled_texts`),
+so a strategy's own code only ever sees LabeledTexts.
 
 Example:
     >>> strategy = create_strategy("frozen", training={"epochs": 5}, cache="feature-cache")  # doctest: +SKIP
     >>> clf = strategy.fit(create_encoder("tfidf"), create_head("logreg"), df)  # doctest: +SKIP
+    >>> result = strategy.fit_with_context(encoder, head, train, context=FitContext(batch_size=64))  # doctest: +SKIP
+    >>> result.classifier, result.info["train_rows"], result.history  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,10 +32,10 @@ import difflib
 import functools
 import inspect
 import numbers
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from textransfer._registry import Registry, accepted_params
 from textransfer.classifier import Classifier
@@ -85,21 +95,22 @@ def as_labeled_texts(data: Any, role: str = "train") -> LabeledTexts | None:
         raise ValueError(f"fit({role}=...): {exc}") from None
 
 
-def _accepting_tables(fit: Callable[..., Classifier]) -> Callable[..., Classifier]:
-    """Wraps a strategy's ``fit`` so that its data arguments go through :func:`as_labeled_texts`."""
-    sig = inspect.signature(fit)
+def _accepting_tables(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps a strategy's ``fit_with_context`` (or ``fit``) so that its data arguments go through
+    :func:`as_labeled_texts`."""
+    sig = inspect.signature(method)
     roles = [r for r in _DATA_ARGS if r in sig.parameters]
 
-    @functools.wraps(fit)
-    def fit_any_table(self: Strategy, *args: Any, **kwargs: Any) -> Classifier:
+    @functools.wraps(method)
+    def fit_any_table(self: Strategy, *args: Any, **kwargs: Any) -> Any:
         try:
             bound = sig.bind(self, *args, **kwargs)
         except TypeError:
-            return fit(self, *args, **kwargs)  # the method's own error for a wrong call
+            return method(self, *args, **kwargs)  # the method's own error for a wrong call
         for role in roles:
             if role in bound.arguments:
                 bound.arguments[role] = as_labeled_texts(bound.arguments[role], role)
-        return fit(*bound.args, **bound.kwargs)
+        return method(*bound.args, **bound.kwargs)
 
     vars(fit_any_table)["accepts_tables"] = True  # a function attribute, read by __init_subclass__
     return fit_any_table
@@ -158,11 +169,71 @@ def require_target_texts(strategy: str, target_unlabeled: LabeledTexts | None, m
     return target_unlabeled
 
 
+@dataclasses.dataclass(frozen=True)
+class FitContext:
+    """Everything a fit needs from its caller; each field is checked when the context is made.
+
+    Attributes:
+        training: :class:`TrainingArgs` for torch heads and fine-tuning (seed, epochs, lr, batch
+            size, precision, progress bars, ...); a dict of its fields is converted.
+        cache: a FeatureCache for frozen features (a directory is turned into one); None encodes
+            every time.
+        batch_size: inputs per encoder call when encoding frozen features or label descriptions
+            (the training batch size is ``training.batch_size``).
+        checkpoint_dir: where a strategy that ``supports_checkpoints`` writes its epoch
+            checkpoints (None: none are written); ignored by the others.
+        resume: continue from the newest checkpoint in ``checkpoint_dir``.
+
+    Processes (a ``torchrun`` / ``accelerate launch``) need no field: the training loop and
+    :mod:`textransfer.distributed` read them from the launch.
+
+    Example:
+        >>> ctx = FitContext(training={"epochs": 2, "seed": 1}, batch_size=64)
+        >>> ctx.training.epochs, ctx.cache, ctx.checkpoint_dir
+        (2, None, None)
+    """
+
+    training: TrainingArgs = dataclasses.field(default_factory=TrainingArgs)
+    cache: FeatureCache | None = None
+    batch_size: int = 32
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen: the checked values are written once, here.
+        object.__setattr__(self, "training", _training_settings(self.training))
+        object.__setattr__(self, "cache", _feature_cache(self.cache))
+        object.__setattr__(self, "batch_size", _batch_size(self.batch_size))
+        if self.checkpoint_dir is not None:
+            object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
+        object.__setattr__(self, "resume", bool(self.resume))
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What a fit returns (:meth:`Strategy.fit_with_context`).
+
+    Attributes:
+        classifier: the trained classifier.
+        info: what the fit learned and used, as saved in metrics.json: ``train_rows`` and, by
+            strategy, ``val_rows``, ``best_epoch``, ``target_rows``, the per-epoch ``history``, ...
+    """
+
+    classifier: Classifier
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The training history, one dict per epoch (empty when nothing was trained by epochs)."""
+        return list(self.info.get("history") or [])
+
+
 class Strategy(ABC):
     """Trains ``head`` (and possibly ``encoder``) on ``train``; returns a :class:`Classifier`.
 
-    Settings given to :func:`create_strategy` (or set as attributes, as the runner does), each
-    checked when set:
+    Implement :meth:`fit_with_context`; declare what the strategy can do with the class attributes
+    below. Settings given to :func:`create_strategy` (or set as attributes), each checked when set,
+    are what :meth:`fit` trains with when no :class:`FitContext` is given:
 
     Attributes:
         training: :class:`TrainingArgs` for torch heads and fine-tuning (a dict of its fields is
@@ -171,13 +242,20 @@ class Strategy(ABC):
             disable.
         batch_size: inputs per encoder call when encoding frozen features or label descriptions;
             the training batch size is ``training.batch_size``.
+        reads_frozen_features: ``fit`` reads frozen features of its inputs through the context's
+            cache, so a caller may fill the cache ahead and share the encoder between fits. A
+            class attribute that an instance may answer for itself (``self_train``: its base).
+        trains_encoder: ``fit`` trains the encoder's weights (per instance, as above).
+        supports_checkpoints: ``fit`` writes epoch checkpoints into ``context.checkpoint_dir``
+            and continues from them with ``context.resume``.
+        needs_target_texts: ``fit`` needs ``target_unlabeled`` (adaptation strategies).
     """
 
     registry_name: ClassVar[str]
-    #: True when ``fit`` reads frozen features of its inputs (through the feature cache), so a
-    #: caller may fill the cache ahead; False for strategies that train the encoder. A class
-    #: attribute; ``self_train`` also sets it per instance (after its ``base``).
-    encodes_frozen_features: bool = False
+    reads_frozen_features: bool = False
+    trains_encoder: bool = False
+    supports_checkpoints: ClassVar[bool] = False
+    needs_target_texts: ClassVar[bool] = False
     # The head a config gets when it names none (``strategy: {name: ...}`` without ``head:``).
     default_head: ClassVar[str] = "logreg"
 
@@ -185,14 +263,24 @@ class Strategy(ABC):
         self.cache = None
         self.training = TrainingArgs()
         self.batch_size = 32
+        self._last_fit_info: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Every strategy's own `fit` takes DataFrames / Datasets too; done here, once, so that no
+        own = cls.__dict__
+        if "fit" in own and "fit_with_context" not in own and cls.fit_with_context is not Strategy.fit_with_context:
+            # It would be bypassed: fit() and the experiments call fit_with_context.
+            raise TypeError(
+                f"{cls.__name__} overrides fit() of a strategy that implements fit_with_context(); "
+                "override fit_with_context(encoder, head, train, *, val=None, target_unlabeled=None, "
+                "context=None) -> FitResult instead (and call super().fit_with_context(...))"
+            )
+        # Every strategy's own fit takes DataFrames / Datasets too; done here, once, so that no
         # strategy (built in or registered by a user) can forget it.
-        fit = cls.__dict__.get("fit")
-        if fit is not None and not getattr(fit, "accepts_tables", False):
-            cast(Any, cls).fit = _accepting_tables(fit)  # replacing the method is the point
+        for name in ("fit_with_context", "fit"):
+            method = own.get(name)
+            if method is not None and not getattr(method, "accepts_tables", False):
+                setattr(cls, name, _accepting_tables(method))  # replacing the method is the point
 
     @property
     def training(self) -> TrainingArgs:
@@ -222,11 +310,33 @@ class Strategy(ABC):
     def name(self) -> str:
         return type(self).registry_name
 
+    @property
+    def last_fit_info(self) -> dict[str, Any]:
+        """What the last :meth:`fit` reported (kept for older code: use
+        ``fit_with_context(...).info``, which the experiments read)."""
+        return self.__dict__.get("_last_fit_info", {})
+
+    @last_fit_info.setter
+    def last_fit_info(self, value: dict[str, Any]) -> None:
+        # Strategies written for the older contract report their fit info here.
+        self._last_fit_info = dict(value)
+
+    @property
+    def encodes_frozen_features(self) -> bool:
+        """The older name of :attr:`reads_frozen_features`."""
+        return self.reads_frozen_features
+
     def config(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON-serialisable), saved with the model."""
         return {}
 
-    @abstractmethod
+    def context(self, given: FitContext | None = None) -> FitContext:
+        """``given``, or a context of this strategy's own settings (``training``, ``cache``,
+        ``batch_size``; no checkpoints)."""
+        if given is not None:
+            return given
+        return FitContext(training=self.training, cache=self.cache, batch_size=self.batch_size)
+
     def fit(
         self,
         encoder: Encoder,
@@ -234,12 +344,49 @@ class Strategy(ABC):
         train: LabeledTexts,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
+        *,
+        context: FitContext | None = None,
     ) -> Classifier:
         """Trains and returns a classifier. ``target_unlabeled`` is only for adaptation methods.
 
         ``train``, ``val`` and ``target_unlabeled`` may also be a pandas DataFrame or a
         ``datasets.Dataset`` with columns ``text`` and ``label`` (see :func:`as_labeled_texts`).
+        Without ``context``, the fit uses this strategy's ``training``, ``cache`` and
+        ``batch_size``. What the fit learned is :attr:`last_fit_info`; :meth:`fit_with_context`
+        returns it with the classifier.
         """
+        result = self.fit_with_context(encoder, head, train, val=val, target_unlabeled=target_unlabeled,
+                                       context=context)
+        self._last_fit_info = result.info
+        return result.classifier
+
+    def fit_with_context(
+        self,
+        encoder: Encoder,
+        head: Head,
+        train: LabeledTexts,
+        *,
+        val: LabeledTexts | None = None,
+        target_unlabeled: LabeledTexts | None = None,
+        context: FitContext | None = None,
+    ) -> FitResult:
+        """Trains a classifier with the settings of ``context`` (default: :meth:`context`) and
+        returns it with what the fit learned. What a strategy implements.
+
+        The base implementation serves strategies written for the older contract, which
+        implement only :meth:`fit` and read their settings from their attributes: the context's
+        settings are set on them first, and their ``last_fit_info`` is the result's info.
+        """
+        if type(self).fit is Strategy.fit or self.__dict__.get("_in_older_fit"):
+            raise NotImplementedError(f"{type(self).__name__} must implement fit_with_context (see Strategy)")
+        if context is not None:
+            self.training, self.cache, self.batch_size = context.training, context.cache, context.batch_size
+        self.__dict__["_in_older_fit"] = True
+        try:
+            classifier = self.fit(encoder, head, train, val, target_unlabeled)
+        finally:
+            self.__dict__.pop("_in_older_fit", None)
+        return FitResult(classifier, dict(self.last_fit_info))
 
     @staticmethod
     def label_map_for(train: LabeledTexts) -> LabelMap:

@@ -20,11 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.base import Encoder, FittableEncoder
 from textransfer.heads.base import Head
-from textransfer.strategies.base import register_strategy, require_target_texts
+from textransfer.strategies.base import (
+    FitContext,
+    FitResult,
+    register_strategy,
+    require_target_texts,
+)
 from textransfer.strategies.frozen import FrozenStrategy
 
 logger = logging.getLogger("textransfer.strategies")
@@ -100,6 +104,8 @@ class CoralStrategy(FrozenStrategy):
         >>> clf = CoralStrategy().fit(enc, create_head("logreg"), movies, target_unlabeled=products.without_labels())  # doctest: +SKIP
     """
 
+    needs_target_texts = True
+
     def __init__(
         self, reg: float = 1.0, standardize: bool = False, align_mean: bool = True, max_dim: int = 4096,
         val_fraction: float = 0.1,
@@ -117,19 +123,22 @@ class CoralStrategy(FrozenStrategy):
         return {"reg": self.reg, "standardize": self.standardize, "align_mean": self.align_mean,
                 "max_dim": self.max_dim, "val_fraction": self.val_fraction}
 
-    def features(self, encoder: Encoder, data: LabeledTexts) -> np.ndarray:
+    def features(self, encoder: Encoder, data: LabeledTexts, context: FitContext | None = None) -> np.ndarray:
         """Source features, re-coloured while :meth:`fit` runs (train and validation rows)."""
-        x = super().features(encoder, data)
+        x = super().features(encoder, data, context)
         return self._transform(x) if self._transform is not None else x
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
+        ctx = self.context(context)
         target_unlabeled = require_target_texts(self.name, target_unlabeled, min_rows=2)
         self.label_map_for(train)
         if isinstance(encoder, FittableEncoder):
@@ -139,12 +148,12 @@ class CoralStrategy(FrozenStrategy):
                 f"coral: {encoder.name} features have {encoder.dim} dimensions (> max_dim={self.max_dim}); "
                 "the covariance would be too large: lower the encoder's size (e.g. tfidf max_features) or raise max_dim"
             )
-        xs = super().features(encoder, train)
-        xt = super().features(encoder, target_unlabeled.without_labels())
+        xs = super().features(encoder, train, ctx)
+        xt = super().features(encoder, target_unlabeled.without_labels(), ctx)
         self._transform = coral_transform(xs, xt, self.reg, self.standardize, self.align_mean)
         try:
-            clf = super().fit(encoder, head, train, val=val)
+            result = super().fit_with_context(encoder, head, train, val=val, context=ctx)
         finally:
             self._transform = None
-        self.last_fit_info["target_rows"] = len(target_unlabeled)
-        return clf
+        result.info["target_rows"] = len(target_unlabeled)
+        return result

@@ -27,7 +27,12 @@ from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.base import Encoder, TrainableEncoder
 from textransfer.heads.base import Head
-from textransfer.strategies.base import register_strategy, require_target_texts
+from textransfer.strategies.base import (
+    FitContext,
+    FitResult,
+    register_strategy,
+    require_target_texts,
+)
 from textransfer.strategies.finetune import FinetuneStrategy, mark_trained
 
 logger = logging.getLogger("textransfer.strategies")
@@ -51,6 +56,9 @@ class DANNStrategy(FinetuneStrategy):
         >>> clf = DANNStrategy().fit(create_encoder("transformer"), create_head("linear"), movies,
         ...                          target_unlabeled=products.without_labels())  # doctest: +SKIP
     """
+
+    needs_target_texts = True
+    supports_checkpoints = False  # the adversarial run writes no epoch checkpoints
 
     def __init__(
         self,
@@ -81,30 +89,33 @@ class DANNStrategy(FinetuneStrategy):
         return {**cfg, "lambda_max": self.lambda_max, "gamma": self.gamma, "domain_hidden": self.domain_hidden,
                 "domain_lr": self.domain_lr, "max_source_rows": self.max_train_rows, "max_target_rows": self.max_target_rows}
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
         from textransfer.strategies._dann_modules import DANNModule, PairedCollator
         from textransfer.training.batching import LengthGroupedBatchSampler, input_loader
         from textransfer.training.loop import train as train_loop
 
+        ctx = self.context(context)
         target_unlabeled = require_target_texts(self.name, target_unlabeled)
         self.check(encoder, head)
         label_map = self.label_map_for(train)
-        seed, args = self.training.seed, self.training
-        train = self.subsample(train)
+        seed, args = ctx.training.seed, ctx.training
+        train = self.subsample(train, seed)
         target = list(target_unlabeled.texts)  # texts only: target labels never enter this method
         if self.max_target_rows is not None and len(target) > self.max_target_rows:
             keep = np.sort(np.random.default_rng(seed).choice(len(target), self.max_target_rows, replace=False))
             target = [target[i] for i in keep]
-        train, val = self.split_validation(train, val)
+        train, val = self.split_validation(train, val, seed)
         y = label_map.encode(train.labels or [])
-        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
+        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))], args)
 
         from torch.utils.data import DataLoader, Dataset
 
@@ -119,12 +130,12 @@ class DANNStrategy(FinetuneStrategy):
             val_loader = input_loader(encoder, val.texts, label_map.encode(val.labels), args.batch_size, shuffle=False)
         dann = DANNModule(model, encoder.dim, math.ceil(len(train) / args.batch_size) * args.epochs,
                           self.domain_hidden, self.gamma, self.lambda_max)
-        groups = self.optimizer_groups(plan, head)
-        domain_lr = self.domain_lr or self.head_lr or self.lr
+        groups = self.optimizer_groups(plan, head, args)
+        domain_lr = self.domain_lr or self.head_lr or self.lr_of(args)
         groups.append({"params": list(dann.domain.parameters()), "lr": domain_lr, "weight_decay": 0.0, "group": "domain"})
         result = train_loop(dann, loader, val_loader, args, optimizer_groups=groups)
         mark_trained(encoder)  # save() writes the weights
-        self.last_fit_info = {
+        info = {
             "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),
             "target_rows": len(target),
@@ -133,4 +144,5 @@ class DANNStrategy(FinetuneStrategy):
             "final_lambda": dann.last.get("lambda"),
             "final_domain_loss": dann.last.get("domain_loss"),
         }
-        return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        return FitResult(classifier, info)

@@ -20,6 +20,7 @@ No torch import at module level: the strategy registry imports this module.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -28,8 +29,15 @@ from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.base import ENCODERS, Encoder, TrainableEncoder
 from textransfer.heads.base import Head, TorchHead
-from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+from textransfer.strategies.base import (
+    CapabilityError,
+    FitContext,
+    FitResult,
+    Strategy,
+    register_strategy,
+)
 from textransfer.training.freezing import FreezePlan, FreezeSpec
+from textransfer.training.loop import TrainingArgs
 
 
 class _TrainedEncoder(Protocol):
@@ -64,8 +72,10 @@ class FinetuneStrategy(Strategy):
     Freezing, gradual unfreezing and layer-wise learning rates work on the encoder's
     ``layer_groups()`` (bottom -> top), so any TrainableEncoder — text or vision — can use them.
     Parameters that get no gradient from the forward pass (e.g. BERT's pooler under mean
-    pooling) are kept frozen. Checkpoints go to ``checkpoint_dir`` (set by the runner to
-    ``<run_dir>/checkpoints``) at the end of every epoch; ``resume=True`` continues from there.
+    pooling) are kept frozen. Checkpoints go to the context's ``checkpoint_dir`` (the runner's
+    ``<run_dir>/checkpoints``) at the end of every epoch; ``resume`` continues from there. Without
+    a context, :meth:`fit` takes them from the attributes ``checkpoint_dir`` (default None: no
+    checkpoints) and ``resume``.
 
     Args:
         freeze_embeddings: keep the input groups (embeddings) fixed.
@@ -75,12 +85,15 @@ class FinetuneStrategy(Strategy):
         head_lr: the head's learning rate (default: ``training.lr``).
         val_fraction: share of ``train`` held out for validation when no ``val`` is given.
         max_train_rows: train on a seeded, stratified subsample of this many rows (a documented
-            budget for CPU runs; ``last_fit_info["train_rows"]`` reports what was used).
+            budget for CPU runs; the fit info's ``train_rows`` reports what was used).
 
     Example:
         >>> strategy = create_strategy("finetune", freeze_bottom=3, layer_lr_decay=0.9)  # doctest: +SKIP
         >>> clf = strategy.fit(create_encoder("transformer"), create_head("linear"), train)  # doctest: +SKIP
     """
+
+    trains_encoder = True
+    supports_checkpoints = True
 
     def __init__(
         self,
@@ -106,9 +119,9 @@ class FinetuneStrategy(Strategy):
         if max_train_rows is not None and max_train_rows < 2:
             raise ValueError(f"{self.name}: max_train_rows must be >= 2 (or null for all rows), got {max_train_rows}")
         self.max_train_rows = max_train_rows
-        self.checkpoint_dir: Path | None = None
+        # Conveniences for `fit` without a context (see `context`); the experiments pass theirs.
+        self.checkpoint_dir: str | Path | None = None
         self.resume = False
-        self.last_fit_info: dict[str, Any] = {}
 
     def config(self) -> dict[str, Any]:
         return {
@@ -121,9 +134,21 @@ class FinetuneStrategy(Strategy):
             "max_train_rows": self.max_train_rows,
         }
 
+    def context(self, given: FitContext | None = None) -> FitContext:
+        """``given``, or this strategy's settings with its ``checkpoint_dir`` and ``resume``."""
+        if given is not None:
+            return given
+        folder = None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
+        return dataclasses.replace(super().context(), checkpoint_dir=folder, resume=self.resume)
+
     @property
     def lr(self) -> float:
-        return self.training.lr if self.training.lr is not None else DEFAULT_LR
+        return self.lr_of(self.training)
+
+    @staticmethod
+    def lr_of(training: TrainingArgs) -> float:
+        """The encoder's peak learning rate: ``training.lr``, or fine-tuning's default."""
+        return training.lr if training.lr is not None else DEFAULT_LR
 
     def check(self, encoder: Encoder, head: Head) -> None:
         """Raises :class:`CapabilityError` when ``encoder`` or ``head`` cannot be fine-tuned."""
@@ -139,7 +164,9 @@ class FinetuneStrategy(Strategy):
                 f"{head.name!r} is not a torch module. Use head: linear or mlp, or strategy: frozen"
             )
 
-    def prepare(self, encoder: Encoder, head: Head, num_classes: int, probe: list[Any]) -> tuple[Any, FreezePlan]:
+    def prepare(
+        self, encoder: Encoder, head: Head, num_classes: int, probe: list[Any], training: TrainingArgs | None = None
+    ) -> tuple[Any, FreezePlan]:
         """Builds the trained module and its freeze plan (all eventually trainable groups on).
 
         Args:
@@ -147,6 +174,7 @@ class FinetuneStrategy(Strategy):
             head: a TorchHead (built here for ``encoder.dim`` features and ``num_classes``).
             num_classes: number of classes.
             probe: a few training inputs for finding the parameters no gradient reaches.
+            training: the fit's settings (its seed seeds the head); default ``self.training``.
 
         Returns:
             ``(module, plan)``: ``module(**batch) -> {"loss", "logits"}``; ``plan.apply(stage)``
@@ -158,13 +186,17 @@ class FinetuneStrategy(Strategy):
         from textransfer.training.model import EncoderWithHead, unused_parameters
 
         self.check(encoder, head)
-        set_seed(self.training.seed)  # the head's initial weights are part of a repeatable run
+        set_seed((training or self.training).seed)  # the head's initial weights are part of a repeatable run
         trainable, torch_head = cast(TrainableEncoder, encoder), cast(TorchHead, head)  # check() passed
         plan = FreezePlan(trainable.layer_groups(), self.spec)
         head.build(encoder.dim, num_classes)
+        # The new head joins the encoder where it is: on the GPU after an earlier training run
+        # (self_train's later rounds), where this probe pass and the training loop expect it.
+        device = next(trainable.module.parameters()).device
+        torch_head.module.to(device)
         model = EncoderWithHead(encoder, torch_head.module)
         batch = trainable.collate(list(probe))
-        batch["labels"] = torch.arange(len(probe)) % num_classes
+        batch["labels"] = (torch.arange(len(probe)) % num_classes).to(device)
         unused = unused_parameters(model, batch)
         if unused:
             logger.info("finetune: %d parameter tensors get no gradient (e.g. an unused pooler); kept frozen", len(unused))
@@ -172,50 +204,59 @@ class FinetuneStrategy(Strategy):
         plan.apply(None)
         return model, plan
 
-    def subsample(self, train: LabeledTexts) -> LabeledTexts:
-        """``train`` cut to ``max_train_rows`` (seeded, stratified), or as it is."""
+    def subsample(self, train: LabeledTexts, seed: int | None = None) -> LabeledTexts:
+        """``train`` cut to ``max_train_rows`` (stratified; ``seed`` default ``training.seed``), or
+        as it is."""
         if self.max_train_rows is None or len(train) <= self.max_train_rows:
             return train
         from textransfer.data.splits import stratified_subsample
 
-        return stratified_subsample(train, self.max_train_rows, seed=self.training.seed)
+        return stratified_subsample(train, self.max_train_rows, seed=self.training.seed if seed is None else seed)
 
     def split_validation(
-        self, train: LabeledTexts, val: LabeledTexts | None
+        self, train: LabeledTexts, val: LabeledTexts | None, seed: int | None = None
     ) -> tuple[LabeledTexts, LabeledTexts | None]:
         """``(train, val)``: without labeled ``val``, ``val_fraction`` of ``train`` is held out
-        (seeded, stratified) to pick the best epoch, when ``train`` has at least 20 rows."""
+        (stratified; ``seed`` default ``training.seed``) to pick the best epoch, when ``train``
+        has at least 20 rows."""
         if (val is None or val.labels is None) and self.val_fraction > 0 and len(train) >= 20:
             from textransfer.data.splits import stratified_split
 
-            return stratified_split(train, self.val_fraction, seed=self.training.seed)
+            return stratified_split(train, self.val_fraction, seed=self.training.seed if seed is None else seed)
         return train, val
 
-    def optimizer_groups(self, plan: FreezePlan, head: Head) -> list[dict[str, Any]]:
-        """Layer-wise AdamW groups (see :meth:`FreezePlan.optimizer_groups`)."""
+    def optimizer_groups(
+        self, plan: FreezePlan, head: Head, training: TrainingArgs | None = None
+    ) -> list[dict[str, Any]]:
+        """Layer-wise AdamW groups (see :meth:`FreezePlan.optimizer_groups`) for ``training``
+        (default ``self.training``)."""
+        args = training or self.training
         return plan.optimizer_groups(
-            list(cast(TorchHead, head).module.parameters()), self.lr, self.head_lr, self.layer_lr_decay,
-            self.training.weight_decay,
+            list(cast(TorchHead, head).module.parameters()), self.lr_of(args), self.head_lr, self.layer_lr_decay,
+            args.weight_decay,
         )
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
         from textransfer.training.batching import input_loader
         from textransfer.training.loop import train as train_loop
 
+        ctx = self.context(context)
+        args, seed = ctx.training, ctx.training.seed
         self.check(encoder, head)
         label_map = self.label_map_for(train)
-        train = self.subsample(train)
-        train, val = self.split_validation(train, val)
+        train = self.subsample(train, seed)
+        train, val = self.split_validation(train, val, seed)
         y = label_map.encode(train.labels or [])
-        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
-        args, seed = self.training, self.training.seed
+        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))], args)
         loader = input_loader(encoder, train.texts, y, args.batch_size, shuffle=True, seed=seed)
         val_loader = None
         if val is not None and val.labels is not None:
@@ -229,15 +270,15 @@ class FinetuneStrategy(Strategy):
             )
         result = train_loop(
             model, loader, val_loader, args,
-            optimizer_groups=self.optimizer_groups(plan, head),
+            optimizer_groups=self.optimizer_groups(plan, head, args),
             on_epoch_start=plan.apply if gradual else None,
-            checkpoint_dir=self.checkpoint_dir,
-            resume=self.resume,
+            checkpoint_dir=ctx.checkpoint_dir,
+            resume=ctx.resume,
             find_unused_parameters=gradual,
         )
         plan.apply(None)  # leave the encoder trainable-as-configured, not at a gradual stage
         mark_trained(encoder)  # save() writes the weights
-        self.last_fit_info = {
+        info = {
             "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),
             "best_epoch": result.best_epoch,
@@ -246,5 +287,6 @@ class FinetuneStrategy(Strategy):
             "resumed_from": result.resumed_from,
             "active_groups": plan.active_groups(None),
         }
-        return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        return FitResult(classifier, info)
 

@@ -14,20 +14,30 @@ from textransfer.distributed import sharded
 from textransfer.encoders.base import Encoder, FittableEncoder
 from textransfer.encoders.cache import encode_cached
 from textransfer.heads.base import ArrayHead, Head, TorchHead
-from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+from textransfer.strategies.base import (
+    CapabilityError,
+    FitContext,
+    FitResult,
+    Strategy,
+    register_strategy,
+)
+from textransfer.training.loop import TrainingArgs
 
 logger = logging.getLogger("textransfer.strategies")
 
 
 def fit_torch_head_on_arrays(
     head: TorchHead, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
-    strategy: Strategy,
+    training: TrainingArgs | Strategy,
 ) -> dict[str, Any]:
-    """Trains a TorchHead on feature arrays with the one training loop; returns its history."""
+    """Trains a TorchHead on feature arrays with the one training loop (``training``: its
+    settings, or a strategy's own); returns its best epoch and history."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     from textransfer.training.loop import train
+
+    args = training.training if isinstance(training, Strategy) else training
 
     def collate(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
         feats, labels = zip(*rows, strict=True)
@@ -37,11 +47,11 @@ def fit_torch_head_on_arrays(
         # Cached features are read-only memory maps: torch needs its own writable copy
         # (from_numpy on a read-only array warns and would share memory it must not write).
         ds = TensorDataset(torch.tensor(a, dtype=torch.float32), torch.from_numpy(b))
-        gen = torch.Generator().manual_seed(strategy.training.seed)
-        return DataLoader(ds, batch_size=strategy.training.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+        gen = torch.Generator().manual_seed(args.seed)
+        return DataLoader(ds, batch_size=args.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
 
     val_loader = loader(x_val, y_val, False) if x_val is not None and y_val is not None else None
-    result = train(head.module, loader(x, y, True), val_loader, strategy.training)
+    result = train(head.module, loader(x, y, True), val_loader, args)
     return {"best_epoch": result.best_epoch, "history": result.history, "stopped_early": result.stopped_early}
 
 
@@ -59,39 +69,43 @@ class FrozenStrategy(Strategy):
         >>> clf = FrozenStrategy().fit(create_encoder("tfidf"), create_head("logreg"), train)  # doctest: +SKIP
     """
 
-    encodes_frozen_features = True
+    reads_frozen_features = True
 
     def __init__(self, val_fraction: float = 0.1) -> None:
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"frozen: val_fraction must be in [0, 1), got {val_fraction}")
         self.val_fraction = val_fraction
-        self.last_fit_info: dict[str, Any] = {}
 
     def config(self) -> dict[str, Any]:
         return {"val_fraction": self.val_fraction}
 
-    def features(self, encoder: Encoder, data: LabeledTexts) -> np.ndarray:
-        """Frozen features of ``data`` (through the cache when one is set).
+    def features(self, encoder: Encoder, data: LabeledTexts, context: FitContext | None = None) -> np.ndarray:
+        """Frozen features of ``data`` (through the context's cache when it has one; default
+        context: :meth:`Strategy.context`).
 
         Under a multi-process launch (``torchrun``) each process encodes its shard and the
         features are gathered in input order (:mod:`textransfer.distributed`).
         """
-        encode = sharded(partial(encoder.encode, batch_size=self.batch_size))
-        return encode_cached(encoder, data, self.cache, batch_size=self.batch_size, encode_fn=encode)
+        ctx = self.context(context)
+        encode = sharded(partial(encoder.encode, batch_size=ctx.batch_size))
+        return encode_cached(encoder, data, ctx.cache, batch_size=ctx.batch_size, encode_fn=encode)
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
+        ctx = self.context(context)
         label_map = self.label_map_for(train)
         if isinstance(encoder, FittableEncoder):
             encoder.fit(train.texts)
-        x = self.features(encoder, train)
+        x = self.features(encoder, train, ctx)
         y = label_map.encode(train.labels or [])
         head.build(x.shape[1], len(label_map))
         info: dict[str, Any] = {"train_rows": len(train)}
@@ -101,22 +115,22 @@ class FrozenStrategy(Strategy):
             x_val: np.ndarray | None
             y_val: np.ndarray | None
             if val is not None and val.labels is not None:
-                x_val, y_val = self.features(encoder, val), label_map.encode(val.labels)
+                x_val, y_val = self.features(encoder, val, ctx), label_map.encode(val.labels)
             elif self.val_fraction > 0 and len(train) >= 20 and np.bincount(y).min() >= 2:
                 from sklearn.model_selection import train_test_split
 
                 # Hold out part of the already computed features rather than encoding again.
                 tr_idx, va_idx = train_test_split(
-                    np.arange(len(y)), test_size=self.val_fraction, stratify=y, random_state=self.training.seed
+                    np.arange(len(y)), test_size=self.val_fraction, stratify=y, random_state=ctx.training.seed
                 )
                 x_val, y_val = np.asarray(x)[va_idx], y[va_idx]
                 x, y = np.asarray(x)[tr_idx], y[tr_idx]
             else:
                 x_val = y_val = None
-            info.update(fit_torch_head_on_arrays(head, np.asarray(x), y, x_val, y_val, self))
+            info.update(fit_torch_head_on_arrays(head, np.asarray(x), y, x_val, y_val, ctx.training))
         else:
             raise CapabilityError(
                 f"head {head.name!r} can neither be fitted on arrays nor trained as a torch module"
             )
-        self.last_fit_info = info
-        return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        return FitResult(classifier, info)

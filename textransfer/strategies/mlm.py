@@ -38,8 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
-from typing import Any, Literal, cast, overload
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,8 +46,16 @@ from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders.base import ENCODERS, Encoder, TrainableEncoder
 from textransfer.heads.base import Head
-from textransfer.strategies.base import CapabilityError, register_strategy, require_target_texts
+from textransfer.strategies._checks import integer, number
+from textransfer.strategies.base import (
+    CapabilityError,
+    FitContext,
+    FitResult,
+    register_strategy,
+    require_target_texts,
+)
 from textransfer.strategies.finetune import FinetuneStrategy, mark_trained, trainable_encoder_names
+from textransfer.training.loop import TrainingArgs
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -58,33 +65,6 @@ MLM_TEXTS = ("target", "target+source")
 def mlm_encoder_names() -> list[str]:
     """Registered encoders that can be MLM-trained: trainable, text, with a tokenizer."""
     return [n for n in trainable_encoder_names() if getattr(ENCODERS.get(n), "modality", "text") == "text"]
-
-
-@overload
-def _positive_int(value: Any, name: str, strategy: str, allow_none: Literal[False] = False, minimum: int = 1) -> int: ...
-@overload
-def _positive_int(value: Any, name: str, strategy: str, allow_none: bool, minimum: int = 1) -> int | None: ...
-def _positive_int(value: Any, name: str, strategy: str, allow_none: bool = False, minimum: int = 1) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        none = " (or null)" if allow_none else ""
-        raise ValueError(f"{strategy}: {name} must be an integer >= {minimum}{none}, got {value!r}")
-    return int(value)
-
-
-@overload
-def _positive_float(value: Any, name: str, strategy: str, allow_none: Literal[False] = False) -> float: ...
-@overload
-def _positive_float(value: Any, name: str, strategy: str, allow_none: bool) -> float | None: ...
-def _positive_float(value: Any, name: str, strategy: str, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    not_real = isinstance(value, bool) or not isinstance(value, numbers.Real)
-    if not_real or not value > 0:
-        none = " (or null)" if allow_none else ""
-        raise ValueError(f"{strategy}: {name} must be a number > 0{none}, got {value!r}")
-    return float(value)
 
 
 @register_strategy("dapt")
@@ -111,6 +91,7 @@ class DAPTStrategy(FinetuneStrategy):
         ...                                                  movies, target_unlabeled=products.without_labels())  # doctest: +SKIP
     """
 
+    needs_target_texts = True
     #: the default number of MLM steps when neither ``mlm_steps`` nor ``mlm_epochs`` is given
     default_mlm_steps = 300
     # Declared for type checkers (set in __init__).
@@ -148,23 +129,19 @@ class DAPTStrategy(FinetuneStrategy):
         name = self.name
         if mlm_steps is not None and mlm_epochs is not None:
             raise ValueError(f"{name}: give mlm_steps or mlm_epochs, not both (got {mlm_steps} and {mlm_epochs})")
-        self.mlm_steps = _positive_int(mlm_steps, "mlm_steps", name, allow_none=True, minimum=self._min_mlm_steps())
-        self.mlm_epochs = _positive_float(mlm_epochs, "mlm_epochs", name, allow_none=True)
-        self.mlm_lr = _positive_float(mlm_lr, "mlm_lr", name)
-        self.mlm_head_lr = _positive_float(mlm_head_lr, "mlm_head_lr", name, allow_none=True)
-        if isinstance(mlm_warmup_ratio, bool) or not isinstance(mlm_warmup_ratio, numbers.Real) \
-                or not 0.0 <= mlm_warmup_ratio < 1.0:
-            raise ValueError(f"{name}: mlm_warmup_ratio must be in [0, 1), got {mlm_warmup_ratio!r}")
-        self.mlm_warmup_ratio = float(mlm_warmup_ratio)
-        if isinstance(mlm_probability, bool) or not isinstance(mlm_probability, numbers.Real) \
-                or not 0.0 < mlm_probability < 1.0:
-            raise ValueError(f"{name}: mlm_probability must be in (0, 1) (BERT: 0.15), got {mlm_probability!r}")
-        self.mlm_probability = float(mlm_probability)
-        self.mlm_batch_size = _positive_int(mlm_batch_size, "mlm_batch_size", name)
+        self.mlm_steps = integer(mlm_steps, "mlm_steps", name, minimum=self._min_mlm_steps(), allow_none=True)
+        self.mlm_epochs = number(mlm_epochs, "mlm_epochs", name, allow_none=True)
+        self.mlm_lr = number(mlm_lr, "mlm_lr", name)
+        self.mlm_head_lr = number(mlm_head_lr, "mlm_head_lr", name, allow_none=True)
+        self.mlm_warmup_ratio = number(mlm_warmup_ratio, "mlm_warmup_ratio", name, high=1.0, low_closed=True,
+                                       high_closed=False, noun="")
+        self.mlm_probability = number(mlm_probability, "mlm_probability", name, high=1.0, high_closed=False,
+                                      hint=" (BERT: 0.15)", noun="")
+        self.mlm_batch_size = integer(mlm_batch_size, "mlm_batch_size", name)
         if mlm_texts not in MLM_TEXTS:
             raise ValueError(f"{name}: mlm_texts must be one of {', '.join(MLM_TEXTS)}, got {mlm_texts!r}")
         self.mlm_texts = mlm_texts
-        self.max_target_rows = _positive_int(max_target_rows, "max_target_rows", name, allow_none=True, minimum=2)
+        self.max_target_rows = integer(max_target_rows, "max_target_rows", name, minimum=2, allow_none=True)
 
     @staticmethod
     def _min_mlm_steps() -> int:
@@ -192,12 +169,13 @@ class DAPTStrategy(FinetuneStrategy):
             )
         super().check(encoder, head)
 
-    def masked_lm(self, encoder: Encoder) -> Any:
-        """The MLM model over ``encoder``'s own backbone (see :func:`training.mlm.build_masked_lm`)."""
+    def masked_lm(self, encoder: Encoder, seed: int | None = None) -> Any:
+        """The MLM model over ``encoder``'s own backbone (see :func:`training.mlm.build_masked_lm`),
+        its new head seeded with ``seed`` (default ``training.seed``)."""
         from textransfer.training.mlm import build_masked_lm
 
         try:
-            return build_masked_lm(encoder, seed=self.training.seed)
+            return build_masked_lm(encoder, seed=self.training.seed if seed is None else seed)
         except TypeError as exc:  # no tokenizer / mask token / masked-LM class for this model
             raise CapabilityError(
                 f"{self.name}: encoder {encoder.name!r} cannot be trained as a masked language model ({exc}). "
@@ -205,12 +183,14 @@ class DAPTStrategy(FinetuneStrategy):
                 f"{', '.join(mlm_encoder_names())}"
             ) from None
 
-    def target_texts(self, target_unlabeled: LabeledTexts | None) -> list[str]:
-        """The unlabeled target texts (at most ``max_target_rows``, seeded); labels never read."""
+    def target_texts(self, target_unlabeled: LabeledTexts | None, seed: int | None = None) -> list[str]:
+        """The unlabeled target texts (at most ``max_target_rows``, sampled with ``seed``, default
+        ``training.seed``); labels never read."""
         target_unlabeled = require_target_texts(self.name, target_unlabeled)
         texts = list(target_unlabeled.texts)  # texts only: target labels never enter this method
         if self.max_target_rows is not None and len(texts) > self.max_target_rows:
-            keep = np.sort(np.random.default_rng(self.training.seed).choice(len(texts), self.max_target_rows, replace=False))
+            rng = np.random.default_rng(self.training.seed if seed is None else seed)
+            keep = np.sort(rng.choice(len(texts), self.max_target_rows, replace=False))
             texts = [texts[i] for i in keep]
         return texts
 
@@ -224,9 +204,12 @@ class DAPTStrategy(FinetuneStrategy):
             return max(1, math.ceil(self.mlm_epochs * n_texts / self.mlm_batch_size))
         return self.default_mlm_steps
 
-    def mlm_phase(self, encoder: Encoder, mlm: Any, texts: list[str], steps: int) -> dict[str, Any]:
+    def mlm_phase(
+        self, encoder: Encoder, mlm: Any, texts: list[str], steps: int, training: TrainingArgs | None = None
+    ) -> dict[str, Any]:
         """Trains ``mlm`` (:meth:`masked_lm`: ``encoder``'s own backbone + an MLM head) in place
-        as a masked LM on ``texts`` for ``steps`` steps.
+        as a masked LM on ``texts`` for ``steps`` steps (seed, weight decay, clipping, precision
+        and progress from ``training``, default ``self.training``).
 
         Returns:
             ``{"steps", "texts", "head", "loss_first", "loss_last", "seconds"}`` (first and last
@@ -235,26 +218,27 @@ class DAPTStrategy(FinetuneStrategy):
         import time
 
         from textransfer import tracking
-        from textransfer.training.loop import TrainingArgs, param_groups
+        from textransfer.training.loop import param_groups
         from textransfer.training.loop import train as train_loop
         from textransfer.training.mlm import mlm_collator, mlm_loader, tokenize_texts
 
-        seed = self.training.seed
+        fit_args = training or self.training
+        seed = fit_args.seed
         for p in mlm.parameters():  # the whole encoder learns the target's language
             p.requires_grad_(True)
         rows = tokenize_texts(encoder, texts)
         loader = mlm_loader(rows, mlm_collator(encoder, self.mlm_probability, seed), self.mlm_batch_size, steps, seed)
         args = TrainingArgs(
-            epochs=1, batch_size=self.mlm_batch_size, lr=self.mlm_lr, weight_decay=self.training.weight_decay,
-            warmup_ratio=self.mlm_warmup_ratio, max_grad_norm=self.training.max_grad_norm,
-            mixed_precision=self.training.mixed_precision, patience=None, seed=seed, progress=self.training.progress,
+            epochs=1, batch_size=self.mlm_batch_size, lr=self.mlm_lr, weight_decay=fit_args.weight_decay,
+            warmup_ratio=self.mlm_warmup_ratio, max_grad_norm=fit_args.max_grad_norm,
+            mixed_precision=fit_args.mixed_precision, patience=None, seed=seed, progress=fit_args.progress,
         )
         head_ids = {id(p) for p in mlm.head_parameters()}
         body = param_groups(_Without(mlm, head_ids), self.mlm_lr, args.weight_decay)
         head = param_groups(_Only(mlm, head_ids), self.mlm_head_lr or self.mlm_lr, 0.0)
         t0 = time.perf_counter()
         # Its own record: the MLM run is not a classifier fit, so it stays out of the run's
-        # training histories (its losses go to last_fit_info instead).
+        # training histories (its losses go to the fit info instead).
         with tracking.recording(None):
             train_loop(mlm, loader, None, args, optimizer_groups=body + head)
         seconds = time.perf_counter() - t0
@@ -278,22 +262,26 @@ class DAPTStrategy(FinetuneStrategy):
 
     # -- fit --------------------------------------------------------------------------------------
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
+        ctx = self.context(context)
+        seed = ctx.training.seed
         self.check(encoder, head)
-        target = self.target_texts(target_unlabeled)
+        target = self.target_texts(target_unlabeled, seed)
         self.label_map_for(train)  # a bad training set fails before minutes of MLM training
-        texts = self.mlm_corpus(self.subsample(train), target)
-        mlm_info = self.mlm_phase(encoder, self.masked_lm(encoder), texts, self.steps_for(len(texts)))
-        clf = super().fit(encoder, head, train, val)  # exactly finetune, on the adapted encoder
-        self.last_fit_info = {**self.last_fit_info, "target_rows": len(target), "mlm": mlm_info}
-        return clf
+        texts = self.mlm_corpus(self.subsample(train, seed), target)
+        mlm_info = self.mlm_phase(encoder, self.masked_lm(encoder, seed), texts, self.steps_for(len(texts)), ctx.training)
+        result = super().fit_with_context(encoder, head, train, val=val, context=ctx)  # exactly finetune, adapted encoder
+        result.info = {**result.info, "target_rows": len(target), "mlm": mlm_info}
+        return result
 
 
 @register_strategy("udalm")
@@ -342,9 +330,7 @@ class UDALMStrategy(DAPTStrategy):
                          freeze_embeddings, freeze_bottom, False, layer_lr_decay, head_lr, val_fraction,
                          max_train_rows)
         self._mixed_batch_size = None if mlm_batch_size is None else self.mlm_batch_size
-        if isinstance(cls_weight, bool) or not isinstance(cls_weight, numbers.Real) or not 0.0 < cls_weight <= 1.0:
-            raise ValueError(f"udalm: cls_weight (lambda) must be in (0, 1], got {cls_weight!r}")
-        self.cls_weight = float(cls_weight)
+        self.cls_weight = number(cls_weight, "cls_weight (lambda)", "udalm", high=1.0, noun="")
 
     @staticmethod
     def _min_mlm_steps() -> int:
@@ -354,14 +340,16 @@ class UDALMStrategy(DAPTStrategy):
         cfg = {k: v for k, v in super().config().items() if k != "gradual_unfreezing"}
         return {**cfg, "cls_weight": self.cls_weight, "mlm_batch_size": self._mixed_batch_size}
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
         from torch.utils.data import DataLoader, Dataset
 
         from textransfer.training.batching import LengthGroupedBatchSampler, input_loader
@@ -369,20 +357,21 @@ class UDALMStrategy(DAPTStrategy):
         from textransfer.training.loop import train as train_loop
         from textransfer.training.mlm import MixedCollator, MixedLoss, mlm_collator, tokenize_texts
 
+        ctx = self.context(context)
+        args, seed = ctx.training, ctx.training.seed
         self.check(encoder, head)
-        target = self.target_texts(target_unlabeled)
+        target = self.target_texts(target_unlabeled, seed)
         label_map = self.label_map_for(train)
-        args, seed = self.training, self.training.seed
-        train = self.subsample(train)
-        mlm = self.masked_lm(encoder)  # one head for the MLM phase and the mixed run
+        train = self.subsample(train, seed)
+        mlm = self.masked_lm(encoder, seed)  # one head for the MLM phase and the mixed run
         mlm_info = None
         corpus = self.mlm_corpus(train, target)
         steps = self.steps_for(len(corpus))
         if steps > 0:
-            mlm_info = self.mlm_phase(encoder, mlm, corpus, steps)
-        train, val = self.split_validation(train, val)
+            mlm_info = self.mlm_phase(encoder, mlm, corpus, steps, args)
+        train, val = self.split_validation(train, val, seed)
         y = label_map.encode(train.labels or [])
-        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))])
+        model, plan = self.prepare(encoder, head, len(label_map), train.texts[: min(8, len(train))], args)
         mixed = MixedLoss(model, mlm, self.cls_weight)
         lengths = [len(t) if isinstance(t, str) else 0 for t in train.texts]
         sampler = LengthGroupedBatchSampler(lengths, args.batch_size, shuffle=True, seed=seed)
@@ -395,14 +384,15 @@ class UDALMStrategy(DAPTStrategy):
         val_loader = None
         if val is not None and val.labels is not None:
             val_loader = input_loader(encoder, val.texts, label_map.encode(val.labels), args.batch_size, shuffle=False)
-        groups = self.optimizer_groups(plan, head)
+        groups = self.optimizer_groups(plan, head, args)
         head_ids = {id(p) for p in mlm.head_parameters()}
-        groups += param_groups(_Only(mlm, head_ids), self.mlm_head_lr or self.head_lr or self.lr, args.weight_decay)
+        groups += param_groups(_Only(mlm, head_ids), self.mlm_head_lr or self.head_lr or self.lr_of(args),
+                               args.weight_decay)
         result = train_loop(mixed, loader, val_loader, args, optimizer_groups=groups,
-                            checkpoint_dir=self.checkpoint_dir, resume=self.resume)
+                            checkpoint_dir=ctx.checkpoint_dir, resume=ctx.resume)
         plan.apply(None)
         mark_trained(encoder)  # save() writes the weights
-        self.last_fit_info = {
+        info = {
             "train_rows": len(train) + (0 if val is None else len(val)),
             "val_rows": 0 if val is None else len(val),
             "target_rows": len(target),
@@ -415,7 +405,8 @@ class UDALMStrategy(DAPTStrategy):
             "final_cls_loss": mixed.last.get("cls_loss"),
             "final_mlm_loss": mixed.last.get("mlm_loss"),
         }
-        return Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
+        return FitResult(classifier, info)
 
 
 class _Only:

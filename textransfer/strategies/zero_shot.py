@@ -24,7 +24,13 @@ from textransfer.classifier import Classifier
 from textransfer.data.labeled import Label, LabeledTexts, LabelMap
 from textransfer.encoders.base import Encoder, FittableEncoder
 from textransfer.heads.base import Head, PrototypeHead
-from textransfer.strategies.base import CapabilityError, Strategy, register_strategy
+from textransfer.strategies.base import (
+    CapabilityError,
+    FitContext,
+    FitResult,
+    Strategy,
+    register_strategy,
+)
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -74,7 +80,6 @@ class ZeroShotStrategy(Strategy):
             raise ValueError(
                 f"zero_shot: describe at least two labels, got {list(self.descriptions)}"
             )
-        self.last_fit_info: dict[str, Any] = {}
 
     def config(self) -> dict[str, Any]:
         return {"labels": {k: v[0] if len(v) == 1 else v for k, v in self.descriptions.items()}}
@@ -98,14 +103,17 @@ class ZeroShotStrategy(Strategy):
         labels = [*by_str.values(), *extra]  # described labels absent from the data still compete
         return LabelMap.from_labels(labels), extra
 
-    def fit(
+    def fit_with_context(
         self,
         encoder: Encoder,
         head: Head,
         train: LabeledTexts | None = None,
+        *,
         val: LabeledTexts | None = None,
         target_unlabeled: LabeledTexts | None = None,
-    ) -> Classifier:
+        context: FitContext | None = None,
+    ) -> FitResult:
+        ctx = self.context(context)
         if not isinstance(head, PrototypeHead):
             raise CapabilityError(
                 f"zero_shot compares embeddings with label descriptions; head {head.name!r} cannot hold "
@@ -123,11 +131,12 @@ class ZeroShotStrategy(Strategy):
             encoder.fit([*(train.texts if train is not None else []), *texts])
         protos = []
         for lab in label_map.labels:
-            emb = encoder.encode(self.descriptions[str(lab)], batch_size=self.batch_size)
+            emb = encoder.encode(self.descriptions[str(lab)], batch_size=ctx.batch_size)
             protos.append(np.asarray(emb, dtype=np.float32).mean(axis=0))
         head.build(encoder.dim, len(label_map))
         head.set_prototypes(np.stack(protos))
-        self.last_fit_info = {"train_rows": 0, "labels": [str(lab) for lab in label_map.labels]}
-        return Classifier(
+        info = {"train_rows": 0, "labels": [str(lab) for lab in label_map.labels]}
+        classifier = Classifier(
             encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()}
         )
+        return FitResult(classifier, info)

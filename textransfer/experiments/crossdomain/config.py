@@ -43,10 +43,10 @@ from textransfer.config import (
     TrackingConfig,
     source_spec,
     split_fraction,
-    validate_components,
     validate_config,
 )
 from textransfer.data.sources import DataSource
+from textransfer.experiments._kernel import validate_components
 
 
 class GridStrategy(StrategyConfig):

@@ -212,7 +212,7 @@ class CrossDomainRun:
             self.histories.setdefault((setup.name, folder), []).extend(record.fits)
         info = fit.info
         # A trained encoder's worth in labels is read off its frozen twin's curve: say so.
-        info["encoder_trained"] = bool(getattr(fit.classifier.encoder, "weights_modified", False))
+        info["encoder_trained"] = fit.classifier.encoder_trained
         return fit.classifier, info
 
     def proba(self, clf: Any, data: LabeledTexts) -> Any:

@@ -36,10 +36,10 @@ from textransfer.config import (
     StrategyConfig,
     StrategySpec,
     TrackingConfig,
-    validate_components,
     validate_config,
 )
 from textransfer.experiments._analysis import AnalysisConfig, Budget
+from textransfer.experiments._kernel import validate_components
 
 
 def _default_budgets() -> list[Budget]:

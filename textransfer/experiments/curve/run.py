@@ -35,7 +35,7 @@ from textransfer.encoders.cache import FeatureCache, log_cache_summary
 from textransfer.evaluation.curves import curve_stats, transfer_benefits
 from textransfer.experiments._kernel import (
     FeatureStore,
-    FitResult,
+    SetupFit,
     SharedEncoders,
     analysis_limit_notes,
     check_buildable,
@@ -95,7 +95,7 @@ class CurveRun:
         """Trains ``step`` on ``train`` (:func:`~textransfer.experiments._kernel.fit_setup`) with
         the run's cache, shared frozen encoders and unlabeled target texts; returns the
         classifier and its fit info (without the history, kept in ``history.json``)."""
-        fit: FitResult = fit_setup(step, train, seed=seed, cache=self.cache, batch_size=self.config.batch_size,
+        fit: SetupFit = fit_setup(step, train, seed=seed, cache=self.cache, batch_size=self.config.batch_size,
                                    target_unlabeled=self.unlabeled, encoders=self.encoders, **kwargs)
         return fit.classifier, {**fit.info_without_history(), "epochs": fit.training.epochs}
 

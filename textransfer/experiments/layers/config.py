@@ -26,10 +26,10 @@ from textransfer.config import (
     SetupConfig,
     StrategyConfig,
     StrategySpec,
-    validate_components,
     validate_config,
 )
 from textransfer.experiments._analysis import AnalysisConfig, Budget
+from textransfer.experiments._kernel import validate_components
 
 __all__ = ["LayersConfig", "load_layers_config"]
 

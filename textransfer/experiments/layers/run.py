@@ -43,6 +43,7 @@ from textransfer.experiments._kernel import (
 )
 from textransfer.experiments.layers.config import LayersConfig
 from textransfer.strategies.finetune import FinetuneStrategy
+from textransfer.training.loop import TrainingArgs
 
 __all__ = ["BottomFrozenFinetune", "LayersResult", "LayersRun", "run_layers"]
 
@@ -58,9 +59,9 @@ class BottomFrozenFinetune(FinetuneStrategy):
         self.frozen_groups = int(frozen_groups)
 
     def prepare(
-        self, encoder: Encoder, head: Any, num_classes: int, probe: list[Any]
+        self, encoder: Encoder, head: Any, num_classes: int, probe: list[Any], training: TrainingArgs | None = None
     ) -> tuple[Any, Any]:
-        model, plan = super().prepare(encoder, head, num_classes, probe)
+        model, plan = super().prepare(encoder, head, num_classes, probe, training)
         plan.fixed |= set(range(self.frozen_groups))
         plan.apply(None)
         return model, plan

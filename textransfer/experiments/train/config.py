@@ -33,10 +33,10 @@ from textransfer.config import (
     StrategySpec,
     TrackingConfig,
     source_spec,
-    validate_components,
     validate_config,
 )
 from textransfer.data.sources import DataSource
+from textransfer.experiments._kernel import validate_components
 
 __all__ = ["DataConfig", "RunConfig", "load_config"]
 
