@@ -1,4 +1,5 @@
-"""Label-free accuracy estimates (ATC-NE, ATC-MC, DoC) on arrays with known answers, the
+"""Label-free accuracy estimates (ATC-NE, ATC-MC, DoC, AC, their average; temperature scaling)
+on arrays with known answers, the
 model-level front (`textransfer.estimate_target_accuracy`) and `textransfer evaluate --source-val`."""
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import pytest
 
 from tests.conftest import make_toy
 from textransfer.evaluation.label_free import (
+    METHODS,
     atc_threshold,
     confidence_scores,
     estimate_accuracy,
+    fit_temperature,
     label_free_estimates,
+    prediction_shift,
+    temperature_scale,
 )
 
 
@@ -55,13 +60,18 @@ def test_hand_computed_atc_and_doc() -> None:
     tgt = np.array([[0.9, 0.1], [0.52, 0.48]] * 10)  # half above the wrong source rows, half below
     assert estimate_accuracy(src, y, tgt, method="atc-ne") == pytest.approx(0.5)
     # DoC: 0.75 - (mean source confidence 0.7125 - mean target confidence 0.71) = 0.7475
-    assert estimate_accuracy(src, y, tgt, method="doc") == pytest.approx(0.75 - (0.7125 - 0.71))
+    doc = 0.75 - (0.7125 - 0.71)
+    assert estimate_accuracy(src, y, tgt, method="doc", calibration="none") == pytest.approx(doc)
+    assert estimate_accuracy(src, y, tgt, method="ac", calibration="none") == pytest.approx(0.71)
+    assert estimate_accuracy(src, y, tgt, method="average", calibration="none") == pytest.approx(
+        (0.5 + doc + 0.71) / 3
+    )
 
 
 def test_estimates_fall_as_target_confidence_falls() -> None:
     p, y = _source()
     k = p.shape[1]
-    previous = {m: math.inf for m in ("atc-ne", "atc-mc", "doc")}
+    previous = {m: math.inf for m in METHODS}
     for mix in (0.0, 0.2, 0.4, 0.6, 0.8):  # move every target row towards uniform
         target = (1 - mix) * p + mix / k
         for m in previous:
@@ -70,7 +80,7 @@ def test_estimates_fall_as_target_confidence_falls() -> None:
             previous[m] = est
     assert (
         previous["atc-ne"] < 0.2
-        and previous["doc"] < estimate_accuracy(p, y, p, method="doc") - 0.2
+        and previous["doc"] < estimate_accuracy(p, y, p, method="doc") - 0.15
     )
 
 
@@ -78,7 +88,82 @@ def test_doc_is_clipped_to_a_probability() -> None:
     src = np.array([[0.99, 0.01]] * 20)
     y = np.ones(20, dtype=np.int64)  # every confident prediction wrong: accuracy 0
     tgt = np.array([[0.5, 0.5]] * 20)
-    assert estimate_accuracy(src, y, tgt, method="doc") == 0.0
+    assert estimate_accuracy(src, y, tgt, method="doc", calibration="none") == 0.0
+
+
+def _shifted(
+    n: int, scale: float, seed: int, overconfidence: float = 3.0, k: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose labels are drawn from known class probabilities ``softmax(z)``, ``z ~ N(0,
+    scale)`` (a smaller scale: harder rows), and an overconfident model that reports
+    ``softmax(overconfidence * z)``. Returns (model probabilities, labels, true probabilities)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, scale, size=(n, k))
+    truth = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = (rng.random((n, 1)) > truth.cumsum(axis=1)).sum(axis=1)  # one draw per row
+    return temperature_scale(truth, 1 / overconfidence), y, truth
+
+
+def test_fit_temperature_recovers_a_known_overconfidence() -> None:
+    p, y, truth = _shifted(4000, 2.0, seed=0, overconfidence=3.0)
+    assert fit_temperature(p, y) == pytest.approx(3.0, rel=0.1)
+    assert fit_temperature(truth, y) == pytest.approx(1.0, rel=0.1)  # already calibrated
+    under, y_under, _ = _shifted(4000, 2.0, seed=0, overconfidence=0.5)
+    assert fit_temperature(under, y_under) == pytest.approx(0.5, rel=0.1)
+    # Scaling back with the fitted temperature calibrates: mean confidence ~ accuracy.
+    calibrated = temperature_scale(p, fit_temperature(p, y))
+    assert calibrated.max(axis=1).mean() == pytest.approx(np.mean(p.argmax(axis=1) == y), abs=0.02)
+    assert np.array_equal(calibrated.argmax(axis=1), p.argmax(axis=1))
+
+
+def test_temperature_scaling_recovers_the_target_accuracy_of_an_overconfident_model() -> None:
+    """Covariate shift to harder rows, labels still drawn from the same class probabilities:
+    a calibrated model stays calibrated, so calibrated AC and DoC are right and the raw ones,
+    fooled by the overconfidence, are not."""
+    src, y_src, _ = _shifted(4000, 2.0, seed=0)
+    tgt, y_tgt, _ = _shifted(4000, 1.0, seed=1)
+    true = float(np.mean(tgt.argmax(axis=1) == y_tgt))
+    for method in ("ac", "doc"):
+        calibrated = estimate_accuracy(src, y_src, tgt, method=method)
+        raw = estimate_accuracy(src, y_src, tgt, method=method, calibration="none")
+        assert abs(calibrated - true) < 0.02 < abs(raw - true), (method, calibrated, raw, true)
+
+
+def test_two_class_atc_does_not_depend_on_temperature() -> None:
+    """Temperature scaling keeps the order of two-class confidences, and ATC reads only that."""
+    p, y = _source(k=2)
+    tgt, _ = _source(k=2, seed=5)
+    for method in ("atc-ne", "atc-mc"):
+        assert estimate_accuracy(p, y, tgt, method=method) == estimate_accuracy(
+            p, y, tgt, method=method, calibration="none"
+        )
+    assert estimate_accuracy(p, y, tgt, method="ac") != estimate_accuracy(
+        p, y, tgt, method="ac", calibration="none"
+    )
+
+
+def test_average_and_its_spread_and_prediction_shift() -> None:
+    p, y = _source(k=2)
+    tgt = np.concatenate([p[:300], np.tile([[0.2, 0.8]], (100, 1))])  # more class-1 predictions
+    out = label_free_estimates(p, y, tgt)
+    est, avg = out["estimates"], out["average"]
+    parts = [est["atc-ne"], est["doc"], est["ac"]]
+    assert est["average"] == pytest.approx(np.mean(parts))
+    assert avg["spread"] == pytest.approx(max(parts) - min(parts)) and avg["lower"] == min(parts)
+    assert out["calibration"] == "temperature" and out["temperature"] > 0
+    f_src = np.mean(p.argmax(axis=1) == 1)
+    f_tgt = np.mean(tgt.argmax(axis=1) == 1)
+    assert out["prediction_shift"] == pytest.approx(abs(f_tgt - f_src))
+    assert prediction_shift(p, p) == 0.0
+    assert label_free_estimates(p, y, tgt, calibration="none")["temperature"] == 1.0
+
+
+def test_bad_calibration_and_temperature_are_errors() -> None:
+    p, y = _source()
+    with pytest.raises(ValueError, match="unknown calibration 'platt'"):
+        estimate_accuracy(p, y, p, calibration="platt")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="temperature must be"):
+        temperature_scale(p, 0.0)
 
 
 def test_two_classes_atc_ne_equals_atc_mc_and_negative_entropy_orders_like_confidence() -> None:
@@ -209,11 +294,7 @@ def test_evaluate_cli_estimates_unlabeled_input_with_source_val(
     ]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["labeled"] is False and set(m["label_free"]["estimates"]) == {
-        "atc-ne",
-        "atc-mc",
-        "doc",
-    }
+    assert m["labeled"] is False and set(m["label_free"]["estimates"]) == set(METHODS)
     assert "true_accuracy" not in m["label_free"]
     report = (out / "report.md").read_text()
     assert (

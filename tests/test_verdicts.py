@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import make_toy
 from tests.test_crossdomain import write_domain
 from textransfer.config import ConfigError
+from textransfer.evaluation.label_free import METHODS
 from textransfer.evaluation.scoring import Scored
 from textransfer.evaluation.verdicts import (
     majority_verdict,
@@ -178,6 +179,21 @@ def test_recommendation_uses_label_free_signals_only_and_reports_regret() -> Non
     assert "missing" in recommend([cands[2]])
 
 
+def test_recommendation_by_the_pessimistic_estimate_distrusts_disagreeing_estimators() -> None:
+    cands = [  # a: the higher estimate, but its estimators disagree (lower 0.60); b: they agree
+        {"setup": "a", "estimate": 0.82, "lower": 0.60, "source_val_accuracy": 0.8, "accuracy": 0.70},
+        {"setup": "b", "estimate": 0.80, "lower": 0.78, "source_val_accuracy": 0.8, "accuracy": 0.79},
+    ]
+    assert recommend(cands)["setup"] == "a"
+    rec = recommend(cands, rule="lower")
+    assert rec["setup"] == "b" and rec["lower"] == 0.78 and rec["rule"] == "lower"
+    assert rec["regret"] == 0.0
+    with pytest.raises(ValueError, match="needs a 'lower' estimate"):
+        recommend([{**cands[0], "lower": None}, cands[1]], rule="lower")
+    with pytest.raises(ValueError, match="unknown recommendation rule"):
+        recommend(cands, rule="min")  # type: ignore[arg-type]
+
+
 # -- an end-to-end run -------------------------------------------------------------------------
 
 
@@ -245,7 +261,7 @@ def test_crossdomain_run_reports_estimates_worth_verdicts_and_a_recommendation(
     # Label-free estimates beside the true accuracy; the unlabeled target gets estimates only.
     lf = frozen["label_free"]
     assert (
-        set(lf["estimates"]) == {"atc-ne", "atc-mc", "doc"}
+        set(lf["estimates"]) == set(METHODS)
         and lf["n_source_val"] == 32
         and lf["n_target"] == 40
     )
@@ -287,7 +303,7 @@ def test_crossdomain_run_reports_estimates_worth_verdicts_and_a_recommendation(
         key=lambda r: r["label_free"]["estimate"],
     )
     assert recs["products"]["setup"] == best_est["setup"] and recs["products"]["regret"] >= 0
-    assert set(recs["products"]["by_method"]) == {"atc-ne", "atc-mc", "doc"}
+    assert set(recs["products"]["by_method"]) == set(METHODS)
     assert recs["products"]["by_method"]["atc-ne"] == recs["products"]["setup"]
     assert "regret" not in recs["shop"] and recs["shop"]["setup"] in ("tfidf+frozen", "tfidf+coral")
 
@@ -301,8 +317,13 @@ def test_crossdomain_run_reports_estimates_worth_verdicts_and_a_recommendation(
         "## Worth in target labels",
         "held out of training",
         "Mean absolute error over the 2 cross-domain rows",
+        "| T | pred. shift | ATC-NE | ATC-MC | DoC | AC | average | spread |",
+        "assuming no shift",
     ):
         assert text in report, text
+    # The temperature and prediction shift of each row are the means of its seeds'.
+    temps = [p["label_free"]["temperature"] for p in frozen["per_seed"]]
+    assert all(t > 0 for t in temps) and f"| {np.mean(temps):.2f} |" in report
     assert "**target_only**" not in report  # one block per distinct model in the details
     assert "nan" not in report.lower()
     assert (result.run_dir / "plots" / "estimate_vs_true.png").is_file()
@@ -348,6 +369,12 @@ def test_new_options_are_checked_when_the_config_is_read(
     with pytest.raises(ConfigError) as exc:
         load_crossdomain_config({**trust_config, **change})
     assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_estimator_can_head_the_report(trust_config: dict[str, Any], name: str) -> None:
+    cfg = load_crossdomain_config({**trust_config, "evaluation": {**trust_config.get("evaluation", {}), "estimator": name}})
+    assert cfg.evaluation.estimator == name
 
 
 def test_source_val_size_zero_turns_the_estimates_off(trust_config: dict[str, Any]) -> None:

@@ -3,8 +3,9 @@
 
 :func:`estimate_target_accuracy` runs the model on labeled *source validation* data (rows like
 those it was trained on, but not trained on) and on the *target* texts, and turns the two sets of
-probabilities into label-free estimates of the target accuracy (ATC-NE by default; ATC-MC and
-DoC beside it). Data is read like ``textransfer evaluate`` reads it: a file (in chunks), a
+probabilities into label-free estimates of the target accuracy (ATC-NE by default; ATC-MC, DoC,
+AC and their average beside it), all computed after temperature scaling fitted on the source
+validation rows. Data is read like ``textransfer evaluate`` reads it: a file (in chunks), a
 :class:`~textransfer.data.LabeledTexts` or a ``(texts, labels)`` pair. When the target happens
 to have labels, the true accuracy and the error of each estimate come with it.
 
@@ -26,9 +27,11 @@ import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.evaluation.label_free import (
+    CALIBRATIONS,
     DEFAULT_METHOD,
     METHODS,
     MIN_ROWS,
+    Calibration,
     Method,
     label_free_estimates,
 )
@@ -74,6 +77,7 @@ def label_free_metrics(
     batch_size: int = 32,
     chunk_size: int = 10_000,
     min_rows: int = MIN_ROWS,
+    calibration: Calibration = "temperature",
 ) -> dict[str, Any]:
     """The label-free estimates of a model whose target probabilities are already computed.
 
@@ -85,13 +89,17 @@ def label_free_metrics(
     """
     if method not in METHODS:
         raise ValueError(f"unknown label-free method {method!r}: use one of {', '.join(METHODS)}")
+    if calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"unknown calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}"
+        )
     name, y_val, p_val = _source_val(
         model, source_val, text_column, label_column, batch_size, chunk_size
     )
     out: dict[str, Any] = {
         "method": method,
         "source_val": name,
-        **label_free_estimates(p_val, y_val, target_proba, min_rows),
+        **label_free_estimates(p_val, y_val, target_proba, min_rows, calibration),
     }
     if "missing" in out:
         return out
@@ -114,6 +122,7 @@ def estimate_target_accuracy(
     batch_size: int = 32,
     chunk_size: int = 10_000,
     min_rows: int = MIN_ROWS,
+    calibration: Calibration = "temperature",
     trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """Estimates a model's accuracy on target texts without their labels (ATC-NE by default).
@@ -124,12 +133,15 @@ def estimate_target_accuracy(
             column, a LabeledTexts, or a ``(texts, labels)`` pair): they calibrate the estimate.
         target: the target texts (a file, LabeledTexts or ``(texts, None)``); labels, if any,
             are only used to report the true accuracy beside the estimate.
-        method: ``"atc-ne"``, ``"atc-mc"`` or ``"doc"`` for ``"estimate"``; all three are returned.
+        method: ``"atc-ne"``, ``"atc-mc"``, ``"doc"``, ``"ac"`` or ``"average"`` for
+            ``"estimate"``; all of them are returned.
         text_column: the files' text column.
         label_column: the files' label column (default ``label``); required in ``source_val``.
         batch_size: encoder batch size.
         chunk_size: rows read and predicted at a time.
         min_rows: fewer source validation or target rows than this is an error.
+        calibration: ``"temperature"`` (default): temperature-scale the probabilities first,
+            with the temperature fitted on ``source_val``; ``"none"``: use them as the model gives them.
         trust_remote_code: allow Python code shipped in a model folder to run.
 
     Returns:
@@ -163,6 +175,7 @@ def estimate_target_accuracy(
         batch_size=batch_size,
         chunk_size=chunk_size,
         min_rows=min_rows,
+        calibration=calibration,
     )
     if "missing" in out:
         raise ValueError(out["missing"])

@@ -190,7 +190,7 @@ def _ci(m: dict[str, Any], key: str) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
 
 
-_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC"}
+_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average of ATC-NE, DoC, AC"}
 
 
 def _label_free_lines(m: dict[str, Any]) -> list[str]:

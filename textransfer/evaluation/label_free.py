@@ -1,7 +1,11 @@
 """Label-free estimates of target accuracy: how well will a model do on texts nobody labeled?
 
-Both estimators read the model's class probabilities on *labeled source validation* rows (held
-out from training) and on the *unlabeled target* rows:
+Every estimator reads the model's class probabilities on *labeled source validation* rows (held
+out from training) and on the *unlabeled target* rows. First, by default, both sets are
+**temperature-scaled** (Guo et al. 2017): one temperature ``T``, fitted on the source validation
+rows by minimising their negative log-likelihood, divides the log-probabilities of both sets, as
+the ATC authors do before every estimator (their reference code calibrates the source
+validation probabilities with temperature scaling first). Then:
 
 - **ATC**, average thresholded confidence (Garg et al., ICLR 2022, "Leveraging Unlabeled Data to
   Predict Out-of-Distribution Performance"): pick the threshold ``t`` on a confidence score so that
@@ -9,10 +13,24 @@ out from training) and on the *unlabeled target* rows:
   accuracy; the target estimate is the fraction of target rows scoring above ``t``. The score is
   the negative entropy ``sum_j p_j log p_j`` (``atc-ne``, the variant the paper found best and
   the default here) or the top-class probability (``atc-mc``). For two classes both scores order
-  rows the same way, so the two variants agree.
+  rows the same way, so the two variants agree; and as temperature scaling keeps that order,
+  it leaves two-class ATC unchanged: ATC depends only on how the model *ranks* its rows.
 - **DoC**, difference of confidences (Guillory et al., ICCV 2021, "Predicting with Confidence
   on Unseen Distributions"): source-validation accuracy minus the drop in mean top-class
   probability from source validation to target, clipped to [0, 1].
+- **AC**, average confidence: the mean top-class probability on the target, which is the
+  expected accuracy if the (temperature-scaled) model stays calibrated on the target.
+- **average**: the mean of ATC-NE, DoC and AC. They fail in different ways (ATC on a shift of the
+  whole confidence scale, DoC and AC on a shift of its mean), so the mean errs less than the
+  worst of them; their ``spread`` (largest minus smallest) is the label-free warning that they
+  disagree, and ``lower`` (the smallest) is the pessimistic estimate a recommendation can use.
+
+What none of them can see: a model that is *confidently wrong* on the target (its confidences do
+not fall where its accuracy falls, e.g. bag-of-words features on a new vocabulary). The result
+also carries ``prediction_shift``, the total-variation distance between the predicted-class
+frequencies on the source validation rows and on the target: a large value says the model sees
+the target very differently (or the target's classes are balanced differently) and the
+estimates deserve less trust.
 
 Everything here is plain numpy on arrays; it knows nothing of models or experiments
 (:mod:`textransfer.estimation` runs a model to get the arrays).
@@ -33,20 +51,29 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "CALIBRATIONS",
     "DEFAULT_METHOD",
     "METHODS",
     "MIN_ROWS",
+    "Calibration",
     "Method",
     "atc_threshold",
     "confidence_scores",
     "estimate_accuracy",
+    "fit_temperature",
     "label_free_estimates",
+    "prediction_shift",
+    "temperature_scale",
     "too_small",
 ]
 
-Method = Literal["atc-ne", "atc-mc", "doc"]
-METHODS: tuple[str, ...] = ("atc-ne", "atc-mc", "doc")
+Method = Literal["atc-ne", "atc-mc", "doc", "ac", "average"]
+METHODS: tuple[str, ...] = ("atc-ne", "atc-mc", "doc", "ac", "average")
 DEFAULT_METHOD: Method = "atc-ne"
+# The estimators whose mean is ``average`` (ATC-MC is left out: for two classes it is ATC-NE).
+AVERAGED: tuple[str, ...] = ("atc-ne", "doc", "ac")
+Calibration = Literal["temperature", "none"]
+CALIBRATIONS: tuple[str, ...] = ("temperature", "none")
 # Below this many rows an estimate is mostly noise (one row moves ATC by 5 points at 20 rows).
 MIN_ROWS = 20
 
@@ -116,6 +143,83 @@ def atc_threshold(source_scores: Any, source_correct: Any) -> float:
     return float(candidates[int(np.argmin(np.abs(fractions - acc)))])
 
 
+def _log_probs(probs: np.ndarray) -> np.ndarray:
+    # log p is the logits up to a per-row constant, which softmax ignores; floored so that a
+    # probability of exactly 0 stays finite (and, after scaling, tiny).
+    return np.log(np.clip(probs, 1e-12, 1.0))
+
+
+def temperature_scale(probs: Any, temperature: float) -> np.ndarray:
+    """``softmax(log(probs) / temperature)``: the same predictions, confidences sharpened
+    (``temperature`` < 1) or softened (> 1).
+
+    Args:
+        probs: ``(n, k)`` class probabilities.
+        temperature: > 0.
+
+    Returns:
+        float64 ``(n, k)`` probabilities with the same argmax as ``probs``.
+    """
+    if not temperature > 0 or not np.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    z = _log_probs(np.asarray(probs, dtype=np.float64)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probs: Any, labels: Any, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature that minimises the negative log-likelihood of ``labels`` under
+    :func:`temperature_scale` (Guo et al. 2017, "On Calibration of Modern Neural Networks").
+
+    The NLL is convex in ``1 / T``, so its derivative is bisected (on a log scale) to the
+    minimum, clamped to ``bounds``.
+
+    Args:
+        probs: ``(n, k)`` class probabilities of labeled rows the model was not trained on.
+        labels: ``(n,)`` int class ids of those rows.
+        bounds: the smallest and largest temperature returned.
+
+    Returns:
+        The temperature ``T`` (> 1: the model was overconfident; < 1: underconfident).
+    """
+    z = _log_probs(np.asarray(probs, dtype=np.float64))
+    y = np.asarray(labels)
+    z_true = z[np.arange(len(y)), y]
+
+    def slope(beta: float) -> float:  # d NLL / d beta at beta = 1 / T; increasing in beta
+        s = beta * z
+        s -= s.max(axis=1, keepdims=True)
+        q = np.exp(s)
+        q /= q.sum(axis=1, keepdims=True)
+        return float(np.mean((q * z).sum(axis=1) - z_true))
+
+    lo, hi = 1.0 / bounds[1], 1.0 / bounds[0]
+    if slope(lo) >= 0:
+        return bounds[1]
+    if slope(hi) <= 0:
+        return bounds[0]
+    for _ in range(60):  # the bracket shrinks by ~sqrt each step: far below float noise at 60
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (lo, mid) if slope(mid) > 0 else (mid, hi)
+    return float(1.0 / np.sqrt(lo * hi))
+
+
+def prediction_shift(source_val_probs: Any, target_probs: Any) -> float:
+    """Total-variation distance between the predicted-class frequencies on the source
+    validation rows and on the target rows (0: the same mix of predictions; 1: disjoint).
+
+    A label-free warning, not an estimate: a model that suddenly predicts one class far more
+    often on the target either meets a target whose classes are balanced differently or sees it
+    very differently, and confidence-based estimates cannot tell which.
+    """
+    src, tgt = np.asarray(source_val_probs), np.asarray(target_probs)
+    k = src.shape[1]
+    f_src = np.bincount(src.argmax(axis=1), minlength=k) / len(src)
+    f_tgt = np.bincount(tgt.argmax(axis=1), minlength=k) / len(tgt)
+    return float(0.5 * np.abs(f_src - f_tgt).sum())
+
+
 def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str | None:
     """Why an estimate cannot be trusted with these sizes (None when both are large enough)."""
     small = [
@@ -133,7 +237,7 @@ def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str
 
 def _estimate(
     source_val_probs: np.ndarray, correct: np.ndarray, target_probs: np.ndarray, method: str
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, dict[str, Any]]:
     if method in ("atc-ne", "atc-mc"):
         kind: Literal["ne", "mc"] = "ne" if method == "atc-ne" else "mc"
         t = atc_threshold(confidence_scores(source_val_probs, kind), correct)
@@ -143,6 +247,17 @@ def _estimate(
         src_conf, tgt_conf = source_val_probs.max(axis=1).mean(), target_probs.max(axis=1).mean()
         est = float(np.clip(correct.mean() - (src_conf - tgt_conf), 0.0, 1.0))
         return est, {"source_confidence": float(src_conf), "target_confidence": float(tgt_conf)}
+    if method == "ac":
+        tgt_conf = float(target_probs.max(axis=1).mean())
+        return tgt_conf, {"target_confidence": tgt_conf}
+    if method == "average":
+        parts = {m: _estimate(source_val_probs, correct, target_probs, m)[0] for m in AVERAGED}
+        values = list(parts.values())
+        return float(np.mean(values)), {
+            "of": list(parts),
+            "spread": float(max(values) - min(values)),
+            "lower": float(min(values)),
+        }
     raise ValueError(f"unknown label-free method {method!r}: use one of {', '.join(METHODS)}")
 
 
@@ -167,12 +282,27 @@ def _inputs(
     return src, y, tgt
 
 
+def _calibrated(
+    src: np.ndarray, y: np.ndarray, tgt: np.ndarray, calibration: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Both sets temperature-scaled with the temperature fitted on the source validation rows."""
+    if calibration == "none":
+        return src, tgt, 1.0
+    if calibration != "temperature":
+        raise ValueError(
+            f"unknown calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}"
+        )
+    t = fit_temperature(src, y)
+    return temperature_scale(src, t), temperature_scale(tgt, t), t
+
+
 def estimate_accuracy(
     source_val_probs: Any,
     source_val_labels: Any,
     target_probs: Any,
     method: Method = DEFAULT_METHOD,
     min_rows: int = MIN_ROWS,
+    calibration: Calibration = "temperature",
 ) -> float:
     """Estimated accuracy on the target rows, from probabilities alone (no target labels).
 
@@ -181,34 +311,54 @@ def estimate_accuracy(
             the model was not trained on.
         source_val_labels: ``(n_s,)`` int class ids of those rows.
         target_probs: ``(n_t, k)`` class probabilities on the unlabeled target rows.
-        method: ``"atc-ne"`` (default), ``"atc-mc"`` or ``"doc"`` (module docstring).
+        method: ``"atc-ne"`` (default), ``"atc-mc"``, ``"doc"``, ``"ac"`` or ``"average"``
+            (module docstring).
         min_rows: fewer source validation or target rows than this is an error.
+        calibration: ``"temperature"`` (default): temperature-scale both sets first, with the
+            temperature fitted on the source validation rows; ``"none"``: use them as given.
 
     Returns:
         The estimated target accuracy in [0, 1].
 
     Raises:
-        ValueError: malformed arrays, an unknown method, or too few rows.
+        ValueError: malformed arrays, an unknown method or calibration, or too few rows.
 
     Example:
         >>> p = np.array([[0.9, 0.1], [0.2, 0.8]] * 10)
         >>> estimate_accuracy(p, np.array([0, 1] * 10), p)  # same confidences: source accuracy
         1.0
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown label-free method {method!r}: use one of {', '.join(METHODS)}")
     src, y, tgt = _inputs(source_val_probs, source_val_labels, target_probs, min_rows)
-    return _estimate(src, src.argmax(axis=1) == y, tgt, method)[0]
+    src_c, tgt_c, _ = _calibrated(src, y, tgt, calibration)
+    return _estimate(src_c, src.argmax(axis=1) == y, tgt_c, method)[0]
 
 
 def label_free_estimates(
-    source_val_probs: Any, source_val_labels: Any, target_probs: Any, min_rows: int = MIN_ROWS
+    source_val_probs: Any,
+    source_val_labels: Any,
+    target_probs: Any,
+    min_rows: int = MIN_ROWS,
+    calibration: Calibration = "temperature",
 ) -> dict[str, Any]:
     """Every estimator at once, with what it was computed from.
 
+    Args:
+        source_val_probs: as :func:`estimate_accuracy`.
+        source_val_labels: as :func:`estimate_accuracy`.
+        target_probs: as :func:`estimate_accuracy`.
+        min_rows: fewer rows on either side gives ``{"missing": reason}``.
+        calibration: as :func:`estimate_accuracy`.
+
     Returns:
         ``{"estimates": {method: accuracy}, "source_val_accuracy", "n_source_val", "n_target",
-        "atc-ne": {"threshold"}, "atc-mc": {"threshold"}, "doc": {"source_confidence",
-        "target_confidence"}}``, or ``{"missing": reason, "n_source_val", "n_target"}`` when a
-        side has fewer than ``min_rows`` rows (never a NaN).
+        "calibration", "temperature", "prediction_shift", "atc-ne": {"threshold"},
+        "atc-mc": {"threshold"}, "doc": {"source_confidence", "target_confidence"},
+        "ac": {"target_confidence"},
+        "average": {"of", "spread", "lower"}}`` (confidences and thresholds after calibration),
+        or ``{"missing": reason, "n_source_val", "n_target"}`` when a side has fewer than
+        ``min_rows`` rows (never a NaN).
     """
     n_src, n_tgt = len(np.asarray(source_val_probs)), len(np.asarray(target_probs))
     reason = too_small(n_src, n_tgt, min_rows)
@@ -216,12 +366,16 @@ def label_free_estimates(
         return {"missing": reason, "n_source_val": n_src, "n_target": n_tgt}
     src, y, tgt = _inputs(source_val_probs, source_val_labels, target_probs, min_rows)
     correct = src.argmax(axis=1) == y
+    src_c, tgt_c, temperature = _calibrated(src, y, tgt, calibration)
     out: dict[str, Any] = {
         "estimates": {},
         "source_val_accuracy": float(correct.mean()),
         "n_source_val": n_src,
         "n_target": n_tgt,
+        "calibration": calibration,
+        "temperature": temperature,
+        "prediction_shift": prediction_shift(src, tgt),
     }
     for method in METHODS:
-        out["estimates"][method], out[method] = _estimate(src, correct, tgt, method)
+        out["estimates"][method], out[method] = _estimate(src_c, correct, tgt_c, method)
     return out

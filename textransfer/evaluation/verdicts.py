@@ -12,6 +12,8 @@ of a transferred model in target labels, and which setup to use when the target 
   budget axis between the two budgets around the crossing).
 - **Recommendation**: the setup with the highest label-free estimate of target accuracy (ties:
   the higher source-validation accuracy); with target labels, its regret against the best row.
+  With ``rule="lower"`` the setup whose *most pessimistic* estimate (the smallest of several
+  estimators, ``lower``) is highest: a setup whose estimators disagree is trusted less.
 
 Example:
     >>> worth_in_labels({8: 0.55, 64: 0.70, 512: 0.80}, 0.75)["labels"]
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -176,29 +178,42 @@ def worth_in_labels(
     return {"labels": None, "bound": ">", "budget": last, "text": f"> {where}"}
 
 
-def recommend(candidates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def recommend(
+    candidates: Sequence[Mapping[str, Any]], rule: Literal["estimate", "lower"] = "estimate"
+) -> dict[str, Any]:
     """The setup to use on an unlabeled target, chosen from label-free signals only.
 
     Args:
-        candidates: ``{"setup", "estimate", "source_val_accuracy", "accuracy"}`` per setup;
-            ``estimate`` None (no estimate) is skipped; ``accuracy`` (true target accuracy) may
-            be None and is never used to choose.
+        candidates: ``{"setup", "estimate", "source_val_accuracy", "accuracy"}`` per setup,
+            plus ``"lower"`` (the smallest of several label-free estimates) for
+            ``rule="lower"``; ``estimate`` None (no estimate) is skipped; ``accuracy`` (true
+            target accuracy) may be None and is never used to choose.
+        rule: ``"estimate"``: the highest ``estimate``; ``"lower"``: the highest ``lower``
+            (then ``estimate``), i.e. the estimate minus the estimators' disagreement.
 
     Returns:
-        ``{"setup", "estimate", "source_val_accuracy", "accuracy", "best_setup",
-        "best_accuracy", "regret"}`` (the last three when the pick has a true accuracy; the best
+        ``{"setup", "estimate", "source_val_accuracy", "accuracy", "candidates", "rule"
+        (+ "lower"), "best_setup", "best_accuracy", "regret"}`` (the last three when the pick has a true accuracy; the best
         row is the best of all candidates, estimated or not), or ``{"missing": reason}``.
     """
+    if rule not in ("estimate", "lower"):
+        raise ValueError(f"unknown recommendation rule {rule!r}: use 'estimate' or 'lower'")
     usable = [c for c in candidates if c.get("estimate") is not None]
     if not usable:
         return {"missing": "no setup has a label-free estimate for this pair"}
-    # Rounded so that estimates equal up to float noise tie and go to source-validation accuracy.
-    pick = max(
-        usable,
-        key=lambda c: (round(float(c["estimate"]), 9), float(c.get("source_val_accuracy") or 0.0)),
-    )
+    if rule == "lower" and any(c.get("lower") is None for c in usable):
+        raise ValueError("rule='lower' needs a 'lower' estimate for every candidate with an estimate")
+
+    def key(c: Mapping[str, Any]) -> tuple[float, ...]:
+        # Rounded so that estimates equal up to float noise tie and go to source-validation accuracy.
+        first = (round(float(c["lower"]), 9),) if rule == "lower" else ()
+        return (*first, round(float(c["estimate"]), 9), float(c.get("source_val_accuracy") or 0.0))
+
+    pick = max(usable, key=key)
     out = {k: pick.get(k) for k in ("setup", "estimate", "source_val_accuracy", "accuracy")}
-    out["candidates"] = len(usable)
+    out["candidates"], out["rule"] = len(usable), rule
+    if rule == "lower":
+        out["lower"] = pick["lower"]
     scored = [c for c in candidates if c.get("accuracy") is not None]
     if pick.get("accuracy") is not None:  # the best row may be one without an estimate
         best = max(scored, key=lambda c: float(c["accuracy"]))

@@ -89,8 +89,10 @@ class EvaluationConfig(BaseModel):
             the target's train split are clamped to it, below its class count dropped (noted).
         estimator: the label-free estimate in the summary that picks the recommended setup:
             ``atc-ne`` (average thresholded confidence, negative entropy; Garg et al. 2022),
-            ``atc-mc`` (the same with the top-class probability) or ``doc`` (difference of
-            confidences). All three are in ``metrics.json``.
+            ``atc-mc`` (the same with the top-class probability), ``doc`` (difference of
+            confidences), ``ac`` (average calibrated confidence) or ``average`` (the mean of
+            ATC-NE, DoC and AC). All are in ``metrics.json``, computed after temperature scaling
+            on the source validation rows.
         plots: write PNG plots.
         a_distance_encoders: encoders (keys of ``encoders``) whose proxy A-distance is measured
             (default: all). Each costs one frozen encoding of every domain, which is wasted on
@@ -104,7 +106,7 @@ class EvaluationConfig(BaseModel):
     oracle: bool = True
     target_only: bool = True
     label_budgets: list[int | Literal["all"]] = Field(default_factory=_default_label_budgets)
-    estimator: Literal["atc-ne", "atc-mc", "doc"] = "atc-ne"
+    estimator: Literal["atc-ne", "atc-mc", "doc", "ac", "average"] = "atc-ne"
     plots: bool = True
     a_distance_encoders: list[str] | None = None
 

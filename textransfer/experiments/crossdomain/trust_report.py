@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-METHOD_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC"}
+METHOD_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average"}
 
 
 def method_name(method: str) -> str:
@@ -64,6 +64,20 @@ def _spread(estimates: dict[str, Any]) -> float:
     return max(values) - min(values)
 
 
+def _seed_mean(r: dict[str, Any], key: str) -> float | None:
+    """The mean over seeds of a per-seed label-free number (temperature, prediction shift)."""
+    values = [
+        p["label_free"][key]
+        for p in r.get("per_seed") or []
+        if isinstance((p.get("label_free") or {}).get(key), (int, float))
+    ]
+    return sum(values) / len(values) if values else None
+
+
+def _opt(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
 def label_free_section(metrics: dict[str, Any]) -> list[str]:
     """The estimates of every row beside the true accuracy, and each estimator's mean error."""
     rows = metrics["rows"]
@@ -80,9 +94,12 @@ def label_free_section(metrics: dict[str, Any]) -> list[str]:
     ]
     if not shown:
         return lines + ["No row has a label-free estimate (see What could not be measured)."]
+    methods = list(shown[0]["label_free"]["estimates"])
     lines += [
-        "| setup | source → target | source-val acc (n) | ATC-NE | ATC-MC | DoC | spread | true acc | target rows |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setup | source → target | source-val acc (n) | T | pred. shift | "
+        + " | ".join(method_name(m) for m in methods)
+        + " | spread | true acc | target rows |",
+        "|---|---|---|---|---|" + "---|" * len(methods) + "---|---|---|",
     ]
     for r in shown:
         lf = r["label_free"]
@@ -99,18 +116,36 @@ def label_free_section(metrics: dict[str, Any]) -> list[str]:
         )
         lines.append(
             f"| `{r['setup']}` | {_pair(r)} | {lf['source_val_accuracy']['mean']:.3f} ({lf['n_source_val']}) | "
-            f"{cell('atc-ne')} | {cell('atc-mc')} | {cell('doc')} | {_spread(est):.3f} | {true} | "
-            f"{lf['target_rows']}, {lf['n_target']} |"
+            f"{_opt(_seed_mean(r, 'temperature'), '.2f')} | {_opt(_seed_mean(r, 'prediction_shift'), '.2f')} | "
+            + " | ".join(cell(m) for m in methods)
+            + f" | {_spread(est):.3f} | {true} | {lf['target_rows']}, {lf['n_target']} |"
         )
     lines += [
         "",
-        "spread: largest minus smallest estimate of the row, a label-free warning: estimators that "
-        "disagree cannot all be right.",
+        "T: the temperature fitted on the source validation rows (> 1: the model was overconfident there); "
+        "every estimate is computed on the temperature-scaled probabilities (two-class ATC does not depend on "
+        "it). pred. shift: how far the mix of predicted classes moves from source validation to target (total "
+        "variation); a large one warns of a model that sees the target very differently, which no confidence-"
+        "based estimate can see. AC: the mean calibrated confidence on the target; average: the mean of "
+        "ATC-NE, DoC and AC. spread: largest minus smallest estimate of the row, a label-free warning: "
+        "estimators that disagree cannot all be right.",
     ]
     lines.append("")
     if "mae" in summary:
         mae = ", ".join(f"{method_name(m)} {v:.3f}" for m, v in summary["mae"].items())
         lines.append(f"Mean absolute error over the {summary['rows']} {summary['over']}: {mae}.")
+        used = [
+            r for r in shown if not r["same_domain"] and "true_accuracy" in r["label_free"]
+        ]
+        if used:
+            no_shift = sum(
+                abs(r["label_free"]["source_val_accuracy"]["mean"] - r["label_free"]["true_accuracy"])
+                for r in used
+            ) / len(used)
+            lines.append(
+                f"For scale: taking the source validation accuracy as the target accuracy (assuming no shift) "
+                f"errs by {no_shift:.3f} on the same rows."
+            )
     else:
         lines.append("No cross-domain row has target labels: the estimates cannot be checked here.")
     return lines
@@ -125,10 +160,15 @@ def recommendation_section(metrics: dict[str, Any]) -> list[str]:
         if "missing" in rec:
             lines.append(head + f"no recommendation ({rec['missing']}).")
             continue
+        chosen_by = (
+            f"the highest smallest-of-the-estimators ({rec['lower']:.3f}, the estimate minus their "
+            f"disagreement) of {rec['candidates']} setup(s), {method} estimate {rec['estimate']:.3f}"
+            if rec.get("rule") == "lower" and rec.get("lower") is not None
+            else f"the highest {method} estimate of {rec['candidates']} setup(s), {rec['estimate']:.3f}"
+        )
         text = (
-            f"use **`{rec['setup']}`**: the highest {method} estimate of {rec['candidates']} setup(s), "
-            f"{rec['estimate']:.3f} (source validation accuracy {rec['source_val_accuracy']:.3f}, the tie-breaker), "
-            f"chosen without a single {rec['target']} label."
+            f"use **`{rec['setup']}`**: {chosen_by} (source validation accuracy "
+            f"{rec['source_val_accuracy']:.3f}, the tie-breaker), chosen without a single {rec['target']} label."
         )
         if "regret" in rec and rec["best_setup"] == rec["setup"]:
             text += f" Its true accuracy, {rec['accuracy']:.3f}, is also the best of the pair: regret 0."
