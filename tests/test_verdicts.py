@@ -413,3 +413,29 @@ def test_a_fine_tuned_setup_is_worth_labels_on_its_frozen_twins_curve(
     assert list(w["curve"]) == ["4", "160"] and w["text"] != "n/a"
     report = (result.run_dir / "report.md").read_text()
     assert f"{w['text']} †" in report and "frozen twin" in report
+
+
+def test_regret_is_also_given_over_the_seeds_both_rows_ran() -> None:
+    from textransfer.experiments.crossdomain.matrix import recommendations
+    from textransfer.experiments.crossdomain.trust_report import recommendation_section
+
+    def row(setup: str, estimate: float, per_seed: dict[int, float]) -> dict[str, Any]:
+        mean = float(np.mean(list(per_seed.values())))
+        return {
+            "setup": setup, "source": "movies", "target": "products", "same_domain": False,
+            "label_free": {"estimate": estimate, "source_val_accuracy": {"mean": 0.8}},
+            "cross_domain": {"accuracy": {"mean": mean}},
+            "per_seed": [{"seed": s, "cross_domain": {"accuracy": a}} for s, a in per_seed.items()],
+        }
+
+    # The pick ran 3 seeds (mean 0.78, seed 0 at 0.80); the best row ran seed 0 only (0.81).
+    rows = [row("frozen", 0.85, {0: 0.80, 1: 0.79, 2: 0.75}), row("finetune", 0.70, {0: 0.81})]
+    rec = recommendations(rows)[0]
+    assert rec["setup"] == "frozen" and rec["best_setup"] == "finetune"
+    assert rec["regret"] == pytest.approx(0.03)
+    assert rec["regret_shared_seeds"] == {"seeds": [0], "regret": pytest.approx(0.01)}
+    text = "\n".join(recommendation_section({"recommendation": [rec]}))
+    assert "over the seed(s) both ran (0) the regret is 0.010" in text
+    # Same seeds: no second figure.
+    same = recommendations([row("frozen", 0.85, {0: 0.80}), row("finetune", 0.70, {0: 0.81})])[0]
+    assert "regret_shared_seeds" not in same

@@ -67,7 +67,8 @@ DEFINITIONS = {
     "= |estimate - true accuracy| (seed means)",
     "recommendation": "per source -> target pair, the setup with the highest label-free estimate (ties: the "
     "higher source validation accuracy); chosen without target labels. regret = best true cross-domain "
-    "accuracy of the pair - that of the recommended setup",
+    "accuracy of the pair - that of the recommended setup (seed means; when the two rows ran different "
+    "seeds, also over the seeds both ran: regret_shared_seeds)",
     "a_distance": "proxy A-distance 2(1 - 2 err) of a linear domain classifier on frozen encoder features of "
     "the source and target test splits, err measured on a held-out half",
     "ci95": "percentile bootstrap over test rows of the seed-mean metric (1000 resamples by default)",
@@ -292,5 +293,37 @@ def recommendations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rec = {"source": pair[0], "target": pair[1], **recommend(candidates(None))}
         if "missing" not in rec:
             rec["by_method"] = {m: recommend(candidates(m)).get("setup") for m in METHODS}
+        if rec.get("regret") is not None and rec["best_setup"] != rec["setup"]:
+            by_setup = {r["setup"]: r for r in mine}
+            paired = shared_seed_regret(by_setup[rec["setup"]], by_setup[rec["best_setup"]])
+            if paired is not None:
+                rec["regret_shared_seeds"] = paired
         out.append(rec)
     return out
+
+
+def _seed_accuracies(row: dict[str, Any]) -> dict[int, float]:
+    return {
+        int(p["seed"]): float(p["cross_domain"]["accuracy"])
+        for p in row.get("per_seed") or []
+        if "accuracy" in (p.get("cross_domain") or {})
+    }
+
+
+def shared_seed_regret(pick: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] | None:
+    """The regret of ``pick`` against ``best`` over the seeds both rows ran, when their seed sets
+    differ (a fine-tuned row on seed 0 only against 3-seed means compares unlike things); None
+    when the seeds are the same or none is shared.
+
+    Example:
+        >>> a = {"per_seed": [{"seed": s, "cross_domain": {"accuracy": x}} for s, x in [(0, 0.80), (1, 0.70)]]}
+        >>> b = {"per_seed": [{"seed": 0, "cross_domain": {"accuracy": 0.81}}]}
+        >>> shared_seed_regret(a, b)
+        {'seeds': [0], 'regret': 0.01}
+    """
+    mine, theirs = _seed_accuracies(pick), _seed_accuracies(best)
+    shared = sorted(set(mine) & set(theirs))
+    if not shared or set(mine) == set(theirs):
+        return None
+    regret = float(np.mean([theirs[s] for s in shared]) - np.mean([mine[s] for s in shared]))
+    return {"seeds": shared, "regret": round(regret, 6)}

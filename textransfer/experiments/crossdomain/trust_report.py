@@ -177,6 +177,13 @@ def recommendation_section(metrics: dict[str, Any]) -> list[str]:
                 f" Its true accuracy is {rec['accuracy']:.3f}; the best row, `{rec['best_setup']}`, has "
                 f"{rec['best_accuracy']:.3f}: regret {rec['regret']:.3f}."
             )
+            paired = rec.get("regret_shared_seeds")
+            if paired is not None:
+                seeds = ", ".join(str(x) for x in paired["seeds"])
+                text += (
+                    f" The two rows ran different seeds; over the seed(s) both ran ({seeds}) the regret "
+                    f"is {paired['regret']:.3f}."
+                )
         else:
             text += " The target has no labels, so its regret is unknown."
         others = {m: s for m, s in (rec.get("by_method") or {}).items() if method_name(m) != method}
