@@ -40,6 +40,8 @@ _LAZY = {
     "list_heads": ("textransfer.heads.base", "list_heads"),
     "create_strategy": ("textransfer.strategies.base", "create_strategy"),
     "list_strategies": ("textransfer.strategies.base", "list_strategies"),
+    "FitContext": ("textransfer.strategies.base", "FitContext"),
+    "FitResult": ("textransfer.strategies.base", "FitResult"),
     "list_datasets": ("textransfer.data", "list_datasets"),
     "load_dataset": ("textransfer.data", "load"),
     "LabeledTexts": ("textransfer.data.labeled", "LabeledTexts"),

@@ -128,7 +128,7 @@ class Classifier:
     def encoder_trained(self) -> bool:
         """True when the encoder's weights were trained (fine-tuned, adapted): its features are
         then particular to this model, and the feature cache of frozen features is not used."""
-        return bool(getattr(self.encoder, "weights_modified", False))  # TrainableEncoders only
+        return bool(self.encoder.weights_modified)
 
     def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, k)`` float32 from precomputed encoder features ``(n, dim)``."""

@@ -141,6 +141,8 @@ class Encoder(ABC):
 
     registry_name: ClassVar[str]
     modality: ClassVar[str] = "text"
+    #: True once the weights were trained (fine-tuned, adapted); only trainable encoders set it.
+    weights_modified: bool = False
 
     @property
     def name(self) -> str:
