@@ -24,6 +24,8 @@ LAYERS: list[list[str]] = [
     ["_optional", "_builtins", "_progress", "distributed", "precision", "_folders"],
     ["_registry", "resources", "_modelfolder"],
     ["data", "evaluation"],
+    # Component, overrides, YAML load/dump: no registries, no training types.
+    ["config"],
     ["encoders", "heads", "tracking"],
     ["vision", "onnx_classifier", "training"],
     ["hub"],
@@ -32,7 +34,6 @@ LAYERS: list[list[str]] = [
     ["model_outputs"],
     ["estimation"],
     ["evaluating", "serving"],
-    ["config"],
     ["experiments._analysis", "experiments._kernel"],
     ["experiments.train", "experiments.crossdomain", "experiments.curve", "experiments.layers"],
     ["experiments"],

@@ -133,3 +133,17 @@ def test_zero_shot_config_defaults_to_the_cosine_head_and_runs(sentiment_vectors
     assert (
         main(["run", str(cfg), "--set", "strategy.labels={positive: good}"]) == 2
     )  # one label only
+
+
+def test_a_crossdomain_grid_gives_zero_shot_its_cosine_head_too() -> None:
+    """The default head comes from the strategy registry through the experiments layer (config.py
+    itself imports no registry): every config loader must still apply it."""
+    import yaml
+
+    from textransfer.experiments.crossdomain.config import load_crossdomain_config
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "configs" / "crossdomain_toy.yaml").read_text())
+    raw["strategies"] = {"zs": {"name": "zero_shot", "encoders": list(raw["encoders"])[:1]},
+                         "plain": {"name": "frozen", "encoders": list(raw["encoders"])[:1]}}
+    cfg = load_crossdomain_config(raw)
+    assert {k: v.head.name for k, v in cfg.strategies.items()} == {"zs": "cosine", "plain": "logreg"}

@@ -29,7 +29,7 @@ import tempfile
 import time
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -97,6 +97,18 @@ def _run_name(v: str) -> str:
 RunName = Annotated[str, AfterValidator(_run_name)]
 
 
+# Which head a strategy gets when its config names none (logreg; cosine for zero_shot). The
+# experiments layer, which knows the strategy registry, installs the lookup when it is imported
+# (every config loader lives there), so this module stays below the registries; without it, logreg.
+_default_head_lookup: Callable[[str], str | None] | None = None
+
+
+def set_default_head_lookup(lookup: Callable[[str], str | None] | None) -> None:
+    """Installs ``lookup(strategy_name) -> head name or None`` for configs that name no head."""
+    global _default_head_lookup
+    _default_head_lookup = lookup
+
+
 class StrategyConfig(Component):
     """A strategy with its head: ``{name: frozen, head: {name: logreg, C: 1.0}, **kwargs}``."""
 
@@ -105,12 +117,11 @@ class StrategyConfig(Component):
 
     @model_validator(mode="after")
     def _default_head(self) -> StrategyConfig:
-        # Without `head:`, the strategy's own default (logreg; cosine for zero_shot).
-        if "head" not in self.model_fields_set:
-            from textransfer.strategies.base import STRATEGIES
-
-            if self.name in STRATEGIES:
-                self.head = Component(name=getattr(STRATEGIES.get(self.name), "default_head", "logreg"))
+        # Without `head:`, the strategy's own default (see set_default_head_lookup).
+        if "head" not in self.model_fields_set and _default_head_lookup is not None:
+            head = _default_head_lookup(self.name)
+            if head is not None:
+                self.head = Component(name=head)
         return self
 
 

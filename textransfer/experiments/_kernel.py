@@ -34,7 +34,7 @@ import numpy as np
 
 from textransfer._registry import check_params
 from textransfer.classifier import Classifier
-from textransfer.config import Component, SetupConfig
+from textransfer.config import Component, SetupConfig, set_default_head_lookup
 from textransfer.data import LabeledTexts, stratified_split
 from textransfer.data.sources import DataSource
 from textransfer.distributed import is_main_process
@@ -51,6 +51,17 @@ __all__ = [
     "fit_setup", "ids_json", "is_main_process", "probabilities", "reads_frozen_features", "run_cache",
     "saves_checkpoints", "score", "split_target", "training_settings", "validate_components",
 ]
+
+
+def _strategy_default_head(name: str) -> str | None:
+    """The head a strategy gets when its config names none (None: not a registered strategy)."""
+    if name not in STRATEGIES:
+        return None
+    factory = STRATEGIES.get(name)  # a Strategy class, or a plain factory function of a plug-in
+    return factory.default_head if isinstance(factory, type) and issubclass(factory, Strategy) else None
+
+
+set_default_head_lookup(_strategy_default_head)
 
 logger = logging.getLogger("textransfer.experiments")
 
