@@ -39,10 +39,35 @@ def word_sentence_dir(word_bert_dir, tmp_path_factory):
     return d
 
 
+def trainable_text_encoders() -> list[str]:
+    """The registered text encoders whose class has the TrainableEncoder methods: from the
+    registry, so a new trainable text encoder is tested here (or fails make_ft_encoder loudly)."""
+    from textransfer.encoders.base import ENCODERS
+
+    names = []
+    for name in textransfer.list_encoders():
+        cls = ENCODERS.get(name)
+        if isinstance(cls, type) and getattr(cls, "modality", "text") == "text" and all(
+            callable(getattr(cls, m, None)) for m in ("collate", "forward", "layer_groups")
+        ):
+            names.append(name)
+    return names
+
+
+TRAINABLE_TEXT = trainable_text_encoders()
+
+
 def make_ft_encoder(name, bert_dir, sentence_dir=None):
     if name == "sentence":
         return textransfer.create_encoder("sentence", model=str(sentence_dir))
-    return textransfer.create_encoder("transformer", model=str(bert_dir), max_length=32)
+    if name == "transformer":
+        return textransfer.create_encoder("transformer", model=str(bert_dir), max_length=32)
+    raise AssertionError(f"trainable encoder {name!r} has no tiny test instance here: add one to make_ft_encoder")
+
+
+def test_the_trainable_text_encoders_come_from_the_registry() -> None:
+    assert {"transformer", "sentence"} <= set(TRAINABLE_TEXT)
+    assert not {"tfidf", "static"} & set(TRAINABLE_TEXT)
 
 
 def _strategy(epochs=12, **kw):
@@ -55,7 +80,7 @@ def _accuracy(clf, data) -> float:
     return float(np.mean(np.array(clf.predict(data.texts)) == np.array(data.labels)))
 
 
-@pytest.mark.parametrize("encoder", ["transformer", "sentence"])
+@pytest.mark.parametrize("encoder", TRAINABLE_TEXT)
 def test_tiny_bert_overfits_the_toy_corpus(word_bert_dir, word_sentence_dir, toy_movies, encoder):
     enc = make_ft_encoder(encoder, word_bert_dir, word_sentence_dir)
     before = [p.detach().clone() for p in enc.module.parameters()]
@@ -66,7 +91,7 @@ def test_tiny_bert_overfits_the_toy_corpus(word_bert_dir, word_sentence_dir, toy
     assert moved > len(before) // 2  # the encoder itself was trained, not just the head
 
 
-@pytest.mark.parametrize("encoder", ["transformer", "sentence"])
+@pytest.mark.parametrize("encoder", TRAINABLE_TEXT)
 def test_predictions_match_the_trained_module_and_survive_save_load(
     word_bert_dir, word_sentence_dir, toy_movies, toy_products, tmp_path, encoder
 ):
