@@ -28,7 +28,7 @@ def _fit(head, x, y, k):
 
         strategy = create_strategy("frozen")
         strategy.training = TrainingArgs(epochs=40, lr=1e-2, batch_size=16, patience=None)
-        fit_torch_head_on_arrays(head, x, y, None, None, strategy)
+        fit_torch_head_on_arrays(head, x, y, None, None, strategy.training)
 
 
 @pytest.mark.parametrize("name", textransfer.list_heads())

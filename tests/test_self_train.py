@@ -14,13 +14,12 @@ import pytest
 import textransfer
 from textransfer.data.labeled import LabeledTexts
 from textransfer.encoders import create_encoder
+from textransfer.evaluation.label_free import fit_temperature, temperature_scale
 from textransfer.heads.base import create_head
 from textransfer.strategies.base import CapabilityError, create_strategy
 from textransfer.strategies.self_train import (
     _FrozenRounds,
-    apply_temperature,
     estimate_target_prior,
-    fit_temperature,
     select_pseudo_labels,
 )
 
@@ -87,7 +86,7 @@ def test_temperature_scaling_fixes_overconfidence() -> None:
     proba = np.where(pred[:, None] == np.arange(2), p_pred[:, None], 1 - p_pred[:, None])
     t = fit_temperature(proba, y)
     assert 2.5 < t < 3.5
-    calibrated = apply_temperature(proba, t).max(axis=1)
+    calibrated = temperature_scale(proba, t).max(axis=1)
     assert abs(calibrated.mean() - right.mean()) < 0.02 < abs(proba.max(axis=1).mean() - right.mean())
 
 

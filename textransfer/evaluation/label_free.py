@@ -62,6 +62,7 @@ __all__ = [
     "estimate_accuracy",
     "fit_temperature",
     "label_free_estimates",
+    "predicted_mix",
     "prediction_shift",
     "temperature_scale",
     "too_small",
@@ -205,6 +206,12 @@ def fit_temperature(probs: Any, labels: Any, bounds: tuple[float, float] = (0.05
     return float(1.0 / np.sqrt(lo * hi))
 
 
+def predicted_mix(probs: Any) -> np.ndarray:
+    """``(k,)`` share of the rows of ``(n, k)`` ``probs`` predicted as each class."""
+    p = np.asarray(probs)
+    return np.bincount(p.argmax(axis=1), minlength=p.shape[1]) / max(len(p), 1)
+
+
 def prediction_shift(source_val_probs: Any, target_probs: Any) -> float:
     """Total-variation distance between the predicted-class frequencies on the source
     validation rows and on the target rows (0: the same mix of predictions; 1: disjoint).
@@ -213,11 +220,7 @@ def prediction_shift(source_val_probs: Any, target_probs: Any) -> float:
     often on the target either meets a target whose classes are balanced differently or sees it
     very differently, and confidence-based estimates cannot tell which.
     """
-    src, tgt = np.asarray(source_val_probs), np.asarray(target_probs)
-    k = src.shape[1]
-    f_src = np.bincount(src.argmax(axis=1), minlength=k) / len(src)
-    f_tgt = np.bincount(tgt.argmax(axis=1), minlength=k) / len(tgt)
-    return float(0.5 * np.abs(f_src - f_tgt).sum())
+    return float(0.5 * np.abs(predicted_mix(source_val_probs) - predicted_mix(target_probs)).sum())
 
 
 def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str | None:

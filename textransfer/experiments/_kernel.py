@@ -148,19 +148,17 @@ def validate_components(setup: SetupConfig, where: str = "") -> None:
     """
     prefix = f"{where}." if where else ""
     assert setup.encoder is not None and setup.strategy is not None
-    strategy_params = {k: v for k, v in setup.strategy.params().items()}
     if setup.encoder.name in ENCODERS.names():  # precision's values and the encoders without one
         from textransfer.precision import check_encoder_precision
 
         check_encoder_precision(setup.encoder.name, setup.encoder.params(), prefix + "encoder")
     for section, registry, comp, params in (
         ("encoder", ENCODERS, setup.encoder, setup.encoder.params()),
-        ("strategy", STRATEGIES, setup.strategy, strategy_params),
+        ("strategy", STRATEGIES, setup.strategy, setup.strategy.params()),
         ("strategy.head", HEADS, setup.strategy.head, setup.strategy.head.params()),
     ):
         check_params(registry.get(comp.name), params, section=prefix + section, name=comp.name)
     training_args(setup.training or {}, section=prefix + "training")  # keys, types and ranges
-
 
 
 # -- fitting ------------------------------------------------------------------------------------

@@ -28,16 +28,14 @@ logger = logging.getLogger("textransfer.strategies")
 
 def fit_torch_head_on_arrays(
     head: TorchHead, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
-    training: TrainingArgs | Strategy,
+    args: TrainingArgs,
 ) -> dict[str, Any]:
-    """Trains a TorchHead on feature arrays with the one training loop (``training``: its
-    settings, or a strategy's own); returns its best epoch and history."""
+    """Trains a TorchHead on feature arrays with the one training loop under ``args``;
+    returns its best epoch and history."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     from textransfer.training.loop import train
-
-    args = training.training if isinstance(training, Strategy) else training
 
     def collate(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
         feats, labels = zip(*rows, strict=True)

@@ -73,6 +73,7 @@ import numpy as np
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts, LabelMap
 from textransfer.encoders.base import Encoder, FittableEncoder, TrainableEncoder
+from textransfer.evaluation.label_free import fit_temperature, predicted_mix, temperature_scale
 from textransfer.heads.base import ArrayHead, Head, TorchHead
 from textransfer.strategies._checks import integer, number
 from textransfer.strategies.base import (
@@ -95,36 +96,6 @@ _FINETUNE_ONLY = ("freeze_embeddings", "freeze_bottom", "gradual_unfreezing", "l
 
 
 # -- calibration and selection (pure numpy) -----------------------------------------------------
-
-
-def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
-    """The temperature ``T`` minimising the NLL of ``softmax(log(proba) / T)`` on labeled rows.
-
-    Log-probabilities are the logits up to a per-row constant, so this is temperature scaling
-    (Guo et al. 2017) for any head that outputs probabilities. ``T`` is searched in [e^-4, e^4].
-
-    Args:
-        proba: ``(n, k)`` class probabilities of held-out *source* rows.
-        y: ``(n,)`` their class ids.
-    """
-    from scipy.optimize import minimize_scalar
-
-    logp = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0))
-    rows = np.arange(len(y))
-
-    def nll(log_t: float) -> float:
-        z = logp / math.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, y]))
-
-    return float(math.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
-
-
-def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """``softmax(log(proba) / temperature)``, ``(n, k)`` float64."""
-    z = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)) / temperature
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -169,7 +140,7 @@ def estimate_target_prior(proba_val: np.ndarray, y_val: np.ndarray, proba_target
     np.add.at(joint, (proba_val.argmax(axis=1), y_val), 1.0)
     joint /= max(len(y_val), 1)
     source_prior = joint.sum(axis=0)
-    mu = np.bincount(proba_target.argmax(axis=1), minlength=k) / max(len(proba_target), 1)
+    mu = predicted_mix(proba_target)
     weights = np.linalg.lstsq(joint, mu, rcond=None)[0]  # least squares: C may be near-singular
     prior = np.clip(weights * source_prior, 0.0, None)
     if prior.sum() <= 0:  # nothing usable (a model that predicts one class): the predicted mix
@@ -362,7 +333,7 @@ class SelfTrainStrategy(Strategy):
             to 0.5 in equal steps over ``rounds`` (0.2, 0.35, 0.5 for 3 rounds).
         balance: class mix of the pseudo-labels: ``source_prior`` (default), ``equal``,
             ``predicted`` (CBST: the same share of each predicted class) or ``estimated`` (the
-            target's mix, estimated each round without target labels by BBSE).
+            target's mix, estimated once from the source-only model, without target labels, by BBSE).
         min_confidence: calibrated confidence a pseudo-label needs (0 <= x < 1).
         min_change: stop when the pseudo-label set changes less than this (Jaccard distance).
         val_tolerance: stop, keeping the previous round's model, when source-validation accuracy
@@ -520,7 +491,7 @@ class SelfTrainStrategy(Strategy):
         best, previous, stopped = learner.snapshot(), None, f"completed {self.rounds} round(s)"
         for r in range(1, self.rounds + 1):
             temperature = fit_temperature(p_val, y_val)
-            proba = apply_temperature(learner.proba_target(), temperature)
+            proba = temperature_scale(learner.proba_target(), temperature)
             if self.balance == "estimated" and r == 1:
                 # Once, from the source-only model: BBSE needs a fixed predictor whose source
                 # confusion matrix describes it; a model trained on its own pseudo-labels would

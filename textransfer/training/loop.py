@@ -520,14 +520,14 @@ def _cxx_compiler() -> str | None:
 def _use_compile(args: TrainingArgs, steps: int, device: Any) -> bool:
     """Whether to compile: ``compile: true`` always (an error without a C++ compiler on a CPU),
     ``auto`` for runs of :data:`COMPILE_AUTO_MIN_STEPS` optimiser steps or more on the device."""
-    on_cpu = getattr(device, "type", str(device)) == "cpu"
+    kind = getattr(device, "type", str(device))
+    on_cpu = kind == "cpu"
     if args.compile is True:
         if on_cpu and _cxx_compiler() is None:
             raise TrainingError("training.compile: true needs a C++ compiler on a CPU (torch.compile builds "
                                 "C++ kernels): install g++ (or set CXX), or use compile: false")
         return True
     if args.compile == "auto":
-        kind = getattr(device, "type", str(device))
         min_steps = COMPILE_AUTO_MIN_STEPS.get(kind)
         use = min_steps is not None and steps >= min_steps and (not on_cpu or _cxx_compiler() is not None)
         logger.info("compile: auto -> %s (%d optimiser steps; on %s compiling pays from %s)", use, steps, kind,

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from textransfer.distributed import is_multi_process
+
 logger = logging.getLogger("textransfer.training")
 
 
@@ -64,7 +66,7 @@ def busy_elsewhere(samples: int = 5, interval: float = 0.02, loadavg: str = "/pr
 
 def auto_threads(current: int) -> int:
     """The thread count ``auto`` picks: the cores nobody else is using, between 1 and ``current``."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if is_multi_process():
         return current
     busy = busy_elsewhere()
     if busy is None:
