@@ -19,7 +19,7 @@ from textransfer import cli  # noqa: E402
 from textransfer.export import EXPORT_META, ExportError, OnnxClassifier, export_onnx  # noqa: E402
 from textransfer.heads.base import create_head  # noqa: E402
 from textransfer.strategies.base import create_strategy  # noqa: E402
-from textransfer.training.loop import TrainingArgs  # noqa: E402
+from textransfer.training.args import TrainingArgs  # noqa: E402
 
 # Toy product sentences plus texts that exercise padding, truncation (max_length 16), casing,
 # surrounding spaces, unknown words and the empty string.

@@ -71,7 +71,7 @@ def test_k_outside_range_names_L(make_encoder):
 def test_frozen_bottom_groups_do_not_train(make_encoder):
     from textransfer.experiments.layers.run import BottomFrozenFinetune
     from textransfer.heads.base import create_head
-    from textransfer.training.loop import TrainingArgs
+    from textransfer.training.args import TrainingArgs
 
     enc = make_encoder("cnn")
     before = _snapshot(enc)
@@ -88,7 +88,7 @@ def test_random_transformer_is_seeded_and_saved_with_its_weights(tiny_bert_dir, 
     from textransfer.encoders import create_encoder
     from textransfer.heads.base import create_head
     from textransfer.strategies.base import create_strategy
-    from textransfer.training.loop import TrainingArgs
+    from textransfer.training.args import TrainingArgs
 
     pre = create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
     r1 = create_encoder(

@@ -85,7 +85,7 @@ def test_bf16_with_amx_does_not_warn(machine, tiny_bert_dir):
 
 
 def test_mixed_precision_auto_for_training():
-    from textransfer.training.loop import training_args
+    from textransfer.training.args import training_args
 
     assert resolve_mixed_precision("auto", "cpu", caps=AMX) == "bf16"
     assert resolve_mixed_precision("auto", "cpu", caps=AVX512_BF16) == "no"

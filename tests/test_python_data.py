@@ -15,7 +15,7 @@ from tests.conftest import make_toy
 from textransfer.data import LabeledTexts, load_with_report
 from textransfer.encoders.cache import FeatureCache
 from textransfer.strategies import STRATEGIES, Strategy
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.args import TrainingArgs
 
 pd = pytest.importorskip("pandas")
 

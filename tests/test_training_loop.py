@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
 from textransfer.training import TrainingArgs, TrainingError, train  # noqa: E402
-from textransfer.training.loop import param_groups  # noqa: E402
+from textransfer.training.optim import param_groups  # noqa: E402
 
 
 class Tiny(torch.nn.Module):
@@ -81,7 +83,7 @@ def test_warmup_schedule_matches_transformers(warmup: int, total: int) -> None:
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from textransfer.training.loop import linear_warmup_schedule
+    from textransfer.training.optim import linear_warmup_schedule
 
     def rates(make) -> list[float]:
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -97,16 +99,18 @@ def test_warmup_schedule_matches_transformers(warmup: int, total: int) -> None:
 
 
 def test_the_loop_does_not_import_transformers() -> None:
-    """A core install (no transformers) can train a head: the loop imports transformers nowhere."""
+    """A core install (no transformers) can train a head: the loop and what it sets up with
+    import transformers nowhere."""
     import ast
     from pathlib import Path
 
-    import textransfer.training.loop as loop
+    from textransfer.training import _setup, args, loop, optim
 
-    tree = ast.parse(Path(loop.__file__).read_text())
-    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not {m for m in imported if m.split(".")[0] == "transformers"}
+    for module in (loop, _setup, optim, args):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in imported if m.split(".")[0] == "transformers"}, module.__name__
 
 
 # -- speed options: optimizer_kernel, compile (what they select, not how fast they are) ---------
@@ -120,7 +124,7 @@ def test_the_loop_does_not_import_transformers() -> None:
     ({"threads": "many"}, "training.threads"),
 ])
 def test_unknown_speed_settings_are_refused_at_config_load(settings, message) -> None:
-    from textransfer.training.loop import training_args
+    from textransfer.training.args import training_args
 
     with pytest.raises(ValueError, match=message):
         training_args(settings)
@@ -133,11 +137,11 @@ def test_unknown_speed_settings_are_refused_at_config_load(settings, message) ->
 ])
 def test_optimizer_kernel_reaches_adamw(monkeypatch, kernel, flag, value) -> None:
     """The loop builds AdamW with the kernel asked for; ``auto`` picks the fused one on a CPU."""
-    import textransfer.training.loop as loop
+    import textransfer.training._setup as setup
 
     built = []
-    real = loop._optimizer
-    monkeypatch.setattr(loop, "_optimizer", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    real = setup.make_optimizer
+    monkeypatch.setattr(setup, "make_optimizer", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
     train(Tiny(), _loader(), None, TrainingArgs(epochs=1, optimizer_kernel=kernel))
     assert len(built) == 1 and built[0].defaults[flag] is value
 
@@ -173,12 +177,12 @@ def test_compile_setting_decides_what_the_steps_call(monkeypatch, compile_, min_
     """compile: true always trains through the compiled twin; auto only from the device's
     COMPILE_AUTO_MIN_STEPS optimiser steps (here 4 batches x 1 epoch = 4 steps; None: never);
     false never."""
-    import textransfer.training.loop as loop
+    import textransfer.training._setup as setup
 
     twins = []
-    monkeypatch.setattr(loop, "COMPILE_AUTO_MIN_STEPS", {"cpu": min_steps})
-    monkeypatch.setattr(loop, "_cxx_compiler", lambda: "g++")
-    monkeypatch.setattr(loop, "_compiled", lambda module, n: twins.append(_CountingTwin(module)) or twins[-1])
+    monkeypatch.setattr(setup, "COMPILE_AUTO_MIN_STEPS", {"cpu": min_steps})
+    monkeypatch.setattr(setup, "cxx_compiler", lambda: "g++")
+    monkeypatch.setattr(setup, "compiled_twin", lambda module, n: twins.append(_CountingTwin(module)) or twins[-1])
     m = Tiny()
     before = m.out.weight.detach().clone()
     train(m, _loader(), _loader(seed=1), TrainingArgs(epochs=1, compile=compile_))
@@ -188,9 +192,9 @@ def test_compile_setting_decides_what_the_steps_call(monkeypatch, compile_, min_
 
 
 def test_compile_without_a_cxx_compiler_names_the_fix(monkeypatch) -> None:
-    import textransfer.training.loop as loop
+    import textransfer.training._setup as setup
 
-    monkeypatch.setattr(loop, "_cxx_compiler", lambda: None)
+    monkeypatch.setattr(setup, "cxx_compiler", lambda: None)
     with pytest.raises(TrainingError, match="needs a C.. compiler"):
         train(Tiny(), _loader(), None, TrainingArgs(epochs=1, compile=True))
     train(Tiny(), _loader(), None, TrainingArgs(epochs=1, compile="auto"))  # auto falls back to eager
@@ -214,7 +218,7 @@ class _Blocks(torch.nn.Module):
 def test_the_compiled_twin_compiles_each_repeated_block_and_shares_the_parameters() -> None:
     from torch._dynamo.eval_frame import OptimizedModule
 
-    from textransfer.training.loop import _compiled
+    from textransfer.training._setup import compiled_twin as _compiled
 
     m = _Blocks()
     twin = _compiled(m, 1)
@@ -297,3 +301,96 @@ def test_busy_elsewhere_counts_other_processes_not_this_one(monkeypatch, tmp_pat
     monkeypatch.setattr(threads, "_cores", lambda: 2)
     monkeypatch.setattr(threads, "busy_elsewhere", lambda: None)
     assert threads.auto_threads(2) == 2  # nothing known: torch's setting stays
+
+
+# -- host syncs: a step's loss is read back a step late ------------------------------------------
+
+
+def test_no_loss_is_read_back_between_a_forward_and_its_backward(monkeypatch) -> None:
+    """On a GPU, reading the loss right after the forward makes the host wait for the device
+    before it may launch the backward; the loop reads each loss once the next batch is launched."""
+    import accelerate
+
+    events: list[str] = []
+
+    class Logged(Tiny):
+        def forward(self, features, labels):
+            events.append("forward")
+            return super().forward(features, labels)
+
+    real_item, real_backward = torch.Tensor.item, accelerate.Accelerator.backward
+    monkeypatch.setattr(torch.Tensor, "item", lambda t: events.append("item") or real_item(t))
+    monkeypatch.setattr(accelerate.Accelerator, "backward",
+                        lambda self, loss, **kw: events.append("backward") or real_backward(self, loss, **kw))
+    res = train(Logged(), _loader(64), None, TrainingArgs(epochs=1, patience=None))
+    steps = events[events.index("forward"):]  # (set-up reads a value or two before training)
+    assert steps.count("forward") == 4 and steps.count("backward") == 4 and steps.count("item") == 4
+    assert all(steps[steps.index("forward", i) + 1] == "backward" for i in range(len(steps)) if steps[i] == "forward")
+    assert steps[:5] == ["forward", "backward", "forward", "backward", "item"] and steps[-1] == "item"
+    assert math.isfinite(res.history[0]["train_loss"])
+
+
+def test_trackers_get_each_optimiser_steps_loss_and_lr() -> None:
+    """Read back late, each step's loss and learning rate still reach the tracker under its own
+    step: the mean over the step's accumulated batches, and the lr after that step."""
+    from textransfer import tracking
+
+    class Constant(Tiny):  # batch i's loss is i + 1 (and a gradient to step on)
+        calls = 0
+
+        def forward(self, features, labels):
+            out = super().forward(features, labels)
+            Constant.calls += 1
+            return {"logits": out["logits"], "loss": out["loss"] * 0 + Constant.calls + out["loss"] * 1e-9}
+
+    logged: list[tuple[int, float, float]] = []
+
+    class Tracker:
+        log_every = 1
+
+        def log(self, values, step):
+            if "train/loss" in values:  # (epoch rows come as epoch/...)
+                logged.append((step, values["train/loss"], values["train/lr"]))
+
+    with tracking.recording(Tracker()):  # type: ignore[arg-type]
+        res = train(Constant(), _loader(128), None,
+                    TrainingArgs(epochs=1, lr=0.1, grad_accum=2, warmup_ratio=0.0, patience=None))
+    # 8 batches, 2 per step: the losses 1..8 give step means 1.5, 3.5, 5.5, 7.5; lr decays 0.1 -> 0.
+    assert [s for s, _, _ in logged] == [1, 2, 3, 4]
+    assert [loss for _, loss, _ in logged] == pytest.approx([1.5, 3.5, 5.5, 7.5], abs=1e-6)
+    assert [lr for _, _, lr in logged] == pytest.approx([0.075, 0.05, 0.025, 0.0])
+    assert res.history[0]["train_loss"] == pytest.approx(4.5, abs=1e-6)
+
+
+class _AutocastSpy(Tiny):
+    """Records whether each forward ran under CPU autocast."""
+
+    def __init__(self):
+        super().__init__()
+        self.autocast: list[bool] = []
+
+    def forward(self, features, labels):
+        self.autocast.append(torch.is_autocast_enabled("cpu"))
+        return super().forward(features, labels)
+
+
+def test_a_fit_that_asks_for_no_precision_does_not_inherit_the_last_ones() -> None:
+    """After a bf16 fit, a fit with mixed_precision unset trains at full precision (what
+    Accelerate does for "unset" in a fresh process), not at the bf16 left in the process."""
+    train(Tiny(), _loader(), None, TrainingArgs(epochs=1, mixed_precision="bf16"))
+    spy = _AutocastSpy()
+    train(spy, _loader(), None, TrainingArgs(epochs=1))
+    assert spy.autocast and not any(spy.autocast)
+
+
+def test_a_module_trained_under_bf16_predicts_at_full_precision_afterwards() -> None:
+    """The trained module comes back without Accelerate's autocast wrapper: in memory it
+    predicts what the saved model will predict, in fp32."""
+    spy = _AutocastSpy()
+    train(spy, _loader(), None, TrainingArgs(epochs=1, mixed_precision="bf16"))
+    assert all(spy.autocast)  # trained under bf16 autocast
+    spy.autocast.clear()
+    x = torch.randn(8, 4)
+    out = spy(x, torch.zeros(8, dtype=torch.long))["logits"]
+    assert spy.autocast == [False]
+    torch.testing.assert_close(out, spy.out(spy.frozen(x)) * spy.scale)

@@ -11,7 +11,7 @@ from textransfer.classifier import load
 from textransfer.encoders import create_encoder
 from textransfer.heads.base import create_head
 from textransfer.strategies.base import create_strategy
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.args import TrainingArgs
 
 
 def _tiny_cnn(**kw):

@@ -45,7 +45,7 @@ _LAZY = {
     "list_datasets": ("textransfer.data", "list_datasets"),
     "load_dataset": ("textransfer.data", "load"),
     "LabeledTexts": ("textransfer.data.labeled", "LabeledTexts"),
-    "TrainingArgs": ("textransfer.training.loop", "TrainingArgs"),
+    "TrainingArgs": ("textransfer.training.args", "TrainingArgs"),
     "TextTransferClassifier": ("textransfer.estimator", "TextTransferClassifier"),
 }
 

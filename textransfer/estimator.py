@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.args import TrainingArgs
 
 # Defaults of the training settings come from TrainingArgs itself: one source of truth.
 # Every field has a plain default (dict[str, Any]: mypy would keep dataclasses.MISSING in the type).
@@ -202,7 +202,7 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
         epochs, lr, train_batch_size, weight_decay, warmup_ratio, grad_accum, max_grad_norm,
             mixed_precision, metric, patience: training settings of torch heads and
             fine-tuning (the ``training:`` section of a config; see
-            :class:`textransfer.training.loop.TrainingArgs`).
+            :class:`textransfer.training.args.TrainingArgs`).
 
     Attributes:
         classes_: the labels seen in ``fit``, sorted; the column order of :meth:`predict_proba`.

@@ -44,7 +44,7 @@ from textransfer.evaluation.scoring import Scored, score_predictions
 from textransfer.heads.base import HEADS, Head
 from textransfer.strategies.base import STRATEGIES, FitContext, Strategy
 from textransfer.training import checkpoint as ckpt
-from textransfer.training.loop import TrainingArgs, training_args
+from textransfer.training.args import TrainingArgs, training_args
 
 __all__ = [
     "Checkpointing", "FeatureStore", "SetupFit", "analysis_limit_notes", "config_cache", "limit_note", "process_folder", "SharedEncoders", "build_components", "check_buildable", "covers",

@@ -43,7 +43,7 @@ from textransfer.data.labeled import LabeledTexts, LabelMap
 from textransfer.encoders.base import Encoder
 from textransfer.encoders.cache import FeatureCache
 from textransfer.heads.base import Head
-from textransfer.training.loop import TrainingArgs, training_args
+from textransfer.training.args import TrainingArgs, training_args
 
 
 def _load_builtin_strategies() -> None:

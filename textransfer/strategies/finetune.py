@@ -36,8 +36,8 @@ from textransfer.strategies.base import (
     Strategy,
     register_strategy,
 )
+from textransfer.training.args import TrainingArgs
 from textransfer.training.freezing import FreezePlan, FreezeSpec
-from textransfer.training.loop import TrainingArgs
 
 
 class _TrainedEncoder(Protocol):

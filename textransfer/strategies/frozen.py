@@ -21,7 +21,7 @@ from textransfer.strategies.base import (
     Strategy,
     register_strategy,
 )
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.args import TrainingArgs
 
 logger = logging.getLogger("textransfer.strategies")
 

@@ -55,7 +55,7 @@ from textransfer.strategies.base import (
     require_target_texts,
 )
 from textransfer.strategies.finetune import FinetuneStrategy, mark_trained, trainable_encoder_names
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.args import TrainingArgs
 
 logger = logging.getLogger("textransfer.strategies")
 
@@ -218,9 +218,9 @@ class DAPTStrategy(FinetuneStrategy):
         import time
 
         from textransfer import tracking
-        from textransfer.training.loop import param_groups
         from textransfer.training.loop import train as train_loop
         from textransfer.training.mlm import mlm_collator, mlm_loader, tokenize_texts
+        from textransfer.training.optim import param_groups
 
         fit_args = training or self.training
         seed = fit_args.seed
@@ -353,9 +353,9 @@ class UDALMStrategy(DAPTStrategy):
         from torch.utils.data import DataLoader, Dataset
 
         from textransfer.training.batching import LengthGroupedBatchSampler, input_loader
-        from textransfer.training.loop import param_groups
         from textransfer.training.loop import train as train_loop
         from textransfer.training.mlm import MixedCollator, MixedLoss, mlm_collator, tokenize_texts
+        from textransfer.training.optim import param_groups
 
         ctx = self.context(context)
         args, seed = ctx.training, ctx.training.seed

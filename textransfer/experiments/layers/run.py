@@ -43,7 +43,7 @@ from textransfer.experiments._kernel import (
 )
 from textransfer.experiments.layers.config import LayersConfig
 from textransfer.strategies.finetune import FinetuneStrategy
-from textransfer.training.loop import TrainingArgs
+from textransfer.training.args import TrainingArgs
 
 __all__ = ["BottomFrozenFinetune", "LayersResult", "LayersRun", "run_layers"]
 
