@@ -219,9 +219,14 @@ def test_source_val_drop_rolls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_frozen_base_with_a_torch_head_and_saved_model(tmp_path: Path) -> None:
     src, tgt = bridge_domains(120)
-    st = create_strategy("self_train", rounds=2, training={"epochs": 30, "lr": 0.05, "batch_size": 16})
+    # 12 source-validation rows: one flipped row is a 0.083 drop, past the default val_tolerance,
+    # and rolls the round back. About one run of this file in 60 did that here (cause not found;
+    # not reproduced alone). This test is about the torch head and the saved model, not the
+    # stopping rule, so it tolerates a few rows.
+    st = create_strategy("self_train", rounds=2, val_tolerance=0.25,
+                         training={"epochs": 30, "lr": 0.05, "batch_size": 16})
     clf = st.fit(tfidf(), create_head("linear"), src, target_unlabeled=tgt.without_labels())
-    assert st.last_fit_info["kept_round"] >= 1
+    assert st.last_fit_info["kept_round"] >= 1, st.last_fit_info["rounds"]
     clf.save(tmp_path / "m")
     loaded = textransfer.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba(tgt.texts), clf.predict_proba(tgt.texts), atol=1e-6)
