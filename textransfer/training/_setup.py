@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from textransfer.distributed import cpu_only_multi_process, is_multi_process
+from textransfer.distributed import cpu_only_multi_process
 from textransfer.training.args import DEFAULT_LR, TrainingArgs
 from textransfer.training.optim import (
     TrainingError,
@@ -60,9 +60,9 @@ def make_accelerator(args: TrainingArgs, find_unused_parameters: bool) -> Any:
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     device = "cuda" if torch.cuda.is_available() and not cpu_only_multi_process() else "cpu"
     mixed_precision = resolve_mixed_precision(args.mixed_precision, device)
-    if mixed_precision is None and not is_multi_process():
-        # What Accelerate itself reads for "not set" (`accelerate launch` sets it), so that a
-        # fit asking for nothing gets that, not the precision a previous fit left in the process.
+    if mixed_precision is None:
+        # What Accelerate itself reads for "not set" (`accelerate launch` sets it), read here so
+        # that a fit asking for nothing gets that, not the precision a previous fit left behind.
         mixed_precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
     forget_other_precision(mixed_precision)
     return accelerate.Accelerator(
@@ -72,7 +72,7 @@ def make_accelerator(args: TrainingArgs, find_unused_parameters: bool) -> Any:
     )
 
 
-def forget_other_precision(mixed_precision: str | None) -> None:
+def forget_other_precision(mixed_precision: str) -> None:
     """Lets a second fit in one process use another precision than the first.
 
     Accelerate keeps one ``AcceleratorState`` per process and refuses a new ``Accelerator`` with
@@ -84,7 +84,7 @@ def forget_other_precision(mixed_precision: str | None) -> None:
     from accelerate.state import AcceleratorState, PartialState
 
     state = AcceleratorState._shared_state
-    if not state or mixed_precision is None or PartialState().num_processes > 1:
+    if not state or PartialState().num_processes > 1:
         return
     if state.get("_mixed_precision") not in (None, mixed_precision):
         AcceleratorState._reset_state()
@@ -94,8 +94,9 @@ def set_up(
     module: Any, train_loader: Any, val_loader: Any, args: TrainingArgs,
     optimizer_groups: list[dict[str, Any]] | None, find_unused_parameters: bool,
 ) -> Run:
-    """The accelerator, optimiser, schedule and prepared loaders of one :func:`~textransfer.training.loop.train` call, and
-    the forward the training steps call (the compiled twin with ``training.compile``)."""
+    """The accelerator, optimiser, schedule and prepared loaders of one
+    :func:`~textransfer.training.loop.train` call, and the forward the training steps call (the
+    compiled twin with ``training.compile``)."""
     lr = args.lr if args.lr is not None else DEFAULT_LR
     accelerator = make_accelerator(args, find_unused_parameters)
     groups = optimizer_groups or param_groups(module, lr, args.weight_decay)

@@ -295,16 +295,15 @@ def _train_epoch(run: Run, epoch: int, record: Any, progress: _Progress) -> tupl
             bar.update(1)
             bar.set_postfix(loss=f"{losses.mean():.4f}")
     losses.finish()
-    total, seen = losses.total, losses.seen
     train_s = time.perf_counter() - t_epoch
-    row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "lr": _top_lr(run.optimizer)}
+    row = {"epoch": epoch + 1, "train_loss": losses.mean(), "lr": _top_lr(run.optimizer)}
     if run.val_loader is not None:
         _validate(run, epoch, row, progress)
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.4f}")
     bar.close()
     # Samples of every process (each sees its shard of the batches).
     timing = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t_epoch, 3),
-              "samples_per_s": round(seen * accelerator.num_processes / max(train_s, 1e-9), 1)}
+              "samples_per_s": round(losses.seen * accelerator.num_processes / max(train_s, 1e-9), 1)}
     return row, timing
 
 
