@@ -127,6 +127,54 @@ def test_sentence_encoder_gets_a_tied_head_on_its_backbone(tiny_sentence_dir: Pa
     assert mlm.model.get_output_embeddings().weight.data_ptr() == backbone.get_input_embeddings().weight.data_ptr()
 
 
+@pytest.fixture(scope="module")
+def tiny_mpnet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer MPNet (the family of the packaged all-mpnet-base-v2), no MLM head."""
+    import torch
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizerFast
+
+    from tests.fixtures.models import TOY_WORDS
+
+    d = tmp_path_factory.mktemp("tiny_mpnet")
+    specials = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
+    (d / "vocab.txt").write_text("\n".join(specials + TOY_WORDS) + "\n", encoding="utf-8")
+    tokenizer = MPNetTokenizerFast(vocab=str(d / "vocab.txt"))
+    config = MPNetConfig(vocab_size=len(specials) + len(TOY_WORDS), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=37, max_position_embeddings=66,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    MPNetModel(config).save_pretrained(str(d))
+    tokenizer.save_pretrained(str(d))
+    return d
+
+
+def test_mpnet_gets_a_tied_head_and_udalm_trains_it(tiny_mpnet_dir: Path, toy_movies: LabeledTexts,
+                                                    toy_products: LabeledTexts) -> None:
+    """MPNet's head is ``lm_head`` (not BERT's ``cls.predictions``): the decoder is tied to the
+    word embeddings, the rest is fresh, and a UDALM fit moves the encoder through both losses."""
+    import torch
+
+    enc = tiny(tiny_mpnet_dir)
+    assert enc.tokenizer.convert_tokens_to_ids("phone") != enc.tokenizer.unk_token_id  # words, not [UNK]
+    mlm = create_strategy("udalm").masked_lm(enc)
+    assert type(mlm.model).__name__ == "MPNetForMaskedLM" and mlm.head_source == "initialised"
+    assert mlm.model.mpnet is enc.module
+    emb = enc.module.get_input_embeddings().weight
+    assert mlm.model.lm_head.decoder.weight.data_ptr() == emb.data_ptr()
+    assert torch.count_nonzero(mlm.model.lm_head.bias) == 0
+    assert all(p is not emb for p in mlm.head_parameters())
+
+    enc = tiny(tiny_mpnet_dir)
+    before = snapshot(enc.module)
+    strategy = create_strategy("udalm", mlm_batch_size=8, head_lr=1e-2, val_fraction=0.0, training=FAST)
+    clf = strategy.fit(enc, create_head("linear"), toy_movies, target_unlabeled=toy_products.without_labels())
+    info = strategy.last_fit_info
+    assert info["mlm_head"] == "initialised" and info["final_mlm_loss"] > 0 and info["final_cls_loss"] > 0
+    assert "embeddings.word_embeddings.weight" in changed(enc.module, before)
+    assert clf.predict_proba(toy_products.texts[:3]).shape == (3, 2)
+
+
 def test_checkpoint_mlm_head_is_used(tiny_mlm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     import torch
 
