@@ -79,6 +79,50 @@ def test_mlm_phase_trains_the_encoders_own_module(tiny_bert_dir: Path) -> None:
     assert enc.weights_modified
 
 
+def test_head_warm_up_trains_a_fresh_head_alone(tiny_bert_dir: Path) -> None:
+    """The encoder (tied decoder included) stays bit for bit; the head moves and its loss falls;
+    the requires_grad flags come back as they were."""
+    enc = tiny(tiny_bert_dir)
+    strategy = create_strategy("dapt", mlm_head_lr=5e-2, mlm_batch_size=8, mlm_warmup_ratio=0.0,
+                               mlm_head_warmup_steps=24)
+    mlm = strategy.masked_lm(enc)
+    enc.module.embeddings.position_embeddings.weight.requires_grad_(False)  # a flag to restore
+    before, head_before = snapshot(enc.module), {n: p.detach().clone() for n, p in mlm.model.named_parameters()
+                                                 if not n.startswith("bert.")}
+    info = strategy.warm_up_head(enc, mlm, TOY_TEXTS[:8] * 4)
+    assert info is not None and info["steps"] == 24 and len(mlm.trace) == 24
+    assert changed(enc.module, before) == []
+    moved = [n for n, p in mlm.model.named_parameters() if n in head_before and not p.equal(head_before[n])]
+    assert any("transform.dense" in n for n in moved) and any("LayerNorm" in n for n in moved)
+    assert info["loss_last"] < info["loss_first"]
+    assert not enc.module.embeddings.position_embeddings.weight.requires_grad
+    assert enc.module.embeddings.word_embeddings.weight.requires_grad
+
+
+def test_head_warm_up_is_skipped_for_a_checkpoint_head_and_off_by_default(tiny_mlm_dir: Path, tiny_bert_dir: Path) -> None:
+    warm = create_strategy("dapt", mlm_head_warmup_steps=5)
+    assert warm.warm_up_head(tiny(tiny_mlm_dir), warm.masked_lm(tiny(tiny_mlm_dir)), TOY_TEXTS) == {
+        "skipped": "the checkpoint's own MLM head"}
+    plain = create_strategy("dapt")
+    enc = tiny(tiny_bert_dir)
+    mlm = plain.masked_lm(enc)
+    assert plain.warm_up_head(enc, mlm, TOY_TEXTS) is None and mlm.trace == []
+
+
+@pytest.mark.parametrize("name", ["dapt", "udalm"])
+def test_fit_warms_the_head_up_before_the_encoder_learns(
+    tiny_bert_dir: Path, name: str, toy_movies: LabeledTexts, toy_products: LabeledTexts
+) -> None:
+    extra = {"mlm_steps": 2} if name == "dapt" else {}
+    strategy = create_strategy(name, mlm_head_warmup_steps=3, mlm_head_lr=1e-2, mlm_batch_size=8, head_lr=1e-2,
+                               val_fraction=0.0, training=FAST, **extra)
+    strategy.fit(tiny(tiny_bert_dir), create_head("linear"), toy_movies, target_unlabeled=toy_products.without_labels())
+    info = strategy.last_fit_info
+    assert info["mlm_head_warmup"]["steps"] == 3 and info["mlm_head_warmup"]["loss_first"] > 0
+    if name == "dapt":  # the MLM phase's own losses exclude the warm-up's
+        assert info["mlm"]["steps"] == 2
+
+
 def test_dapt_classifier_gets_the_adapted_encoder(
     tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
 ) -> None:
@@ -229,6 +273,8 @@ def test_missing_or_empty_target_says_how_to_provide_it(
         ("udalm", {"cls_weight": 0}, "cls_weight"),
         ("udalm", {"cls_weight": 1.5}, "cls_weight"),
         ("udalm", {"mlm_steps": -1}, "mlm_steps must be an integer >= 0"),
+        ("dapt", {"mlm_head_warmup_steps": -1}, "mlm_head_warmup_steps must be an integer >= 0"),
+        ("udalm", {"mlm_head_warmup_steps": 2.5}, "mlm_head_warmup_steps must be an integer"),
     ],
 )
 def test_options_are_checked_when_built(name: str, kwargs: dict[str, Any], message: str) -> None:

@@ -27,6 +27,7 @@ Config::
       mlm_batch_size: 16
       mlm_probability: 0.15   # BERT masking: of these 80% [MASK], 10% random, 10% unchanged
       mlm_texts: target       # or target+source
+      mlm_head_warmup_steps: 0  # e.g. 100: a fresh head (sentence encoders) first learns alone
       max_target_rows: 2388
       max_train_rows: 2000    # ... and every other finetune setting
     training: {lr: 5.0e-5, epochs: 2, batch_size: 32, warmup_ratio: 0.1}
@@ -77,6 +78,10 @@ class DAPTStrategy(FinetuneStrategy):
         mlm_lr: peak learning rate of the MLM phase (linear warmup, then linear decay to 0).
         mlm_head_lr: learning rate of the MLM head's own parameters (default ``mlm_lr``); a
             freshly initialised head may learn faster than the pretrained encoder.
+        mlm_head_warmup_steps: steps that train a freshly initialised MLM head alone (encoder
+            frozen, at ``mlm_head_lr``) before the encoder sees any MLM gradient, so that the
+            encoder is not trained through a random head (default 0: none). Skipped, and logged,
+            when the checkpoint brings its own head.
         mlm_warmup_ratio: warmup share of the MLM phase's steps.
         mlm_probability: share of tokens masked (BERT: 0.15; 80% [MASK], 10% random, 10% kept).
         mlm_batch_size: texts per MLM step.
@@ -99,6 +104,7 @@ class DAPTStrategy(FinetuneStrategy):
     mlm_epochs: float | None
     mlm_lr: float
     mlm_head_lr: float | None
+    mlm_head_warmup_steps: int
     mlm_warmup_ratio: float
     mlm_probability: float
     mlm_batch_size: int
@@ -123,6 +129,7 @@ class DAPTStrategy(FinetuneStrategy):
         head_lr: float | None = None,
         val_fraction: float = 0.1,
         max_train_rows: int | None = None,
+        mlm_head_warmup_steps: int = 0,
     ) -> None:
         super().__init__(freeze_embeddings, freeze_bottom, gradual_unfreezing, layer_lr_decay, head_lr,
                          val_fraction, max_train_rows)
@@ -133,6 +140,7 @@ class DAPTStrategy(FinetuneStrategy):
         self.mlm_epochs = number(mlm_epochs, "mlm_epochs", name, allow_none=True)
         self.mlm_lr = number(mlm_lr, "mlm_lr", name)
         self.mlm_head_lr = number(mlm_head_lr, "mlm_head_lr", name, allow_none=True)
+        self.mlm_head_warmup_steps = integer(mlm_head_warmup_steps, "mlm_head_warmup_steps", name, minimum=0)
         self.mlm_warmup_ratio = number(mlm_warmup_ratio, "mlm_warmup_ratio", name, high=1.0, low_closed=True,
                                        high_closed=False, noun="")
         self.mlm_probability = number(mlm_probability, "mlm_probability", name, high=1.0, high_closed=False,
@@ -151,7 +159,8 @@ class DAPTStrategy(FinetuneStrategy):
         return {
             **super().config(),
             "mlm_steps": self.mlm_steps, "mlm_epochs": self.mlm_epochs, "mlm_lr": self.mlm_lr,
-            "mlm_head_lr": self.mlm_head_lr, "mlm_warmup_ratio": self.mlm_warmup_ratio,
+            "mlm_head_lr": self.mlm_head_lr, "mlm_head_warmup_steps": self.mlm_head_warmup_steps,
+            "mlm_warmup_ratio": self.mlm_warmup_ratio,
             "mlm_probability": self.mlm_probability, "mlm_batch_size": self.mlm_batch_size,
             "mlm_texts": self.mlm_texts, "max_target_rows": self.max_target_rows,
         }
@@ -215,44 +224,84 @@ class DAPTStrategy(FinetuneStrategy):
             ``{"steps", "texts", "head", "loss_first", "loss_last", "seconds"}`` (first and last
             are the mean MLM loss of the first and last tenth of the steps).
         """
+        from textransfer.training.optim import param_groups
+
+        fit_args = training or self.training
+        for p in mlm.parameters():  # the whole encoder learns the target's language
+            p.requires_grad_(True)
+        head_ids = {id(p) for p in mlm.head_parameters()}
+        body = param_groups(_Without(mlm, head_ids), self.mlm_lr, fit_args.weight_decay)
+        head = param_groups(_Only(mlm, head_ids), self.mlm_head_lr or self.mlm_lr, 0.0)
+        info = {"texts": len(texts), "head": mlm.head_source,
+                **self._mlm_run(encoder, mlm, texts, steps, self.mlm_lr, body + head, fit_args)}
+        mark_trained(encoder)  # save() writes the weights
+        logger.info("%s: MLM phase %s", self.name, info)
+        return info
+
+    def warm_up_head(
+        self, encoder: Encoder, mlm: Any, texts: list[str], training: TrainingArgs | None = None
+    ) -> dict[str, Any] | None:
+        """Trains a freshly initialised MLM head alone for ``mlm_head_warmup_steps`` steps on
+        ``texts``, the encoder frozen (its ``requires_grad`` flags restored afterwards).
+
+        Returns:
+            ``None`` when ``mlm_head_warmup_steps`` is 0, ``{"skipped": why}`` when the head came
+            from the checkpoint, else ``{"steps", "loss_first", "loss_last", "seconds", ...}``.
+        """
+        from textransfer.training.optim import param_groups
+
+        steps = self.mlm_head_warmup_steps
+        if steps == 0:
+            return None
+        if mlm.head_source != "initialised":
+            logger.info("%s: the MLM head came from the checkpoint; no head warm-up", self.name)
+            return {"skipped": "the checkpoint's own MLM head"}
+        head_params = mlm.head_parameters()
+        head_ids = {id(p) for p in head_params}
+        before = {id(p): p.requires_grad for p in mlm.parameters()}
+        for p in mlm.parameters():
+            p.requires_grad_(id(p) in head_ids)
+        lr = self.mlm_head_lr or self.mlm_lr
+        try:
+            info = self._mlm_run(encoder, mlm, texts, steps, lr,
+                                 param_groups(_Only(mlm, head_ids), lr, 0.0), training or self.training)
+        finally:
+            for p in mlm.parameters():
+                p.requires_grad_(before[id(p)])
+        logger.info("%s: MLM head warm-up (encoder frozen) %s", self.name, info)
+        return info
+
+    def _mlm_run(self, encoder: Encoder, mlm: Any, texts: list[str], steps: int, lr: float,
+                 groups: list[dict[str, Any]], fit_args: TrainingArgs) -> dict[str, Any]:
+        """``steps`` MLM steps on ``texts`` over the parameter ``groups``; the losses and time."""
         import time
 
         from textransfer import tracking
         from textransfer.training.loop import train as train_loop
         from textransfer.training.mlm import mlm_collator, mlm_loader, tokenize_texts
-        from textransfer.training.optim import param_groups
 
-        fit_args = training or self.training
         seed = fit_args.seed
-        for p in mlm.parameters():  # the whole encoder learns the target's language
-            p.requires_grad_(True)
         rows = tokenize_texts(encoder, texts)
         loader = mlm_loader(rows, mlm_collator(encoder, self.mlm_probability, seed), self.mlm_batch_size, steps, seed)
         args = TrainingArgs(
-            epochs=1, batch_size=self.mlm_batch_size, lr=self.mlm_lr, weight_decay=fit_args.weight_decay,
+            epochs=1, batch_size=self.mlm_batch_size, lr=lr, weight_decay=fit_args.weight_decay,
             warmup_ratio=self.mlm_warmup_ratio, max_grad_norm=fit_args.max_grad_norm,
             mixed_precision=fit_args.mixed_precision, patience=None, seed=seed, progress=fit_args.progress,
         )
-        head_ids = {id(p) for p in mlm.head_parameters()}
-        body = param_groups(_Without(mlm, head_ids), self.mlm_lr, args.weight_decay)
-        head = param_groups(_Only(mlm, head_ids), self.mlm_head_lr or self.mlm_lr, 0.0)
+        start = len(mlm.trace)
         t0 = time.perf_counter()
         # Its own record: the MLM run is not a classifier fit, so it stays out of the run's
         # training histories (its losses go to the fit info instead).
         with tracking.recording(None):
-            train_loop(mlm, loader, None, args, optimizer_groups=body + head)
+            train_loop(mlm, loader, None, args, optimizer_groups=groups)
         seconds = time.perf_counter() - t0
-        losses = mlm.trace
-        mark_trained(encoder)  # save() writes the weights
+        losses = mlm.trace[start:]
         tenth = max(1, len(losses) // 10)
-        info = {
-            "steps": steps, "texts": len(texts), "head": mlm.head_source, "seconds": round(seconds, 2),
-            "seconds_per_step": round(seconds / max(steps, 1), 3),
+        return {
+            "steps": steps, "seconds": round(seconds, 2), "seconds_per_step": round(seconds / max(steps, 1), 3),
             "loss_first": float(np.mean(losses[:tenth])) if losses else None,
             "loss_last": float(np.mean(losses[-tenth:])) if losses else None,
         }
-        logger.info("%s: MLM phase %s", self.name, info)
-        return info
 
     def mlm_corpus(self, train: LabeledTexts, target: list[str]) -> list[str]:
         """The texts of the MLM phase: the target texts, plus the source's with ``target+source``."""
@@ -278,9 +327,11 @@ class DAPTStrategy(FinetuneStrategy):
         target = self.target_texts(target_unlabeled, seed)
         self.label_map_for(train)  # a bad training set fails before minutes of MLM training
         texts = self.mlm_corpus(self.subsample(train, seed), target)
-        mlm_info = self.mlm_phase(encoder, self.masked_lm(encoder, seed), texts, self.steps_for(len(texts)), ctx.training)
+        mlm = self.masked_lm(encoder, seed)
+        warmup = self.warm_up_head(encoder, mlm, texts, ctx.training)
+        mlm_info = self.mlm_phase(encoder, mlm, texts, self.steps_for(len(texts)), ctx.training)
         result = super().fit_with_context(encoder, head, train, val=val, context=ctx)  # exactly finetune, adapted encoder
-        result.info = {**result.info, "target_rows": len(target), "mlm": mlm_info}
+        result.info = {**result.info, "target_rows": len(target), "mlm": mlm_info, "mlm_head_warmup": warmup}
         return result
 
 
@@ -297,6 +348,8 @@ class UDALMStrategy(DAPTStrategy):
         mlm_head_lr: the MLM head's learning rate in the mixed run (default: ``head_lr``, else
             ``training.lr``) and in the MLM phase (default: ``mlm_lr``).
         mlm_lr, mlm_epochs, mlm_warmup_ratio, mlm_texts: the optional MLM phase, as in ``dapt``.
+        mlm_head_warmup_steps: as in ``dapt``: a fresh head trained alone first (before the MLM
+            phase, or before the mixed run when there is none).
         mlm_probability, max_target_rows: as in ``dapt``.
         freeze_embeddings, freeze_bottom, layer_lr_decay, head_lr, val_fraction, max_train_rows:
             as in ``finetune`` (no gradual unfreezing: the MLM loss trains all layers).
@@ -313,6 +366,7 @@ class UDALMStrategy(DAPTStrategy):
         mlm_epochs: float | None = None,
         mlm_lr: float = 5e-5,
         mlm_head_lr: float | None = None,
+        mlm_head_warmup_steps: int = 0,
         mlm_warmup_ratio: float = 0.06,
         mlm_probability: float = 0.15,
         mlm_batch_size: int | None = None,
@@ -328,7 +382,7 @@ class UDALMStrategy(DAPTStrategy):
         super().__init__(mlm_steps, mlm_epochs, mlm_lr, mlm_head_lr, mlm_warmup_ratio, mlm_probability,
                          16 if mlm_batch_size is None else mlm_batch_size, mlm_texts, max_target_rows,
                          freeze_embeddings, freeze_bottom, False, layer_lr_decay, head_lr, val_fraction,
-                         max_train_rows)
+                         max_train_rows, mlm_head_warmup_steps)
         self._mixed_batch_size = None if mlm_batch_size is None else self.mlm_batch_size
         self.cls_weight = number(cls_weight, "cls_weight (lambda)", "udalm", high=1.0, noun="")
 
@@ -366,6 +420,7 @@ class UDALMStrategy(DAPTStrategy):
         mlm = self.masked_lm(encoder, seed)  # one head for the MLM phase and the mixed run
         mlm_info = None
         corpus = self.mlm_corpus(train, target)
+        warmup = self.warm_up_head(encoder, mlm, corpus, args)
         steps = self.steps_for(len(corpus))
         if steps > 0:
             mlm_info = self.mlm_phase(encoder, mlm, corpus, steps, args)
@@ -402,6 +457,7 @@ class UDALMStrategy(DAPTStrategy):
             "resumed_from": result.resumed_from,
             "mlm": mlm_info,
             "mlm_head": mlm.head_source,
+            "mlm_head_warmup": warmup,
             "final_cls_loss": mixed.last.get("cls_loss"),
             "final_mlm_loss": mixed.last.get("mlm_loss"),
         }
