@@ -99,6 +99,24 @@ def test_head_warm_up_trains_a_fresh_head_alone(tiny_bert_dir: Path) -> None:
     assert enc.module.embeddings.word_embeddings.weight.requires_grad
 
 
+@pytest.mark.parametrize("frozen_backbone", [False, True])
+def test_a_batch_without_masked_tokens_has_zero_loss_and_a_backward(tiny_bert_dir: Path, frozen_backbone: bool) -> None:
+    import torch
+
+    enc = tiny(tiny_bert_dir)
+    mlm = create_strategy("dapt").masked_lm(enc)
+    head_ids = {id(p) for p in mlm.head_parameters()}
+    for p in mlm.parameters():
+        p.requires_grad_(not frozen_backbone or id(p) in head_ids)
+    batch = dict(enc.tokenizer(TOY_TEXTS[:2], padding=True, return_tensors="pt"))
+    mlm.train()
+    out = mlm(labels=torch.full_like(batch["input_ids"], -100), **batch)
+    assert out["loss"].detach().item() == 0.0 and out["logits"].shape[0] == 0
+    out["loss"].backward()
+    grads = [p.grad for p in mlm.parameters() if id(p) in head_ids]
+    assert grads and all(g is not None and torch.count_nonzero(g) == 0 for g in grads)
+
+
 def test_head_warm_up_is_skipped_for_a_checkpoint_head_and_off_by_default(tiny_mlm_dir: Path, tiny_bert_dir: Path) -> None:
     warm = create_strategy("dapt", mlm_head_warmup_steps=5)
     assert warm.warm_up_head(tiny(tiny_mlm_dir), warm.masked_lm(tiny(tiny_mlm_dir)), TOY_TEXTS) == {

@@ -256,8 +256,7 @@ class DAPTStrategy(FinetuneStrategy):
         if mlm.head_source != "initialised":
             logger.info("%s: the MLM head came from the checkpoint; no head warm-up", self.name)
             return {"skipped": "the checkpoint's own MLM head"}
-        head_params = mlm.head_parameters()
-        head_ids = {id(p) for p in head_params}
+        head_ids = {id(p) for p in mlm.head_parameters()}
         before = {id(p): p.requires_grad for p in mlm.parameters()}
         for p in mlm.parameters():
             p.requires_grad_(id(p) in head_ids)

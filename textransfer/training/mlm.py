@@ -122,9 +122,9 @@ class MaskedLM(nn.Module):
             hidden = getattr(self.model, self.model.base_model_prefix)(**inputs)[0]  # (n, t, d)
             masked = labels != -100
             logits = getattr(self.model, self._head)(hidden[masked])  # (m, vocab)
-            if logits.shape[0] == 0:  # no token masked in this batch: no loss, not NaN (and a
-                # graph to the head even when the backbone is frozen, as in the head warm-up)
-                loss = (hidden.sum() + sum(p.sum() for p in self.head_parameters())) * 0.0
+            if logits.shape[0] == 0:  # no token masked in this batch: no loss, not NaN; the empty
+                # logits still lead back to the head and the backbone, frozen or not
+                loss = logits.sum() * 0.0
             else:
                 loss = nn.functional.cross_entropy(logits.float(), labels[masked])
         if self.training and loss is not None:
