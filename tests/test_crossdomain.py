@@ -196,3 +196,72 @@ def test_target_only_baseline_uses_head_training_not_the_adaptations(toy_config:
     by_name = {s.name: s for s in exp.config.setups()}
     assert exp.frozen_baseline(by_name["tfidf+dann"]).training == {"batch_size": 8, "epochs": 20}
     assert exp.frozen_baseline(by_name["tfidf+lin"]).training == {"batch_size": 8, "epochs": 20}
+
+
+def test_no_model_is_trained_twice_in_a_seed(
+    toy_config: dict[str, Any], tmp_path: Path, toy_products: LabeledTexts, tiny_bert_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A source-only fit (frozen, finetune) is trained for the first target and scored on the
+    # others; self_train over finetune starts from the finetune twin's model of the seed. Both
+    # give exactly what training again gives.
+    import numpy as np
+
+    import textransfer.experiments.crossdomain.run as xd
+    from textransfer.strategies.finetune import FinetuneStrategy
+
+    toy_config["domains"]["shop"] = write_domain(tmp_path / "shop.csv", toy_products)
+    toy_config["targets"] = ["products", "shop"]
+    toy_config["encoders"] = {"tfidf": {"name": "tfidf", "min_df": 1},
+                              "bert": {"name": "transformer", "model": str(tiny_bert_dir), "max_length": 16}}
+    training = {"epochs": 1, "batch_size": 16}
+    toy_config["strategies"] = {
+        "frozen": {"name": "frozen", "head": "logreg", "encoders": ["tfidf"]},
+        "finetune": {"name": "finetune", "head": "linear", "encoders": ["bert"], "oracle": False,
+                     "max_train_rows": 60, "training": training},
+        "self_train": {"name": "self_train", "base": "finetune", "head": "linear", "encoders": ["bert"],
+                       "oracle": False, "rounds": 1, "max_train_rows": 60, "min_confidence": 0.0,
+                       "training": training, "baseline": "finetune"},
+        "coral": {"name": "coral", "head": "logreg", "encoders": ["tfidf"], "oracle": False},
+    }
+    toy_config["evaluation"] = {"n_boot": 0, "plots": False, "target_only": False, "oracle": False}
+    fits: list[tuple[str, str]] = []
+    finetunes: list[int] = []
+    real_fit, real_finetune = xd.fit_setup, FinetuneStrategy.fit_with_context
+
+    def counting_fit(setup: Any, train: LabeledTexts, **kwargs: Any) -> Any:
+        fits.append((setup.name, kwargs["target_unlabeled"].domain))
+        return real_fit(setup, train, **kwargs)
+
+    def counting_finetune(self: Any, *args: Any, **kwargs: Any) -> Any:
+        finetunes.append(kwargs["context"].training.seed)
+        return real_finetune(self, *args, **kwargs)
+
+    monkeypatch.setattr(xd, "fit_setup", counting_fit)
+    monkeypatch.setattr(FinetuneStrategy, "fit_with_context", counting_finetune)
+    both = run_crossdomain(load_crossdomain_config(toy_config))
+    per_seed = [("tfidf+frozen", "products"), ("bert+finetune", "products")] + [
+        (s, t) for s in ("bert+self_train", "tfidf+coral") for t in ("products", "shop")]
+    assert sorted(fits) == sorted(per_seed * 2)
+    assert sorted(finetunes) == [0, 1]  # the twin, once per seed: self_train's round 0 is its copy
+    records = {(r["setup"], r["target"], r["seed"]): r for row in both.metrics["rows"] for r in row["per_seed"]}
+    assert len(records) == 16  # 4 setups x 2 targets x 2 seeds
+    for setup in ("tfidf+frozen", "bert+finetune"):
+        assert "shared_fit" not in records[(setup, "products", 0)]["fit"]
+        assert "trained once for movies_to_products (seed 1)" in records[(setup, "shop", 1)]["fit"]["shared_fit"]
+    st = records[("bert+self_train", "shop", 1)]["fit"]
+    assert st["started_from_base_model"] and "bert+finetune's model of this seed" in st["base_model"]
+    assert st["base_fit_seconds"] == records[("bert+finetune", "products", 1)]["fit"]["fit_seconds"]
+    assert "shared_fit" not in records[("tfidf+coral", "shop", 0)]["fit"]
+    # The same target alone, self_train before its twin: every model is trained for it.
+    fits.clear()
+    finetunes.clear()
+    toy_config["targets"], toy_config["name"] = ["shop"], "toy_xd_shop"
+    toy_config["strategies"] = {k: toy_config["strategies"][k] for k in ("self_train", "frozen", "finetune", "coral")}
+    alone = run_crossdomain(load_crossdomain_config(toy_config))
+    assert sorted(finetunes) == [0, 0, 1, 1]
+    assert "base_model" not in alone.metrics["rows"][0]["per_seed"][0]["fit"]
+    for setup in ("tfidf+frozen", "bert+finetune", "bert+self_train", "tfidf+coral"):
+        key = (setup, "movies", "shop", "cross_domain")
+        for a, b in zip(both.scores[key], alone.scores[key], strict=True):
+            np.testing.assert_allclose(a.proba, b.proba, rtol=0, atol=1e-6)

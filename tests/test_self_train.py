@@ -270,6 +270,61 @@ def test_finetune_base_continues_training_and_round_trips(
     np.testing.assert_allclose(loaded.predict_proba(texts), clf.predict_proba(texts), atol=1e-5)
 
 
+def test_finetune_base_starts_from_a_given_twin_exactly_as_from_its_own_round_0(
+    tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
+) -> None:
+    from textransfer.strategies.base import FitContext
+
+    training = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "patience": None, "seed": 3}
+    options = {"max_train_rows": 40, "head_lr": 1e-2}
+    target = toy_products.without_labels()
+
+    def encoder() -> Any:
+        return create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
+
+    twin = create_strategy("finetune", **options).fit_with_context(
+        encoder(), create_head("linear"), toy_movies, context=FitContext(training=training))
+    twin_weights = {k: v.clone() for k, v in twin.classifier.encoder.module.state_dict().items()}
+    results = []
+    for base_model in (None, twin.classifier):
+        st = create_strategy("self_train", base="finetune", rounds=1, keep_fraction=0.5, min_confidence=0.0,
+                             val_tolerance=1.0, **options)
+        assert st.base_fit() == ("finetune", create_strategy("finetune", **options).config())
+        results.append(st.fit_with_context(encoder(), create_head("linear"), toy_movies, target_unlabeled=target,
+                                           context=FitContext(training=training, base_model=base_model)))
+    own, started = results
+    assert "base_history" in own.info and "started_from_base_model" not in own.info
+    assert started.info["started_from_base_model"] and "base_history" not in started.info
+    assert own.info["rounds"][0] == started.info["rounds"][0]  # round 0's source-val accuracy
+    texts = toy_products.texts[:12]
+    np.testing.assert_allclose(started.classifier.predict_proba(texts), own.classifier.predict_proba(texts),
+                               rtol=0, atol=1e-6)
+    # The twin handed over is copied, never trained further.
+    for k, v in twin.classifier.encoder.module.state_dict().items():
+        assert bool((v == twin_weights[k]).all()), k
+    assert started.classifier.encoder is not twin.classifier.encoder
+
+
+def test_a_base_model_of_other_labels_or_of_another_type_is_refused(
+    tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
+) -> None:
+    from textransfer.strategies.base import FitContext
+
+    with pytest.raises(TypeError, match="base_model must be a trained Classifier or None, got str"):
+        FitContext(base_model="runs/models/finetune")  # type: ignore[arg-type]
+    relabeled = LabeledTexts(toy_movies.texts, ["good" if lab == "positive" else "bad" for lab in toy_movies.labels or []],
+                             domain="movies")
+    training = {"epochs": 1, "batch_size": 16, "patience": None}
+    twin = create_strategy("finetune").fit_with_context(
+        create_encoder("transformer", model=str(tiny_bert_dir), max_length=16), create_head("linear"), relabeled,
+        context=FitContext(training=training))
+    st = create_strategy("self_train", base="finetune", rounds=1)
+    with pytest.raises(ValueError, match=r"base_model predicts \['bad', 'good'\], the source rows have"):
+        st.fit_with_context(create_encoder("transformer", model=str(tiny_bert_dir), max_length=16),
+                            create_head("linear"), toy_movies, target_unlabeled=toy_products.without_labels(),
+                            context=FitContext(training=training, base_model=twin.classifier))
+
+
 def test_finetune_base_needs_a_trainable_encoder(toy_movies: LabeledTexts, toy_products: LabeledTexts) -> None:
     with pytest.raises(CapabilityError, match="finetune needs an encoder"):
         create_strategy("self_train", base="finetune").fit(

@@ -152,6 +152,32 @@ def test_capabilities_are_declared_and_self_train_answers_per_instance():
     assert isinstance(textransfer.create_strategy("finetune"), FinetuneStrategy)
 
 
+def test_source_only_is_declared_and_never_inherited_by_an_adaptation():
+    # A cross-domain run trains a source-only strategy once per seed for all its targets: an
+    # adaptation taken for one would be scored on targets whose texts it never saw.
+    from textransfer.strategies.base import is_source_only
+
+    assert {n for n in textransfer.list_strategies() if is_source_only(n)} == {"finetune", "frozen", "zero_shot"}
+    for name in textransfer.list_strategies():
+        cls = STRATEGIES.get(name)
+        if cls.needs_target_texts:  # CORAL, DANN and DAPT subclass a source-only strategy
+            assert cls.source_only is False, name
+
+    class Adapts(FrozenStrategy):  # a user's adaptation that forgot to undo FrozenStrategy's flag
+        needs_target_texts = True
+
+    register_strategy("adapts_test")(Adapts)
+    try:
+        assert Adapts.source_only and not is_source_only("adapts_test")
+    finally:
+        STRATEGIES._entries.pop("adapts_test", None)
+    STRATEGIES.register("plain_factory_test")(lambda **kw: FrozenStrategy(**kw))
+    try:
+        assert not is_source_only("plain_factory_test")  # a factory says nothing about its fit
+    finally:
+        STRATEGIES._entries.pop("plain_factory_test", None)
+
+
 class CountingEncoder(Encoder):
     """A frozen, non-fittable encoder that records how many inputs each encode call got."""
 

@@ -216,6 +216,7 @@ def fit_setup(
     min_steps: int | None = None,
     checkpoints: Checkpointing | None = None,
     warm: Callable[[Encoder], None] | None = None,
+    base_model: Classifier | None = None,
 ) -> SetupFit:
     """Trains a fresh copy of ``setup`` on ``train``: the one place a strategy is fitted.
 
@@ -236,6 +237,8 @@ def fit_setup(
             (not given to the others).
         warm: called with the encoder before a frozen-feature strategy fits, e.g. to fill the
             cache from one encoding of the whole domain.
+        base_model: the trained model of the strategy's :meth:`~Strategy.base_fit` on the same
+            rows, seed and settings (``FitContext.base_model``); the caller checks "the same".
 
     Raises:
         AssertionError: ``target_unlabeled`` carries labels (target labels never reach training).
@@ -249,7 +252,7 @@ def fit_setup(
     if min_steps:
         per_epoch = max(1, math.ceil(len(train) / training.batch_size))
         training = replace(training, epochs=max(training.epochs, math.ceil(min_steps / per_epoch)))
-    context = FitContext(training=training, cache=cache, batch_size=batch_size)
+    context = FitContext(training=training, cache=cache, batch_size=batch_size, base_model=base_model)
     recording: Any = contextlib.nullcontext()
     if saves_checkpoints(strategy) and checkpoints is not None:
         context = replace(context, checkpoint_dir=checkpoints.directory, resume=checkpoints.resume)

@@ -183,6 +183,12 @@ class FitContext:
         checkpoint_dir: where a strategy that ``supports_checkpoints`` writes its epoch
             checkpoints (None: none are written); ignored by the others.
         resume: continue from the newest checkpoint in ``checkpoint_dir``.
+        base_model: the model of the source-only fit this strategy starts with
+            (:meth:`Strategy.base_fit`), already trained by the caller with the same encoder,
+            head, training settings, seed and source rows: a strategy that has such a fit starts
+            from a copy of it instead of training it again (``self_train`` over ``finetune``:
+            round 0); the others ignore it. The caller vouches for "the same": a cross-domain
+            run passes it only when every one of those matches.
 
     Processes (a ``torchrun`` / ``accelerate launch``) need no field: the training loop and
     :mod:`textransfer.distributed` read them from the launch.
@@ -198,6 +204,7 @@ class FitContext:
     batch_size: int = 32
     checkpoint_dir: Path | None = None
     resume: bool = False
+    base_model: Classifier | None = None
 
     def __post_init__(self) -> None:
         # Frozen: the checked values are written once, here.
@@ -207,6 +214,8 @@ class FitContext:
         if self.checkpoint_dir is not None:
             object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
         object.__setattr__(self, "resume", bool(self.resume))
+        if self.base_model is not None and not isinstance(self.base_model, Classifier):
+            raise TypeError(f"base_model must be a trained Classifier or None, got {type(self.base_model).__name__}")
 
 
 @dataclasses.dataclass
@@ -249,6 +258,11 @@ class Strategy(ABC):
         supports_checkpoints: ``fit`` writes epoch checkpoints into ``context.checkpoint_dir``
             and continues from them with ``context.resume``.
         needs_target_texts: ``fit`` needs ``target_unlabeled`` (adaptation strategies).
+        source_only: ``fit`` never reads ``target_unlabeled``: the model it trains depends on the
+            source rows, the settings and the seed alone, so a cross-domain run trains it once per
+            source and seed and scores that model on every target. Declared, never inherited
+            blindly: an adaptation that subclasses a source-only strategy sets it back to False
+            (:func:`is_source_only` also requires ``needs_target_texts`` to be False).
     """
 
     registry_name: ClassVar[str]
@@ -256,6 +270,7 @@ class Strategy(ABC):
     trains_encoder: bool = False
     supports_checkpoints: ClassVar[bool] = False
     needs_target_texts: ClassVar[bool] = False
+    source_only: ClassVar[bool] = False
     # The head a config gets when it names none (``strategy: {name: ...}`` without ``head:``).
     default_head: ClassVar[str] = "logreg"
 
@@ -329,6 +344,13 @@ class Strategy(ABC):
     def config(self) -> dict[str, Any]:
         """Constructor keyword arguments (JSON-serialisable), saved with the model."""
         return {}
+
+    def base_fit(self) -> tuple[str, dict[str, Any]] | None:
+        """The source-only fit this strategy starts with, as ``(strategy name, its config())``,
+        or None (the default: none). A caller that has trained exactly that fit (same encoder,
+        head, training settings, seed and source rows) may hand its model over as
+        ``FitContext.base_model``, and this strategy starts from a copy of it."""
+        return None
 
     def context(self, given: FitContext | None = None) -> FitContext:
         """``given``, or a context of this strategy's own settings (``training``, ``cache``,
@@ -454,3 +476,18 @@ def create_strategy(
 def list_strategies() -> list[str]:
     """Names of the registered strategies."""
     return STRATEGIES.names()
+
+
+def is_source_only(name: str) -> bool:
+    """True when the registered strategy ``name`` trains on the source alone: a
+    :class:`Strategy` class that declares ``source_only`` and does not need target texts.
+    A plug-in registered as a plain factory function is never taken for one (nothing says
+    whether its fit reads ``target_unlabeled``).
+
+    Example:
+        >>> is_source_only("finetune"), is_source_only("dann"), is_source_only("self_train")
+        (True, False, False)
+    """
+    factory = STRATEGIES.get(name)
+    return (isinstance(factory, type) and issubclass(factory, Strategy)
+            and bool(factory.source_only) and not factory.needs_target_texts)

@@ -105,6 +105,7 @@ class CoralStrategy(FrozenStrategy):
     """
 
     needs_target_texts = True
+    source_only = False  # FrozenStrategy's, undone: CORAL reads the target texts
 
     def __init__(
         self, reg: float = 1.0, standardize: bool = False, align_mean: bool = True, max_dim: int = 4096,

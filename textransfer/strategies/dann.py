@@ -58,6 +58,7 @@ class DANNStrategy(FinetuneStrategy):
     """
 
     needs_target_texts = True
+    source_only = False  # FinetuneStrategy's, undone: DANN reads the target texts
     supports_checkpoints = False  # the adversarial run writes no epoch checkpoints
 
     def __init__(

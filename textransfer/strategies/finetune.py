@@ -94,6 +94,7 @@ class FinetuneStrategy(Strategy):
 
     trains_encoder = True
     supports_checkpoints = True
+    source_only = True  # target_unlabeled is never read
 
     def __init__(
         self,

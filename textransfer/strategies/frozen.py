@@ -68,6 +68,7 @@ class FrozenStrategy(Strategy):
     """
 
     reads_frozen_features = True
+    source_only = True  # target_unlabeled is never read
 
     def __init__(self, val_fraction: float = 0.1) -> None:
         super().__init__()

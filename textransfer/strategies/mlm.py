@@ -97,6 +97,7 @@ class DAPTStrategy(FinetuneStrategy):
     """
 
     needs_target_texts = True
+    source_only = False  # FinetuneStrategy's, undone: MLM training reads the target texts
     #: the default number of MLM steps when neither ``mlm_steps`` nor ``mlm_epochs`` is given
     default_mlm_steps = 300
     # Declared for type checkers (set in __init__).

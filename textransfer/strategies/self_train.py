@@ -45,7 +45,9 @@ half by confidence: 0.788 -> 0.758 on movies -> products):
 ``base: finetune`` continues from the current weights in later rounds (encoder and head; a fresh
 optimiser and schedule per round) instead of restarting from the pretrained checkpoint: a round
 costs one more ``training.epochs`` pass over source + pseudo-labels, not a full restart. Round 0 is
-exactly the ``finetune`` twin (same subsample, same validation split, same seed). Self-training
+exactly the ``finetune`` twin (same subsample, same validation split, same seed), so a caller that
+has trained that twin hands it over (``FitContext.base_model``; a cross-domain run does when the
+settings match) and round 0 starts from a copy instead of training again. Self-training
 writes no epoch checkpoints and cannot ``--resume``. ``base: frozen`` encodes every split once
 (through the feature cache) and refits a fresh head each round. A fittable encoder (TF-IDF) is
 fitted on the source train texts *and* the target texts, so that target-only words get features
@@ -261,14 +263,18 @@ class _FinetuneRounds:
     base_info: dict[str, Any] = {}  # round 0's fit info (set by fit)
 
     def __init__(self, base: FinetuneStrategy, encoder: Encoder, head: Head, source: SourceRows,
-                 target: LabeledTexts, context: FitContext) -> None:
+                 target: LabeledTexts, context: FitContext, started: bool = False) -> None:
         base.check(encoder, head)
         self.base, self.encoder, self.head, self.context = base, encoder, head, context
         self.train, self.val, self.target = source.train, source.val, target
         self.round = 0
+        self.started = started  # encoder and head are copies of the twin's trained ones
 
     def fit(self, y: np.ndarray, y_val: np.ndarray, k: int, pseudo: PseudoLabels | None) -> None:
         if pseudo is None:  # round 0: the finetune twin itself (val given: no second split)
+            if self.started:
+                self.base_info = {}
+                return
             self.base_info = self.base.fit_with_context(self.encoder, self.head, self.train, val=self.val,
                                                         context=self.context).info
             return
@@ -431,6 +437,14 @@ class SelfTrainStrategy(Strategy):
             "max_train_rows": self.max_train_rows, "max_target_rows": self.max_target_rows, **self.finetune_kwargs,
         }
 
+    def base_fit(self) -> tuple[str, dict[str, Any]] | None:
+        """Over ``finetune``, round 0 is a ``finetune`` fit with these settings (the subsample
+        and validation split are made the same way); over ``frozen`` None (round 0 is one head
+        fit on cached features: nothing worth handing over)."""
+        if self.base_name != "finetune":
+            return None
+        return "finetune", {**self.base.config(), "max_train_rows": self.max_train_rows}
+
     def fraction_at(self, round_: int) -> float:
         """The kept share of target rows in round ``round_`` (1-based)."""
         return self.keep_fraction[min(round_, len(self.keep_fraction)) - 1]
@@ -476,10 +490,14 @@ class SelfTrainStrategy(Strategy):
         source = self._source_split(train, val, seed)
         y, y_val = label_map.encode(source.train.labels or []), label_map.encode(source.val.labels or [])
         k = len(label_map)
+        started = self._start(ctx.base_model, source, label_map)
+        if started is not None:
+            encoder, head = started
         prior = {"source_prior": np.bincount(y, minlength=k) / len(y), "equal": np.full(k, 1.0 / k)}.get(self.balance)
         learner: _FrozenRounds | _FinetuneRounds
         if self.base_name == "finetune":  # then __init__ made self.base a FinetuneStrategy
-            learner = _FinetuneRounds(cast(FinetuneStrategy, self.base), encoder, head, source, target, ctx)
+            learner = _FinetuneRounds(cast(FinetuneStrategy, self.base), encoder, head, source, target, ctx,
+                                      started=started is not None)
         else:
             learner = _FrozenRounds(cast(FrozenStrategy, self.base), encoder, head, source, target, ctx)
 
@@ -525,6 +543,7 @@ class SelfTrainStrategy(Strategy):
         kept = max(e["round"] for e in log if "source_val_accuracy" in e and not e.get("rolled_back"))
         info = {
             "base": self.base_name, "train_rows": len(y) + len(y_val), "val_rows": len(y_val),
+            **({"started_from_base_model": True} if started is not None else {}),
             "target_rows": len(target), "rounds": log, "kept_round": kept, "stopped": stopped,
             **{f"base_{key}": v for key, v in base_info.items() if key in ("best_epoch", "history", "stopped_early")},
         }
@@ -533,6 +552,24 @@ class SelfTrainStrategy(Strategy):
             cast(Any, encoder).weights_modified = True  # a TrainableEncoder (base.check); save() writes the weights
         classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
         return FitResult(classifier, info)
+
+    def _start(self, base_model: Classifier | None, source: SourceRows,
+               label_map: LabelMap) -> tuple[Encoder, Head] | None:
+        """Copies of ``base_model``'s encoder and head, round 0's model, when it can be that
+        (a finetune base, and rows the finetune twin would have split the same way); else None."""
+        if base_model is None or self.base_name != "finetune":
+            return None
+        if source.val_idx is not None and len(source.train_idx) + len(source.val) < 20:
+            # finetune holds out no validation rows below 20 rows: its model is not round 0's
+            logger.info("self_train: base_model not used (under 20 source rows); round 0 is trained")
+            return None
+        if list(base_model.label_map.labels) != list(label_map.labels):
+            raise ValueError(
+                f"self_train: base_model predicts {list(base_model.label_map.labels)}, the source rows have "
+                f"{list(label_map.labels)}: pass the finetune model trained on these rows, or none"
+            )
+        logger.info("self_train: round 0 starts from a copy of the given base model (not trained again)")
+        return copy.deepcopy(base_model.encoder), copy.deepcopy(base_model.head)
 
     @staticmethod
     def _round_entry(r: int, temperature: float, pseudo: PseudoLabels, change: float | None,

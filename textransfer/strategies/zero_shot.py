@@ -72,6 +72,7 @@ class ZeroShotStrategy(Strategy):
     """
 
     default_head: ClassVar[str] = "cosine"
+    source_only = True  # target_unlabeled is never read
 
     def __init__(self, labels: Mapping[Any, Any] | None = None) -> None:
         super().__init__()

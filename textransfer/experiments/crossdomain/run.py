@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -53,10 +54,12 @@ from textransfer.experiments._kernel import (
     is_main_process,
     probabilities,
     score,
+    training_settings,
     write_json,
 )
 from textransfer.experiments.crossdomain.config import CrossDomainConfig, load_crossdomain_config
 from textransfer.hub import training_data_record
+from textransfer.strategies.base import STRATEGIES, is_source_only
 
 __all__ = [
     "CrossDomainConfig", "CrossDomainResult", "CrossDomainRun", "load_crossdomain_config", "load_domains",
@@ -85,6 +88,19 @@ class DomainSplit:
     test: LabeledTexts | None
     unlabeled: LabeledTexts
     val: LabeledTexts | None = None
+
+
+@dataclass
+class SharedFit:
+    """A source-only fit kept for the rest of its seed (other targets, setups that start from
+    it): the ``classifier``, its fit ``info``, the pair ``folder`` it was trained for, the
+    training ``histories`` it filed and the ``setup`` that trained it."""
+
+    classifier: Any
+    info: dict[str, Any]
+    folder: str
+    histories: list[dict[str, Any]] = field(default_factory=list)
+    setup: str = ""
 
 
 @dataclass
@@ -184,12 +200,14 @@ class CrossDomainRun:
         self.tracker: Any = None  # a textransfer.tracking.Tracker when the config tracks
         # (setup, "<train domain>_to_<target>") -> the training histories of its fits, every seed
         self.histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # fit key -> a source-only model of the current seed (see source_model)
+        self.seed_fits: dict[str, SharedFit] = {}
 
     # -- building blocks ------------------------------------------------------------------------
 
     def fit(
         self, setup: SetupConfig, train: LabeledTexts, seed: int, target_unlabeled: LabeledTexts | None,
-        scored: tuple[LabeledTexts | None, ...] = (),
+        scored: tuple[LabeledTexts | None, ...] = (), base_model: Any = None,
     ) -> Any:
         """Trains a fresh copy of ``setup`` (:func:`~textransfer.experiments._kernel.fit_setup`);
         ``target_unlabeled`` must carry no labels. The frozen features of ``train``, the target
@@ -207,7 +225,8 @@ class CrossDomainRun:
         with tracking.recording(self.tracker if grid else None, f"{setup.name}/{folder}/seed{seed}/",
                                 label=f"seed {seed}") as record:
             fit = fit_setup(setup, train, seed=seed, cache=self.cache, batch_size=self.config.batch_size,
-                            target_unlabeled=target_unlabeled, encoders=self.encoders, warm=warm)
+                            target_unlabeled=target_unlabeled, encoders=self.encoders, warm=warm,
+                            base_model=base_model)
         if grid and record.fits:
             self.histories.setdefault((setup.name, folder), []).extend(record.fits)
         info = fit.info
@@ -282,12 +301,20 @@ class CrossDomainRun:
         for ename, enc in cfg.encoders.items():
             if measured is None or ename in measured:
                 self.measure_proxy_a_distance(ename, enc, doms, seed)
+        self.seed_fits = {}
+        wanted = {  # the keys of the source-only fits that some setup starts from
+            base for setup, _, sname in cfg.grid() if seed in cfg.seeds_of(sname)
+            for source in cfg.sources for base in [self.fit_keys(setup, source, seed)[1]] if base is not None
+        }
         for setup, _, sname in cfg.grid():
             if seed not in cfg.seeds_of(sname):
                 continue
             oracles: dict[str, dict[str, Any]] = {}
             for source, target in cfg.pairs():
                 self.run_pair(setup, source, target, doms, seed, oracles)
+            # A model outlives its setup's pairs only when a later setup starts from it.
+            self.seed_fits = {key: fit for key, fit in self.seed_fits.items() if key in wanted}
+        self.seed_fits = {}
 
     def measure_proxy_a_distance(self, ename: str, enc: Component, doms: dict[str, DomainSplit], seed: int) -> None:
         """Proxy A-distance of each (source, target) pair on this encoder's frozen features."""
@@ -308,6 +335,76 @@ class CrossDomainRun:
             measured = proxy_a_distance(xs, xt, seed=seed, max_rows=self.config.evaluation.a_distance_rows)
             self.proxy_a_distances.append({"encoder": ename, "source": source, "target": target, "seed": seed, **measured})
 
+    def fit_key(self, setup: SetupConfig, strategy: tuple[str, dict[str, Any]], source: str, seed: int) -> str:
+        """What makes two source fits of one seed the same model: the strategy and its
+        ``config()``, the encoder and head configs, the training settings and the source."""
+        assert setup.encoder is not None and setup.strategy is not None
+        head = setup.strategy.head
+        return json.dumps({
+            "strategy": strategy[0], "config": strategy[1],
+            "encoder": {"name": setup.encoder.name, **setup.encoder.params()},
+            "head": {"name": head.name, **head.params()},
+            "training": dataclasses.asdict(training_settings(setup, seed)),
+            "source": source, "seed": seed,
+        }, sort_keys=True, default=str)
+
+    def fit_keys(self, setup: SetupConfig, source: str, seed: int) -> tuple[str | None, str | None]:
+        """``(own, base)``: the key of ``setup``'s fit when its strategy is source-only, and the
+        key of the source-only fit it starts from (:meth:`Strategy.base_fit`); None for each
+        that does not apply."""
+        assert setup.strategy is not None
+        strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
+        own = (self.fit_key(setup, (setup.strategy.name, strategy.config()), source, seed)
+               if is_source_only(setup.strategy.name) else None)
+        base_fit = getattr(strategy, "base_fit", None)  # a plug-in's factory may return any object
+        base = base_fit() if callable(base_fit) else None
+        return own, (None if base is None else self.fit_key(setup, base, source, seed))
+
+    def source_model(
+        self, setup: SetupConfig, src: DomainSplit, tgt: DomainSplit, seed: int,
+        scored: tuple[LabeledTexts | None, ...],
+    ) -> tuple[Any, dict[str, Any]]:
+        """``setup``'s model and fit info for the pair ``src`` -> ``tgt`` (trained on ``src``).
+
+        No model is trained twice in a seed:
+
+        - A source-only strategy (:func:`~textransfer.strategies.base.is_source_only`: frozen,
+          finetune, zero_shot) never reads the target texts, so its model is the same for every
+          target: it is trained for the first and scored on the others. Their fit info says so
+          (``shared_fit``) and keeps the one fit's time; its training history is filed under
+          each pair, and a tracker logs the one training run once.
+        - A strategy that starts with a source-only fit (``self_train`` over ``finetune``: round
+          0, :meth:`~textransfer.strategies.base.Strategy.base_fit`) gets that model when an
+          earlier setup of the seed trained it with the same settings (:meth:`fit_key`), and
+          starts from a copy. Its fit info says so (``base_model``, ``base_fit_seconds``:
+          ``fit_seconds`` is then what this fit added) and the twin's training history comes
+          first in its own.
+        """
+        assert setup.strategy is not None and src.train is not None
+        target_texts = tgt.unlabeled.without_labels()
+        folder = f"{src.train.domain}_to_{target_texts.domain}"
+        own, base = self.fit_keys(setup, src.train.domain, seed)
+        earlier = None if own is None else self.seed_fits.get(own)
+        if earlier is not None:
+            if earlier.histories:
+                self.histories.setdefault((setup.name, folder), []).extend(earlier.histories)
+            note = (f"{earlier.setup} trained once for {earlier.folder} (seed {seed}) and scored here too: "
+                    "a source-only fit does not read the target")
+            return earlier.classifier, {**earlier.info, "shared_fit": note}
+        start = None if base is None else self.seed_fits.get(base)
+        before = len(self.histories.get((setup.name, folder), []))
+        clf, info = self.fit(setup, src.train, seed, target_texts, scored,
+                             base_model=None if start is None else start.classifier)
+        if start is not None:
+            self.histories.setdefault((setup.name, folder), [])[before:before] = start.histories
+            info["base_model"] = (f"round 0 is {start.setup}'s model of this seed ({start.folder}), "
+                                  "copied, not trained again")
+            info["base_fit_seconds"] = start.info.get("fit_seconds")
+        if own is not None:
+            histories = self.histories.get((setup.name, folder), [])[before:]
+            self.seed_fits[own] = SharedFit(clf, info, folder, list(histories), setup.name)
+        return clf, info
+
     def run_pair(
         self, setup: SetupConfig, source: str, target: str, doms: dict[str, DomainSplit], seed: int,
         oracles: dict[str, dict[str, Any]],
@@ -319,7 +416,7 @@ class CrossDomainRun:
         k = (setup.name, source, target)
         rec: dict[str, Any] = {"setup": setup.name, "source": source, "target": target, "seed": seed, "same_domain": same}
         scored = (src.test, src.val, tgt.test if tgt.test is not None else tgt.unlabeled)
-        clf, rec["fit"] = self.fit(setup, src.train, seed, tgt.unlabeled.without_labels(), scored)
+        clf, rec["fit"] = self.source_model(setup, src, tgt, seed, scored)
         rec["in_domain"] = self.score(clf, src.test, (*k, "in_domain"), seed)
         if same:
             rec["cross_domain"] = rec["in_domain"]
