@@ -253,15 +253,25 @@ def test_no_model_is_trained_twice_in_a_seed(
     assert st["started_from_base_model"] and "bert+finetune's model of this seed" in st["base_model"]
     assert st["base_fit_seconds"] == records[("bert+finetune", "products", 1)]["fit"]["fit_seconds"]
     assert "shared_fit" not in records[("tfidf+coral", "shop", 0)]["fit"]
-    # The same target alone, self_train before its twin: every model is trained for it.
+    # The same target alone, without the twin: every model is trained for it.
     fits.clear()
     finetunes.clear()
     toy_config["targets"], toy_config["name"] = ["shop"], "toy_xd_shop"
-    toy_config["strategies"] = {k: toy_config["strategies"][k] for k in ("self_train", "frozen", "finetune", "coral")}
+    twin = toy_config["strategies"].pop("finetune")
+    toy_config["strategies"]["self_train"].pop("baseline")
     alone = run_crossdomain(load_crossdomain_config(toy_config))
-    assert sorted(finetunes) == [0, 0, 1, 1]
-    assert "base_model" not in alone.metrics["rows"][0]["per_seed"][0]["fit"]
-    for setup in ("tfidf+frozen", "bert+finetune", "bert+self_train", "tfidf+coral"):
+    assert sorted(finetunes) == [0, 1]  # self_train's own round 0
+    assert "base_model" not in alone.metrics["rows"][1]["per_seed"][0]["fit"]
+    toy_config["strategies"] = {"self_train": toy_config["strategies"]["self_train"], "finetune": twin}
+    toy_config["name"] = "toy_xd_twin_last"
+    fits.clear()
+    twin_last = run_crossdomain(load_crossdomain_config(toy_config))  # the twin still trains first
+    assert fits == [("bert+finetune", "shop"), ("bert+self_train", "shop")] * 2
+    assert [r["setup"] for r in twin_last.metrics["rows"]] == ["bert+self_train", "bert+finetune"]
+    for key in [("bert+finetune", "movies", "shop", "cross_domain"), ("bert+self_train", "movies", "shop", "cross_domain")]:
+        for a, b in zip(both.scores[key], twin_last.scores[key], strict=True):
+            np.testing.assert_allclose(a.proba, b.proba, rtol=0, atol=1e-6)
+    for setup in ("tfidf+frozen", "bert+self_train", "tfidf+coral"):
         key = (setup, "movies", "shop", "cross_domain")
         for a, b in zip(both.scores[key], alone.scores[key], strict=True):
             np.testing.assert_allclose(a.proba, b.proba, rtol=0, atol=1e-6)

@@ -302,13 +302,13 @@ class CrossDomainRun:
             if measured is None or ename in measured:
                 self.measure_proxy_a_distance(ename, enc, doms, seed)
         self.seed_fits = {}
-        wanted = {  # the keys of the source-only fits that some setup starts from
-            base for setup, _, sname in cfg.grid() if seed in cfg.seeds_of(sname)
-            for source in cfg.sources for base in [self.fit_keys(setup, source, seed)[1]] if base is not None
-        }
-        for setup, _, sname in cfg.grid():
-            if seed not in cfg.seeds_of(sname):
-                continue
+        setups = [setup for setup, _, sname in cfg.grid() if seed in cfg.seeds_of(sname)]
+        keys = {setup.name: [self.fit_keys(setup, source, seed) for source in cfg.sources] for setup in setups}
+        wanted = {base for pairs in keys.values() for _, base in pairs if base is not None}  # started from
+        # A setup whose fit another one starts from runs first (self_train's finetune twin); every
+        # fit seeds itself, so the order changes no result, and the report keeps the config's.
+        setups.sort(key=lambda setup: not any(own in wanted for own, _ in keys[setup.name]))
+        for setup in setups:
             oracles: dict[str, dict[str, Any]] = {}
             for source, target in cfg.pairs():
                 self.run_pair(setup, source, target, doms, seed, oracles)
