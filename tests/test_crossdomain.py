@@ -253,6 +253,9 @@ def test_no_model_is_trained_twice_in_a_seed(
     assert st["started_from_base_model"] and "bert+finetune's model of this seed" in st["base_model"]
     assert st["base_fit_seconds"] == records[("bert+finetune", "products", 1)]["fit"]["fit_seconds"]
     assert "shared_fit" not in records[("tfidf+coral", "shop", 0)]["fit"]
+    report = (both.run_dir / "report.md").read_text()
+    assert "of the source-only model it starts from (its twin's, copied: not trained again)" in report
+    assert "seed(s) [0, 1]: the model trained for an earlier target of the run, scored here too" in report
     # The same target alone, without the twin: every model is trained for it.
     fits.clear()
     finetunes.clear()

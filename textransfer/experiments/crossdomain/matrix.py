@@ -143,6 +143,10 @@ def summarise(
                 mean_std([p["a_distance"] for p in per_seed_distance]) if per_seed_distance else None
             )
             row["fit_seconds"] = mean_std([r["fit"]["fit_seconds"] for r in per_seed])
+            base_seconds = [r["fit"].get("base_fit_seconds") for r in per_seed]
+            if any(b is not None for b in base_seconds):  # round 0 copied from the twin's model
+                row["base_fit_seconds"] = mean_std([b for b in base_seconds if b is not None])
+            row["shared_fit_seeds"] = [r["seed"] for r in per_seed if "shared_fit" in r["fit"]]
             row["train_rows"] = [r["fit"]["train_rows"] for r in per_seed]
             row["source_only"] = _source_only_twin(config, ename, sname)
             row["per_seed"] = per_seed

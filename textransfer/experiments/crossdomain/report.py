@@ -106,10 +106,14 @@ def more_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def _details(r: dict[str, Any], figures: list[str] | None = None) -> list[str]:
     lines = [f"### `{r['setup']}` {r['source']} → {r['target']}", ""]
-    lines.append(
-        f"Seeds {r['seeds']}; source training rows used per seed: {r['train_rows']}; "
-        f"fit {r['fit_seconds']['mean']:.1f} s per model."
-    )
+    fit = f"fit {r['fit_seconds']['mean']:.1f} s per model"
+    if r.get("base_fit_seconds"):
+        fit += (f", after the {r['base_fit_seconds']['mean']:.1f} s of the source-only model it starts from "
+                "(its twin's, copied: not trained again)")
+    if r.get("shared_fit_seeds"):
+        fit += (f"; seed(s) {r['shared_fit_seeds']}: the model trained for an earlier target of the run, "
+                "scored here too (a source-only fit does not read the target)")
+    lines.append(f"Seeds {r['seeds']}; source training rows used per seed: {r['train_rows']}; {fit}.")
     lines.append("")
     lf, worth = r.get("label_free") or {}, r.get("worth_in_labels") or {}
     if "estimates" in lf:
