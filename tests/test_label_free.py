@@ -246,7 +246,7 @@ def test_estimate_target_accuracy_from_a_model(toy_model) -> None:
     assert est["estimate"] == pytest.approx(
         estimate_accuracy(toy_model.predict_proba(val.texts), yv, proba)
     )
-    assert est["method"] == "atc-ne" and est["n_source_val"] == 40 and est["n_target"] == 60
+    assert est["method"] == "doc" and est["n_source_val"] == 40 and est["n_target"] == 60
     assert est["abs_error"]["doc"] == pytest.approx(
         abs(est["estimates"]["doc"] - est["true_accuracy"])
     )

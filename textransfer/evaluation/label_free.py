@@ -25,6 +25,16 @@ validation probabilities with temperature scaling first). Then:
   worst of them; their ``spread`` (largest minus smallest) is the label-free warning that they
   disagree, and ``lower`` (the smallest) is the pessimistic estimate a recommendation can use.
 
+**DoC is the default** (``DEFAULT_METHOD``: the report's headline, the recommendation's rule,
+:func:`textransfer.estimate_target_accuracy`). It was chosen on development pairs that leave the
+demo's movies -> products out: over 18 cross-domain rows of five pairs (movies -> tweets /
+editorials, products -> movies / tweets / editorials; frozen MiniLM, fine-tuned and self-trained
+mpnet; 2-3 seeds each; target labels read only to measure) the mean absolute error was 0.040 for
+DoC, 0.090 for ATC-NE, and 0.050 for assuming no shift at all (the source-validation accuracy).
+ATC fails worst on fine-tuned transformers, which grow less confident on a new domain without
+growing less accurate: fine-tuned mpnet, movies -> tweets, true 0.854, ATC-NE 0.202, DoC 0.728.
+On the held-out demo pair (11 rows) the errors were 0.076 for DoC and 0.123 for ATC-NE.
+
 What none of them can see: a model that is *confidently wrong* on the target (its confidences do
 not fall where its accuracy falls, e.g. bag-of-words features on a new vocabulary). The result
 also carries ``prediction_shift``, the total-variation distance between the predicted-class
@@ -70,7 +80,7 @@ __all__ = [
 
 Method = Literal["atc-ne", "atc-mc", "doc", "ac", "average"]
 METHODS: tuple[str, ...] = ("atc-ne", "atc-mc", "doc", "ac", "average")
-DEFAULT_METHOD: Method = "atc-ne"
+DEFAULT_METHOD: Method = "doc"  # chosen on development pairs (module docstring)
 # The estimators whose mean is ``average`` (ATC-MC is left out: for two classes it is ATC-NE).
 AVERAGED: tuple[str, ...] = ("atc-ne", "doc", "ac")
 Calibration = Literal["temperature", "none"]
@@ -314,7 +324,7 @@ def estimate_accuracy(
             the model was not trained on.
         source_val_labels: ``(n_s,)`` int class ids of those rows.
         target_probs: ``(n_t, k)`` class probabilities on the unlabeled target rows.
-        method: ``"atc-ne"`` (default), ``"atc-mc"``, ``"doc"``, ``"ac"`` or ``"average"``
+        method: ``"doc"`` (default), ``"atc-ne"``, ``"atc-mc"``, ``"ac"`` or ``"average"``
             (module docstring).
         min_rows: fewer source validation or target rows than this is an error.
         calibration: ``"temperature"`` (default): temperature-scale both sets first, with the

@@ -18,7 +18,7 @@
       frozen: {name: frozen, head: logreg}
       coral: {name: coral, head: logreg}
       dann: {name: dann, head: linear, encoders: [minilm-tf], training: {epochs: 1, lr: 2e-5}}
-    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000, estimator: atc-ne,
+    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000, estimator: doc,
                  label_budgets: [8, 16, 32, 64, 128, 256, 512, 1024, all]}
     save_models: true               # models/<setup>/<source>_to_<target>/ (first seed of each)
 
@@ -88,11 +88,12 @@ class EvaluationConfig(BaseModel):
         label_budgets: the curve's budgets (labeled target rows, > 0, or ``all``); budgets above
             the target's train split are clamped to it, below its class count dropped (noted).
         estimator: the label-free estimate in the summary that picks the recommended setup:
-            ``atc-ne`` (average thresholded confidence, negative entropy; Garg et al. 2022),
-            ``atc-mc`` (the same with the top-class probability), ``doc`` (difference of
-            confidences), ``ac`` (average calibrated confidence) or ``average`` (the mean of
-            ATC-NE, DoC and AC). All are in ``metrics.json``, computed after temperature scaling
-            on the source validation rows.
+            ``doc`` (difference of confidences, Guillory et al. 2021; the default, chosen on
+            development pairs: :mod:`textransfer.evaluation.label_free`), ``atc-ne`` (average
+            thresholded confidence, negative entropy; Garg et al. 2022), ``atc-mc`` (the same
+            with the top-class probability), ``ac`` (average calibrated confidence) or
+            ``average`` (the mean of ATC-NE, DoC and AC). All are in ``metrics.json``, computed
+            after temperature scaling on the source validation rows.
         plots: write PNG plots.
         a_distance_encoders: encoders (keys of ``encoders``) whose proxy A-distance is measured
             (default: all). Each costs one frozen encoding of every domain, which is wasted on
@@ -106,7 +107,7 @@ class EvaluationConfig(BaseModel):
     oracle: bool = True
     target_only: bool = True
     label_budgets: list[int | Literal["all"]] = Field(default_factory=_default_label_budgets)
-    estimator: Literal["atc-ne", "atc-mc", "doc", "ac", "average"] = "atc-ne"
+    estimator: Literal["atc-ne", "atc-mc", "doc", "ac", "average"] = "doc"
     plots: bool = True
     a_distance_encoders: list[str] | None = None
 

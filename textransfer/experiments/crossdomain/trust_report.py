@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textransfer.evaluation.label_free import DEFAULT_METHOD
+
 METHOD_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average"}
 
 
@@ -82,7 +84,7 @@ def label_free_section(metrics: dict[str, Any]) -> list[str]:
     """The estimates of every row beside the true accuracy, and each estimator's mean error."""
     rows = metrics["rows"]
     summary = metrics.get("label_free") or {}
-    method = summary.get("method", "atc-ne")
+    method = summary.get("method", DEFAULT_METHOD)
     shown = [r for r in rows if "estimate" in (r.get("label_free") or {})]
     val = metrics.get("source_validation") or {}
     lines = [
@@ -153,7 +155,7 @@ def label_free_section(metrics: dict[str, Any]) -> list[str]:
 
 def recommendation_section(metrics: dict[str, Any]) -> list[str]:
     """One line per cross-domain pair: the recommended setup, how it was chosen, its regret."""
-    method = method_name((metrics.get("label_free") or {}).get("method", "atc-ne"))
+    method = method_name((metrics.get("label_free") or {}).get("method", DEFAULT_METHOD))
     lines = []
     for rec in metrics.get("recommendation") or []:
         head = f"- {rec['source']} → {rec['target']}: "
