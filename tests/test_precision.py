@@ -97,6 +97,24 @@ def test_mixed_precision_auto_for_training():
         training_args({"mixed_precision": "bf8"})
 
 
+def test_mixed_precision_no_written_unquoted_in_yaml(tmp_path):
+    """YAML 1.1 reads `mixed_precision: no` as the boolean false: it means "no", from a config
+    file and from Python alike; true stays an error."""
+    import yaml
+
+    from textransfer.training.args import TrainingArgs, training_args
+
+    settings = yaml.safe_load("mixed_precision: no")
+    assert settings == {"mixed_precision": False}
+    assert training_args(settings).mixed_precision == "no"
+    assert TrainingArgs(mixed_precision=False).mixed_precision == "no"
+    with pytest.raises(ValueError, match=r"training\.mixed_precision"):
+        training_args({"mixed_precision": True})
+    path = tmp_path / "run.yaml"
+    path.write_text("name: t\ndata: {train: movies}\ntraining: {mixed_precision: no, epochs: 1}\n")
+    assert training_args(load_config(str(path)).training).mixed_precision == "no"
+
+
 def _write(tmp_path, encoder: dict) -> str:
     import yaml
 

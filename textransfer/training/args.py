@@ -75,6 +75,8 @@ class TrainingArgs:
     threads: int | str | None = None  # a number, "auto" or None (checked below: one clear message)
 
     def __post_init__(self) -> None:
+        if self.mixed_precision is False:  # YAML reads an unquoted `no` as false
+            self.mixed_precision = "no"
         # `not x > 0` style comparisons: NaN fails them too.
         for name in ("epochs", "batch_size", "grad_accum", "keep_checkpoints"):
             if not getattr(self, name) >= 1:
@@ -131,8 +133,11 @@ def training_args(settings: Mapping[str, Any], section: str = "training") -> Tra
     from textransfer._registry import check_params
 
     check_params(TrainingArgs, dict(settings), section=section, name="training")
+    settings = dict(settings)
+    if settings.get("mixed_precision") is False:  # `mixed_precision: no` in YAML is the boolean false
+        settings["mixed_precision"] = "no"
     try:
-        return _training_adapter().validate_python(dict(settings))
+        return _training_adapter().validate_python(settings)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         if err["loc"]:  # a type error of one key
