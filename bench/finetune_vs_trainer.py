@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import tempfile
 import time
 
@@ -61,21 +62,51 @@ def _training_settings(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+class _EpochSpeeds(logging.Handler):
+    """Collects the training loop's per-epoch ``samples_per_s`` (its "epoch {...}" log lines)
+    while in a ``with`` block: the first epoch carries one-off costs (compiling, warm-up)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.speeds: list[float] = []
+        self.logger = logging.getLogger("textransfer.training")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        row = record.args if isinstance(record.args, dict) else None
+        if record.msg == "epoch %s" and row and "samples_per_s" in row:
+            self.speeds.append(float(row["samples_per_s"]))
+
+    def __enter__(self) -> _EpochSpeeds:
+        self.level_before = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level_before)
+
+
 def run_textransfer(args, train, test, extra: list[str] | None = None) -> tuple[float, float]:
     import textransfer
     from textransfer.training import TrainingArgs
 
     enc = textransfer.create_encoder("transformer", model=args.model, max_length=args.max_length)
     strategy = textransfer.create_strategy("finetune", val_fraction=0.0)
-    strategy.training = TrainingArgs(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, warmup_ratio=0.0,
-        patience=None, seed=args.seed, mixed_precision=args.mixed_precision or ("bf16" if args.bf16 else "no"),
-        **_training_settings(args.training if extra is None else extra),
-    )
+    settings = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": 0.0, "warmup_ratio": 0.0,
+        "patience": None, "seed": args.seed, "mixed_precision": args.mixed_precision or ("bf16" if args.bf16 else "no"),
+    }
+    # A variant may override any of these (e.g. mixed_precision=no beside an auto run).
+    strategy.training = TrainingArgs(**{**settings, **_training_settings(args.training if extra is None else extra)})
     _ = enc.module, enc.tokenizer  # load before timing, as the Trainer runs get their model ready-made
+    epochs = _EpochSpeeds()
     t0 = time.perf_counter()
-    clf = strategy.fit(enc, textransfer.create_head("linear", dropout=0.1), train)
+    with epochs:
+        clf = strategy.fit(enc, textransfer.create_head("linear", dropout=0.1), train)
     seconds = time.perf_counter() - t0
+    if args.epochs > 1 or extra:  # what each epoch ran at: steady state vs the first (compiling) epoch
+        print(f"  epochs, train samples/s: {', '.join(f'{v:.1f}' for v in epochs.speeds)}", flush=True)
     acc = float(np.mean(np.array(clf.predict(test.texts, batch_size=64)) == np.array(test.labels)))
     return len(train) * args.epochs / seconds, acc
 
