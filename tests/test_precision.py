@@ -77,6 +77,17 @@ def test_bf16_forced_without_amx_works_with_one_warning(caps, machine, tiny_bert
     assert enc.encode(TEXTS).shape == (len(TEXTS), 32)
 
 
+def test_int8_on_an_amx_cpu_warns_that_bf16_is_faster(machine):
+    machine(AMX)
+    with pytest.warns(UserWarning, match=r"int8.*slower here than bf16.*precision: auto") as record:
+        assert resolve_precision("int8", "transformer", caps=AMX) == "int8"
+    assert len(record) == 1 and AMX.cpu in str(record[0].message)
+    for caps in (AVX512_BF16, AVX2):  # int8 is the fastest path measured there: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert resolve_precision("int8", "transformer", caps=caps) == "int8"
+
+
 def test_bf16_with_amx_does_not_warn(machine, tiny_bert_dir):
     machine(AMX)
     with warnings.catch_warnings():

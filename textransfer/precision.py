@@ -157,6 +157,16 @@ def resolve_precision(
             UserWarning,
             stacklevel=3,
         )
+    if precision == "int8" and caps.amx_bf16:
+        # Measured on a 16-core Xeon with AMX (docs/benchmark-notes.md): onnxruntime's int8
+        # MiniLM encoded at 0.7-0.9x sentence-transformers fp32, bf16 at 2.0-2.4x.
+        warnings.warn(
+            f"{who}: precision 'int8' on {caps.describe()}: the int8 graph runs on onnxruntime, "
+            "which measured slower here than bf16 on the CPU's AMX units (and than fp32). "
+            "Use precision: auto (bf16 here) for speed; keep int8 for a smaller model file",
+            UserWarning,
+            stacklevel=3,
+        )
     _log_once(who, precision, precision, "as configured")
     return precision
 
