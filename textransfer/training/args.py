@@ -47,7 +47,8 @@ class TrainingArgs:
         compile: ``torch.compile`` the training forward/backward (the model's repeated blocks,
             each compiled once; evaluation stays eager): False (default), True, or ``auto``
             (compile where it measured to pay back within the run's optimiser steps, see
-            :data:`textransfer.training._setup.COMPILE_AUTO_MIN_STEPS`: nowhere measured so far, so auto trains eagerly).
+            :data:`textransfer.training._setup.COMPILE_AUTO_MIN_STEPS`: it paid on neither machine measured, a
+            2-core Xeon and an H200, so auto trains eagerly).
             Needs a C++ compiler on a CPU.
         threads: torch's CPU threads while training (restored afterwards): None (default:
             torch's own setting, one per core), a number, or ``auto``: one per core that other
