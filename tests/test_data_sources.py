@@ -57,6 +57,33 @@ def test_label_map_keys_from_yaml_ints_become_strings():
     }
 
 
+@pytest.mark.parametrize("spec, field", [
+    ("{source: a.csv, label_map: {yes: positive, no: negative}}", "label_map"),
+    ("{source: a.csv, label_map: {'1': on}}", "label_map"),
+    ("{source: a.csv, keep_labels: [yes, no]}", "keep_labels"),
+])
+def test_unquoted_yes_no_labels_in_yaml_are_refused_with_the_fix(spec, field):
+    """YAML reads unquoted yes/no/on/off as booleans: they would silently name no label (a
+    label_map that maps nothing, keep_labels [1, 0]), so they are refused, saying how to quote."""
+    import yaml
+
+    with pytest.raises(ValueError, match=rf"{field}(.|\n)*YAML boolean, not a label(.|\n)*Quote the label"):
+        DataSource.parse(yaml.safe_load(spec))
+
+
+def test_quoted_yes_no_labels_and_true_false_label_strings_work(tmp_path):
+    path = tmp_path / "yn.csv"
+    path.write_text("text,label\ngood movie,yes\nbad movie,no\nfine film,yes\nawful,no\n")
+    data = load({"source": str(path), "label_map": {"yes": "positive", "no": "negative"}})
+    assert data.labels == ["positive", "negative", "positive", "negative"]
+    assert load({"source": str(path), "keep_labels": ["yes"]}).labels == ["yes", "yes"]
+    # Labels read as booleans from a file are matched by their string form, quoted in the config.
+    bools = tmp_path / "tf.csv"
+    bools.write_text("text,label\ngood movie,True\nbad movie,False\nfine film,True\nawful,False\n")
+    assert load({"source": str(bools), "label_map": {"True": "positive", "False": "negative"}}).labels[:2] == [
+        "positive", "negative"]
+
+
 def test_import_is_cheap():
     code = (
         "import sys, textransfer.data as d; "

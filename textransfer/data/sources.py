@@ -148,7 +148,17 @@ class DataSource(BaseModel):
     def _label_map_keys(cls, value: Any) -> Any:
         # YAML reads `1: positive` with an int key; labels are matched by their string form.
         if isinstance(value, dict):
+            for item in (*value.keys(), *value.values()):
+                _refuse_yaml_boolean(item, "label_map")
             return {str(k): v for k, v in value.items()}
+        return value
+
+    @field_validator("keep_labels", mode="before")
+    @classmethod
+    def _keep_labels_not_booleans(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                _refuse_yaml_boolean(item, "keep_labels")
         return value
 
     @model_validator(mode="after")
@@ -440,6 +450,17 @@ def _check_cardinality(labels: list[Label], src: DataSource, where: str) -> None
             "...): that is not a column of classes (an id, a text or a score?). Fix: point "
             "`label_column:` at the class column, or map the values to a few classes with "
             "`label_map:`"
+        )
+
+
+def _refuse_yaml_boolean(value: Any, field: str) -> None:
+    """A label written unquoted as yes/no/on/off/true/false reaches us as a YAML boolean, which
+    names no label as written (``yes`` would become ``True``, or 1): refuse it, saying how to quote."""
+    if isinstance(value, bool):
+        raise ValueError(
+            f"{str(value).lower()} is a YAML boolean, not a label: YAML reads unquoted "
+            "yes/no/on/off/true/false as true or false. Quote the label as it is written in the "
+            f"data, e.g. {field}: " + ("{'yes': positive, 'no': negative}" if field == "label_map" else "['yes', 'no']")
         )
 
 
