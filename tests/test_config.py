@@ -118,3 +118,24 @@ def test_crossdomain_configs_share_the_run_config_reader():
     cfg = load_crossdomain_config(raw, ["strategies.f.training.lr=3e-4"])
     assert cfg.strategies["f"].training == {"epochs": 1, "lr": 3e-4}  # a float, as in run configs
     assert raw == before  # overrides never write into the caller's dict
+
+
+@pytest.mark.parametrize("config, override", [
+    ("crossdomain_self_train.yaml", "seeds=[0, 1, 0]"),
+    ("crossdomain_self_train.yaml", "strategies.frozen.seeds=[0, 0]"),
+    ("curve_movies_products.yaml", "seeds=[2, 2]"),
+    ("curve_movies_products.yaml", "setups.minilm-finetune.seeds=[0, 0]"),
+    ("layers_minilm.yaml", "seeds=[0, 0]"),
+])
+def test_a_seed_listed_twice_is_refused(config, override):
+    """A repeated seed reruns the very same split and training: counted twice, it would shrink the
+    std and the CIs of every row without adding a run."""
+    from pathlib import Path
+
+    from textransfer.experiments import EXPERIMENTS
+
+    path = Path(__file__).parent.parent / "configs" / config
+    model = EXPERIMENTS[yaml.safe_load(path.read_text())["kind"]].config_model()
+    with pytest.raises(ConfigError, match=r"seeds: seed\(s\) \[\d\] listed more than once.*Fix: list distinct seeds"):
+        validate_config(model, path, [override])
+    assert validate_config(model, path).seeds  # the shipped config itself is fine

@@ -97,6 +97,21 @@ def _run_name(v: str) -> str:
 RunName = Annotated[str, AfterValidator(_run_name)]
 
 
+def _distinct_seeds(v: list[int]) -> list[int]:
+    repeated = sorted({s for s in v if v.count(s) > 1})
+    if repeated:
+        raise ValueError(
+            f"seed(s) {repeated} listed more than once in {v}: a seed repeats the very same split and "
+            "training, so a repeat would count one run twice in the mean, std and CIs. Fix: list "
+            f"distinct seeds, e.g. {sorted(set(v))}"
+        )
+    return v
+
+
+# A list of seeds, each at most once (mean +- std and CIs over seeds assume distinct runs).
+Seeds = Annotated[list[int], AfterValidator(_distinct_seeds)]
+
+
 # Which head a strategy gets when its config names none (logreg; cosine for zero_shot). The
 # experiments layer, which knows the strategy registry, installs the lookup when it is imported
 # (every config loader lives there), so this module stays below the registries; without it, logreg.

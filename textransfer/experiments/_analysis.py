@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from textransfer.config import RunName, source_spec, split_fraction
+from textransfer.config import RunName, Seeds, source_spec, split_fraction
 from textransfer.data.sources import DataSource
 
 # A number of labeled target examples, or all of the pool.
@@ -23,7 +23,7 @@ class AnalysisConfig(BaseModel):
     name: RunName
     output_dir: str = "runs"
     batch_size: PositiveInt = 32
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: Seeds = Field(default_factory=lambda: [0])
     split_seed: int | None = None
     test_size: float = 0.2
     target: DataSource

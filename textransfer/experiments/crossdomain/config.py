@@ -38,6 +38,7 @@ from textransfer.config import (
     Component,
     ComponentSpec,
     RunName,
+    Seeds,
     SetupConfig,
     StrategyConfig,
     TrackingConfig,
@@ -63,7 +64,7 @@ class GridStrategy(StrategyConfig):
 
     encoders: list[str] | None = None
     training: dict[str, Any] | None = None
-    seeds: list[int] | None = None
+    seeds: Seeds | None = None
     oracle: bool = True
     baseline: str | None = None
 
@@ -132,7 +133,7 @@ class CrossDomainConfig(BaseModel):
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"
     batch_size: PositiveInt = 32
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: Seeds = Field(default_factory=lambda: [0])
     split_seed: int | None = None
     test_size: float = 0.2
     source_val_size: float = 0.1

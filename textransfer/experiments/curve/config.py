@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from textransfer.config import (
     ComponentSpec,
+    Seeds,
     SetupConfig,
     StrategyConfig,
     StrategySpec,
@@ -75,7 +76,7 @@ class CurveSetup(BaseModel):
     strategy: StrategySpec = Field(default_factory=StrategyConfig)
     training: dict[str, Any] = Field(default_factory=dict)
     source: SourceStep | None = None
-    seeds: list[int] | None = None
+    seeds: Seeds | None = None
     min_steps: int | None = Field(default=None, ge=1)
     transfer: bool = True
 
