@@ -139,3 +139,16 @@ def test_a_seed_listed_twice_is_refused(config, override):
     with pytest.raises(ConfigError, match=r"seeds: seed\(s\) \[\d\] listed more than once.*Fix: list distinct seeds"):
         validate_config(model, path, [override])
     assert validate_config(model, path).seeds  # the shipped config itself is fine
+
+
+def test_a_curve_budget_listed_twice_is_refused():
+    from pathlib import Path
+
+    from textransfer.experiments import EXPERIMENTS
+
+    path = Path(__file__).parent.parent / "configs" / "curve_movies_products.yaml"
+    model = EXPERIMENTS["curve"].config_model()
+    with pytest.raises(ConfigError, match=r"budgets: budgets \[8\] listed more than once.*list each budget once"):
+        validate_config(model, path, ["budgets=[0, 8, 8, 32, all]"])
+    with pytest.raises(ConfigError, match=r"budgets \['all'\] listed more than once"):
+        validate_config(model, path, ["budgets=[8, all, all]"])

@@ -108,6 +108,12 @@ class CurveConfig(AnalysisConfig):
             )
         if not any(b == "all" or b > 0 for b in v):
             raise ValueError("give at least one budget above 0, e.g. [0, 8, 32, all]")
+        repeated = [b for i, b in enumerate(v) if b in v[:i]]
+        if repeated:
+            raise ValueError(
+                f"budgets {repeated} listed more than once in {v}: each budget is one point of the "
+                "curve (trained per seed). Fix: list each budget once"
+            )
         return v
 
     @model_validator(mode="after")
