@@ -152,3 +152,20 @@ def test_a_curve_budget_listed_twice_is_refused():
         validate_config(model, path, ["budgets=[0, 8, 8, 32, all]"])
     with pytest.raises(ConfigError, match=r"budgets \['all'\] listed more than once"):
         validate_config(model, path, ["budgets=[8, all, all]"])
+
+
+@pytest.mark.parametrize("key", ["sources", "targets"])
+def test_a_crossdomain_domain_listed_twice_is_refused(key):
+    from textransfer.experiments.crossdomain.config import load_crossdomain_config
+
+    raw = {
+        "name": "x",
+        "domains": {"a": "movies", "b": "products"},
+        "sources": ["a"],
+        "targets": ["b"],
+        "encoders": {"t": "tfidf"},
+        "strategies": {"f": {"name": "frozen", "head": "logreg"}},
+    }
+    raw[key] = raw[key] * 2
+    with pytest.raises(ConfigError, match=rf"{key}: \['[ab]'\] listed more than once.*list each domain once"):
+        load_crossdomain_config(raw, [])
