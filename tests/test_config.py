@@ -101,19 +101,25 @@ def test_shipped_configs_name_their_kind_and_validate():
         assert validate_config(config, path).kind == kind
 
 
-def test_crossdomain_configs_share_the_run_config_reader():
-    import copy
-
-    from textransfer.experiments.crossdomain.config import load_crossdomain_config
-
-    raw = {
+def _crossdomain_raw() -> dict:
+    """A small valid cross-domain grid (movies -> products, TF-IDF, frozen + logreg)."""
+    return {
         "name": "x",
         "domains": {"a": "movies", "b": "products"},
         "sources": ["a"],
         "targets": ["b"],
         "encoders": {"t": "tfidf"},
-        "strategies": {"f": {"name": "frozen", "head": "linear", "training": {"epochs": 1}}},
+        "strategies": {"f": {"name": "frozen", "head": "logreg"}},
     }
+
+
+def test_crossdomain_configs_share_the_run_config_reader():
+    import copy
+
+    from textransfer.experiments.crossdomain.config import load_crossdomain_config
+
+    raw = _crossdomain_raw()
+    raw["strategies"] = {"f": {"name": "frozen", "head": "linear", "training": {"epochs": 1}}}
     before = copy.deepcopy(raw)
     cfg = load_crossdomain_config(raw, ["strategies.f.training.lr=3e-4"])
     assert cfg.strategies["f"].training == {"epochs": 1, "lr": 3e-4}  # a float, as in run configs
@@ -158,14 +164,7 @@ def test_a_curve_budget_listed_twice_is_refused():
 def test_a_crossdomain_domain_listed_twice_is_refused(key):
     from textransfer.experiments.crossdomain.config import load_crossdomain_config
 
-    raw = {
-        "name": "x",
-        "domains": {"a": "movies", "b": "products"},
-        "sources": ["a"],
-        "targets": ["b"],
-        "encoders": {"t": "tfidf"},
-        "strategies": {"f": {"name": "frozen", "head": "logreg"}},
-    }
+    raw = _crossdomain_raw()
     raw[key] = raw[key] * 2
     with pytest.raises(ConfigError, match=rf"{key}: \['[ab]'\] listed more than once.*list each domain once"):
         load_crossdomain_config(raw, [])
