@@ -334,6 +334,20 @@ def test_folder_and_file_mix_ups_are_one_clear_message(clf, tmp_path):
     assert not_a_folder.read_text() == "x"
 
 
+@pytest.mark.parametrize("name", ["out.parquet", "out.jsonl", "out.tsv", "out.txt", "out.xlsx"])
+def test_an_output_named_for_another_format_is_refused_before_writing(clf, tmp_path, name):
+    """Predictions are CSV: written under a .parquet (or other) name, the next reader fails or,
+    worse, misreads them."""
+    src = _write(tmp_path / "in.txt", "a good film\n")
+    dst = _write(tmp_path / name, "keep me")
+    with pytest.raises(ValueError, match=r"predictions are written as CSV.*name the output \.csv, e\.g\. .*out\.csv"):
+        predict_file(clf, src, dst)
+    assert dst.read_text() == "keep me"
+    assert sorted(q.name for q in tmp_path.iterdir()) == sorted(["in.txt", name])
+    plain = tmp_path / "predictions"  # no suffix: CSV, as documented
+    assert predict_file(clf, src, plain) == 1 and _rows(plain)[0]["label"] in ("positive", "negative")
+
+
 def test_unreadable_input_is_one_clear_message(clf, tmp_path, monkeypatch):
     src = _write(tmp_path / "in.csv", "text\na good film\n")
     real_open = Path.open

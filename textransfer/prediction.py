@@ -111,7 +111,8 @@ def check_paths(input_path: str | Path, output_path: str | Path) -> tuple[Path, 
     Raises:
         FileNotFoundError: the input does not exist.
         ValueError: input = output (in any spelling), a folder where a file is expected, a
-            parent folder that is a file, an unsupported suffix, a read-only output.
+            parent folder that is a file, an unsupported input suffix, an output named other than
+            ``.csv`` (or without a suffix), a read-only output.
     """
     src, dst = Path(input_path).expanduser(), Path(output_path).expanduser()
     try:
@@ -138,6 +139,11 @@ def _check_paths(src: Path, dst: Path) -> tuple[Path, Path]:
     if target.is_dir():
         raise ValueError(
             f"output {dst} is a folder: pass a file name, e.g. {dst / 'predictions.csv'}"
+        )
+    if dst.suffix.lower() not in ("", ".csv"):
+        raise ValueError(
+            f"output {dst}: predictions are written as CSV, which a {dst.suffix} name would hide "
+            f"from whatever reads it next. Fix: name the output .csv, e.g. {dst.with_suffix('.csv')}"
         )
     if src.resolve() == target.resolve() or (_exists(target) and os.path.samefile(src, target)):
         raise ValueError(
