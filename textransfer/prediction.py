@@ -140,15 +140,15 @@ def _check_paths(src: Path, dst: Path) -> tuple[Path, Path]:
         raise ValueError(
             f"output {dst} is a folder: pass a file name, e.g. {dst / 'predictions.csv'}"
         )
-    if dst.suffix.lower() not in ("", ".csv"):
-        raise ValueError(
-            f"output {dst}: predictions are written as CSV, which a {dst.suffix} name would hide "
-            f"from whatever reads it next. Fix: name the output .csv, e.g. {dst.with_suffix('.csv')}"
-        )
     if src.resolve() == target.resolve() or (_exists(target) and os.path.samefile(src, target)):
         raise ValueError(
             f"input and output are the same file ({src}): writing the predictions would replace the "
             f"inputs. Fix: write them to another file, e.g. {src.with_name(src.stem + '.predictions.csv')}"
+        )
+    if dst.suffix.lower() not in ("", ".csv"):
+        raise ValueError(
+            f"output {dst}: predictions are written as CSV, which a {dst.suffix} name would hide "
+            f"from whatever reads it next. Fix: name the output .csv, e.g. {dst.with_suffix('.csv')}"
         )
     folder = target.parent
     while not os.path.exists(folder) and folder != folder.parent:
