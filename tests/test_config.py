@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -168,3 +170,25 @@ def test_a_crossdomain_domain_listed_twice_is_refused(key):
     raw[key] = raw[key] * 2
     with pytest.raises(ConfigError, match=rf"{key}: \['[ab]'\] listed more than once.*list each domain once"):
         load_crossdomain_config(raw, [])
+
+
+@pytest.mark.parametrize("config, override, where", [
+    ("crossdomain_self_train.yaml", "seeds=[0, -1]", "seeds.1"),
+    ("crossdomain_self_train.yaml", "split_seed=-2", "split_seed"),
+    ("curve_movies_products.yaml", "seeds=[-1]", "seeds.0"),
+    ("movies_frozen.yaml", "seed=-3", "seed"),
+    ("movies_frozen.yaml", "seed=4294967296", "seed"),
+    ("movies_frozen.yaml", "data.train.sample_seed=-1", "data.train.sample_seed"),
+    ("movies_frozen.yaml", "training.seed=-1", "training.seed"),
+])
+def test_a_seed_outside_what_numpy_takes_is_refused_at_config_load(config, override, where):
+    """A negative seed passed validation and failed deep inside numpy, with a message that blamed
+    the data ("domain 'movies' is too small ... expected non-negative integer")."""
+    from pathlib import Path
+
+    from textransfer.experiments import EXPERIMENTS
+
+    path = Path(__file__).parent.parent / "configs" / config
+    model = EXPERIMENTS[yaml.safe_load(path.read_text())["kind"]].config_model()
+    with pytest.raises(ConfigError, match=rf"{re.escape(where)}:? .*whole number from 0 to 4294967295"):
+        validate_config(model, path, [override])

@@ -47,6 +47,7 @@ from pydantic import (
 )
 
 from textransfer._folders import check_folder, make_folder
+from textransfer._seeds import Seed
 from textransfer.data.sources import DataSource
 from textransfer.distributed import is_main_process
 
@@ -109,7 +110,7 @@ def _distinct_seeds(v: list[int]) -> list[int]:
 
 
 # A list of seeds, each at most once (mean +- std and CIs over seeds assume distinct runs).
-Seeds = Annotated[list[int], AfterValidator(_distinct_seeds)]
+Seeds = Annotated[list[Seed], AfterValidator(_distinct_seeds)]
 
 
 # Which head a strategy gets when its config names none (logreg; cosine for zero_shot). The

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 
 from textransfer._builtins import builtin_loader
 from textransfer._registry import Registry, UnknownNameError
+from textransfer._seeds import Seed
 from textransfer.data.labeled import Label, LabeledTexts
 from textransfer.data.packaged import DATASETS
 from textransfer.data.splits import stratified_subsample
@@ -101,7 +102,7 @@ class DataSource(BaseModel):
     neutral_band: float = 0.5
     on_invalid: Literal["drop", "error"] = "drop"
     limit: int | None = None
-    sample_seed: int = 0
+    sample_seed: Seed = 0
     encoding: str = "utf-8"
     domain: str | None = None
     label_map: dict[str, str] | None = None

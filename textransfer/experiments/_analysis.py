@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
+from textransfer._seeds import Seed
 from textransfer.config import RunName, Seeds, source_spec, split_fraction
 from textransfer.data.sources import DataSource
 
@@ -24,7 +25,7 @@ class AnalysisConfig(BaseModel):
     output_dir: str = "runs"
     batch_size: PositiveInt = 32
     seeds: Seeds = Field(default_factory=lambda: [0])
-    split_seed: int | None = None
+    split_seed: Seed | None = None
     test_size: float = 0.2
     target: DataSource
     source: DataSource | None = None

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from textransfer._seeds import Seed
 from textransfer.config import (
     Component,
     ComponentSpec,
@@ -134,7 +135,7 @@ class CrossDomainConfig(BaseModel):
     cache_dir: str | None = "~/.cache/textransfer/features"
     batch_size: PositiveInt = 32
     seeds: Seeds = Field(default_factory=lambda: [0])
-    split_seed: int | None = None
+    split_seed: Seed | None = None
     test_size: float = 0.2
     source_val_size: float = 0.1
     domains: dict[str, DataSource]

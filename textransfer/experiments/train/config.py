@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from textransfer._seeds import Seed
 from textransfer.config import (
     Component,
     ComponentSpec,
@@ -82,7 +83,7 @@ class RunConfig(BaseModel):
     # The experiment kind (textransfer.experiments.EXPERIMENTS): optional in a file; the verb tells.
     kind: Literal["train"] = "train"
     name: RunName
-    seed: int = 0
+    seed: Seed = 0
     output_dir: str = "runs"
     cache_dir: str | None = "~/.cache/textransfer/features"
     batch_size: PositiveInt = 32
