@@ -415,3 +415,16 @@ def test_hf_classlabel_names_and_columns(monkeypatch):
         ValueError, match=r"hf:glue: column 'text' not found; columns are \['sentence', 'label'\]"
     ):
         load("hf:glue")
+
+
+def test_a_text_column_of_numbers_is_refused(tmp_path):
+    """An id or score column named as the texts would train a model on "1", "2", "3": garbage,
+    silently. Numbers among real texts stay texts."""
+    path = tmp_path / "ids.csv"
+    path.write_text("id,review,label\n1,great film,positive\n2,awful,negative\n3,fine movie,positive\n4.5,bad,negative\n")
+    with pytest.raises(ValueError, match=r"ids\.csv: text column 'id' holds only numbers \('1', '2', '3', \.\.\.\).*point `text_column:`"):
+        load({"source": str(path), "text_column": "id"})
+    assert load({"source": str(path), "text_column": "review"}).texts[:2] == ["great film", "awful"]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("text,label\n42,positive\nawful,negative\n")
+    assert load(str(mixed)).texts == ["42", "awful"]

@@ -439,6 +439,19 @@ def _check_not_a_score(labels: list[Any], src: DataSource, where: str) -> None:
         )
 
 
+def _check_texts_not_numbers(texts: list[Any], src: DataSource, where: str) -> None:
+    """Rejects a text column that holds only numbers (an id or a score column named by mistake):
+    a model trained on "1", "2", "3" would answer with garbage, silently."""
+    values = [t.item() if hasattr(t, "item") and getattr(t, "ndim", 0) == 0 else t for t in texts]
+    if values and all(_as_number(v) is not None for v in values):
+        shown = ", ".join(repr(str(v)) for v in values[:3])
+        raise ValueError(
+            f"{where}: text column {src.text_column!r} holds only numbers ({shown}{', ...' if len(values) > 3 else ''}): "
+            "that is not a column of texts (an id or a score?). Fix: point `text_column:` at the "
+            "column that holds the texts"
+        )
+
+
 def _check_cardinality(labels: list[Label], src: DataSource, where: str) -> None:
     """Rejects a label column where most rows carry a value no other row has (see _MANY_LABELS)."""
     counts = Counter(labels)
@@ -513,8 +526,10 @@ def _finish(table: RawTable, src: DataSource) -> tuple[LabeledTexts, LoadReport]
             f"{table.where}: no usable rows ({len(table.texts)} read, all with empty or missing "
             f"text in {src.text_column!r} or label in {src.label_column!r}): check the column names"
         )
+    kept = [table.texts[i] for i in keep]
+    _check_texts_not_numbers(kept, src, table.where)
     # Images (arrays with ndim >= 2, from image sources) stay as they are; other values -> str.
-    texts = [t if isinstance(t, str) or getattr(t, "ndim", 0) >= 2 else str(t) for t in (table.texts[i] for i in keep)]
+    texts = [t if isinstance(t, str) or getattr(t, "ndim", 0) >= 2 else str(t) for t in kept]
     labels = None
     if table.labels is not None:  # `labeled`, spelled so that mypy narrows the type
         raw = [v.item() if hasattr(v, "item") else v for v in (table.labels[i] for i in keep)]
