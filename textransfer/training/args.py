@@ -92,8 +92,13 @@ class TrainingArgs:
             raise ValueError(f"training.max_grad_norm must be >= 0 (or null: no clipping), got {self.max_grad_norm}")
         if self.patience is not None and not self.patience >= 1:
             raise ValueError(f"training.patience must be >= 1 (or null: never stop early), got {self.patience}")
-        if isinstance(self.seed, bool) or not 0 <= self.seed <= 2**32 - 1:
-            raise ValueError(f"training.seed must be a whole number from 0 to 4294967295, got {self.seed!r}")
+        # Imported here: importing this module stays free of pydantic.
+        from textransfer._seeds import check_seed
+
+        try:
+            check_seed(self.seed)
+        except ValueError as exc:
+            raise ValueError(f"training.seed: {exc}") from None
         if self.mixed_precision not in (None, "no", "bf16", "fp16", "auto"):
             raise ValueError(f"training.mixed_precision must be no, bf16, fp16 or auto, got {self.mixed_precision!r}")
         if self.optimizer_kernel not in OPTIMIZER_KERNELS:
