@@ -98,11 +98,15 @@ def _run_name(v: str) -> str:
 RunName = Annotated[str, AfterValidator(_run_name)]
 
 
+def repeated(items: list[Any]) -> list[Any]:
+    """The values listed more than once in ``items``, each once, in the order they repeat."""
+    return list(dict.fromkeys(x for i, x in enumerate(items) if x in items[:i]))
+
+
 def _distinct_seeds(v: list[int]) -> list[int]:
-    repeated = sorted({s for s in v if v.count(s) > 1})
-    if repeated:
+    if (twice := repeated(v)):
         raise ValueError(
-            f"seed(s) {repeated} listed more than once in {v}: a seed repeats the very same split and "
+            f"seed(s) {twice} listed more than once in {v}: a seed repeats the very same split and "
             "training, so a repeat would count one run twice in the mean, std and CIs. Fix: list "
             f"distinct seeds, e.g. {sorted(set(v))}"
         )

@@ -43,6 +43,7 @@ from textransfer.config import (
     SetupConfig,
     StrategyConfig,
     TrackingConfig,
+    repeated,
     source_spec,
     split_fraction,
     validate_config,
@@ -193,9 +194,8 @@ class CrossDomainConfig(BaseModel):
             unknown = [n for n in names if n not in self.domains]
             if unknown:
                 raise ValueError(f"{key}: unknown domain(s) {unknown}; defined under `domains`: {sorted(self.domains)}")
-            repeated = sorted({n for i, n in enumerate(names) if n in names[:i]})
-            if repeated:
-                raise ValueError(f"{key}: {repeated} listed more than once in {names}: list each domain once")
+            if (twice := repeated(names)):
+                raise ValueError(f"{key}: {twice} listed more than once in {names}: list each domain once")
         if not self.seeds:
             raise ValueError("seeds: give at least one seed, e.g. [0]")
         if not self.encoders or not self.strategies:

@@ -37,6 +37,7 @@ from textransfer.config import (
     StrategyConfig,
     StrategySpec,
     TrackingConfig,
+    repeated,
     validate_config,
 )
 from textransfer.experiments._analysis import AnalysisConfig, Budget
@@ -108,10 +109,9 @@ class CurveConfig(AnalysisConfig):
             )
         if not any(b == "all" or b > 0 for b in v):
             raise ValueError("give at least one budget above 0, e.g. [0, 8, 32, all]")
-        repeated = [b for i, b in enumerate(v) if b in v[:i]]
-        if repeated:
+        if (twice := repeated(v)):
             raise ValueError(
-                f"budgets {repeated} listed more than once in {v}: each budget is one point of the "
+                f"budgets {twice} listed more than once in {v}: each budget is one point of the "
                 "curve (trained per seed). Fix: list each budget once"
             )
         return v
