@@ -49,6 +49,7 @@ from textransfer.config import (
     validate_config,
 )
 from textransfer.data.sources import DataSource
+from textransfer.evaluation.label_free import DEFAULT_METHOD, Method
 from textransfer.experiments._kernel import validate_components
 
 
@@ -110,7 +111,7 @@ class EvaluationConfig(BaseModel):
     oracle: bool = True
     target_only: bool = True
     label_budgets: list[int | Literal["all"]] = Field(default_factory=_default_label_budgets)
-    estimator: Literal["atc-ne", "atc-mc", "doc", "ac", "average"] = "doc"
+    estimator: Method = DEFAULT_METHOD
     plots: bool = True
     a_distance_encoders: list[str] | None = None
 
