@@ -432,3 +432,19 @@ def test_header_only_csv_writes_its_header(clf, tmp_path):
     src = _write(tmp_path / "in.csv", "id,text\n")
     assert predict_file(clf, src, tmp_path / "out.csv") == 0
     assert (tmp_path / "out.csv").read_text().splitlines() == ["id,text,label,proba_negative,proba_positive"]
+
+
+def test_a_text_column_of_numbers_is_refused_before_any_output(clf, tmp_path):
+    src = _write(tmp_path / "ids.csv", "id,review\n1,a good film\n2,a dull film\n3,a fine film\n4,a bad film\n")
+    with pytest.raises(
+        ValueError,
+        match=r"ids\.csv: column 'id' holds only numbers \('1', '2', '3', \.\.\., 4 row\(s\) read\).*"
+        r"--text-column NAME.*the other columns: review",
+    ):
+        predict_file(clf, src, tmp_path / "out.csv", text_column="id")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_numbers_among_texts_are_predicted_as_texts(clf, tmp_path):
+    src = _write(tmp_path / "mixed.csv", "text\n10\na good film\n")
+    assert predict_file(clf, src, tmp_path / "out.csv") == 2

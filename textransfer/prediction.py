@@ -25,6 +25,7 @@ from typing import IO, Any
 from textransfer._progress import progress
 from textransfer.classifier import Classifier
 from textransfer.data.files import delimited_rows, ragged_row_error
+from textransfer.data.sources import only_numbers
 from textransfer.encoders.base import check_batch_size
 from textransfer.encoders.cache import check_chunk_size
 
@@ -454,6 +455,19 @@ def _texts_of(
     return texts
 
 
+def _refuse_numbers(src: Path, texts: list[str], text_column: str, columns: list[str]) -> None:
+    """The text column of a file to predict holds only numbers in its first chunk (an id or a
+    score column named by mistake): predictions for "1", "2", "3" would be garbage, silently."""
+    shown = ", ".join(repr(t) for t in texts[:3]) + (", ..." if len(texts) > 3 else "")
+    others = [str(c) for c in columns if c != text_column]
+    hint = f" (the other columns: {', '.join(others)})" if others else ""
+    raise ValueError(
+        f"{src}: column {text_column!r} holds only numbers ({shown}, {len(texts)} row(s) read): "
+        f"that is not a column of texts (an id or a score?). Fix: pass --text-column NAME "
+        f"(API: text_column=NAME) naming the column that holds the texts{hint}"
+    )
+
+
 def predict_file_with_report(
     clf: Classifier,
     input_path: str | Path,
@@ -485,6 +499,8 @@ def predict_file_with_report(
             if not chunk.rows:
                 continue
             texts = _texts_of(chunk, src, text_at, text_column, report)
+            if report.rows == 0 and only_numbers(texts):
+                _refuse_numbers(src, texts, text_column, chunk.columns)
             proba = proba_of(texts)
             report.rows += len(texts)
             bar.update(len(texts))

@@ -22,6 +22,7 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -439,11 +440,18 @@ def _check_not_a_score(labels: list[Any], src: DataSource, where: str) -> None:
         )
 
 
+def only_numbers(texts: Sequence[Any]) -> bool:
+    """Whether ``texts`` is non-empty and every value is a number (``3``, ``"0.5"``, numpy
+    scalars): the sign of an id or score column named where a column of texts was meant."""
+    values = [t.item() if hasattr(t, "item") and getattr(t, "ndim", 0) == 0 else t for t in texts]
+    return bool(values) and all(_as_number(v) is not None for v in values)
+
+
 def _check_texts_not_numbers(texts: list[Any], src: DataSource, where: str) -> None:
     """Rejects a text column that holds only numbers (an id or a score column named by mistake):
     a model trained on "1", "2", "3" would answer with garbage, silently."""
-    values = [t.item() if hasattr(t, "item") and getattr(t, "ndim", 0) == 0 else t for t in texts]
-    if values and all(_as_number(v) is not None for v in values):
+    values = list(texts)
+    if only_numbers(values):
         shown = ", ".join(repr(str(v)) for v in values[:3])
         raise ValueError(
             f"{where}: text column {src.text_column!r} holds only numbers ({shown}{', ...' if len(values) > 3 else ''}): "
