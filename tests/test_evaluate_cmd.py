@@ -184,6 +184,11 @@ def test_unknown_labels_are_named_with_the_model_labels(model_dir: Path, tmp_pat
         (b"review,label\nok,positive\n", [], "no column 'text'"),
         (b"review,label\nok,positive\n", ["--text-column", "review", "--label-column", "stars"], "no label column 'stars'"),
         (b"text,label\na good film,positive\na boring film,\n", [], "row 2 (line 3) has no label"),
+        (
+            b"id,review,label\n1,a good film,positive\n2,a dull film,negative\n",
+            ["--text-column", "id"],
+            "column 'id' holds only numbers ('1', '2', 2 row(s) read): that is not a column of texts",
+        ),
     ],
 )
 def test_bad_input_files(model_dir: Path, tmp_path: Path, capsys, content: bytes, args: list[str], message: str) -> None:

@@ -455,9 +455,12 @@ def _texts_of(
     return texts
 
 
-def _refuse_numbers(src: Path, texts: list[str], text_column: str, columns: list[str]) -> None:
-    """The text column of a file to predict holds only numbers in its first chunk (an id or a
-    score column named by mistake): predictions for "1", "2", "3" would be garbage, silently."""
+def check_not_numbers(src: Path, texts: list[str], text_column: str, columns: list[str]) -> None:
+    """Refuses the first chunk of a file to predict or evaluate when its text column holds only
+    numbers (an id or a score column named by mistake): predictions for "1", "2", "3" would be
+    garbage, silently."""
+    if not only_numbers(texts):
+        return
     shown = ", ".join(repr(t) for t in texts[:3]) + (", ..." if len(texts) > 3 else "")
     others = [str(c) for c in columns if c != text_column]
     hint = f" (the other columns: {', '.join(others)})" if others else ""
@@ -499,8 +502,8 @@ def predict_file_with_report(
             if not chunk.rows:
                 continue
             texts = _texts_of(chunk, src, text_at, text_column, report)
-            if report.rows == 0 and only_numbers(texts):
-                _refuse_numbers(src, texts, text_column, chunk.columns)
+            if report.rows == 0:
+                check_not_numbers(src, texts, text_column, chunk.columns)
             proba = proba_of(texts)
             report.rows += len(texts)
             bar.update(len(texts))
