@@ -116,6 +116,30 @@ def test_an_adaptation_worse_than_its_twin_with_a_ci_below_zero_is_negative_tran
     )
 
 
+def test_a_gain_on_fewer_seeds_than_its_twin_reports_the_twin_on_those_seeds() -> None:
+    from textransfer.experiments.crossdomain.report import _verdict
+
+    rng = np.random.default_rng(1)
+    ys = [rng.integers(0, 2, 300) for _ in range(3)]
+    twin_preds = [np.where(rng.random(300) < acc, y, 1 - y) for y, acc in zip(ys, (0.9, 0.7, 0.7), strict=True)]
+    dann_pred = np.where(rng.random(300) < 0.8, ys[0], 1 - ys[0])  # seed 0 only
+    twin_accs = [float(np.mean(p == y)) for p, y in zip(twin_preds, ys, strict=True)]
+    twin = _row("ft+finetune", float(np.mean(twin_accs)), [0.7, 0.9], per_seed=[{"seed": s} for s in range(3)], seeds=[0, 1, 2])
+    dann = _row("ft+dann", float(np.mean(dann_pred == ys[0])), [0.7, 0.9], source_only="ft+finetune", seeds=[0])
+    dann["strategy"] = "dann"
+    scores = {
+        ("ft+finetune", "movies", "products", "cross_domain"): [_scored(y, p) for y, p in zip(ys, twin_preds, strict=True)],
+        ("ft+dann", "movies", "products", "cross_domain"): [_scored(ys[0], dann_pred)],
+    }
+    _verdicts([twin, dann], scores, k=2, n_boot=200)
+    assert dann["adaptation_gain_seeds"] == [0]
+    assert dann["adaptation_gain"] == pytest.approx(np.mean(dann_pred == ys[0]) - twin_accs[0])
+    text = _verdict(dann, twin)
+    # The twin's seed-0 accuracy (the gain's own term), not its 3-seed mean, which is ~0.1 lower.
+    assert f"vs {twin_accs[0]:.3f} for `ft+finetune` (source-only) on the seed(s) both ran (0); gain" in text
+    assert f"{np.mean(twin_accs):.3f}" not in text
+
+
 def test_paired_gain() -> None:
     y = np.array([0, 1] * 50)
     b = y.copy()

@@ -240,7 +240,10 @@ def _paired(row: dict[str, Any], twin: dict[str, Any], scores: dict[tuple[str, .
         return {"gain": gain, "ci95": None, "seeds": None}
     groups = [(mine[s].y_true, mine[s].proba.argmax(axis=1), theirs[s].proba.argmax(axis=1)) for s in common]
     out = paired_gain(groups, n_boot=n_boot)
-    return {"gain": out["gain"], "ci95": out["ci95"], "seeds": common}
+    # The two accuracies the gain is the difference of: over the shared seeds, which are not
+    # the rows' seed means when one row ran fewer seeds (a seed-0-only DANN against 3 seeds).
+    accuracies = [float(np.mean([np.mean(y == p) for y, p in ((g[0], g[i]) for g in groups)])) for i in (1, 2)]
+    return {"gain": out["gain"], "ci95": out["ci95"], "seeds": common, "accuracies": accuracies}
 
 
 def _verdicts(rows: list[dict[str, Any]], scores: dict[tuple[str, ...], list[Scored]], k: int, n_boot: int) -> None:
@@ -255,6 +258,8 @@ def _verdicts(rows: list[dict[str, Any]], scores: dict[tuple[str, ...], list[Sco
             gain = _paired(row, twin, scores, n_boot)
             row["adaptation_gain"], row["adaptation_gain_ci95"] = gain["gain"], gain["ci95"]
             row["adaptation_gain_seeds"] = gain["seeds"]
+            if gain.get("accuracies") is not None:
+                row["adaptation_gain_accuracies"] = gain["accuracies"]
             row["negative_transfer"] = twin_verdict(gain["gain"], gain["ci95"], twin["setup"])
         else:
             acc = cross["accuracy"]

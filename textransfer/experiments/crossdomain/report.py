@@ -42,11 +42,15 @@ def _num(value: float | None, signed: bool = False) -> str:
 
 def _verdict(row: dict[str, Any], twin: dict[str, Any]) -> str:
     gain, ci = row["adaptation_gain"], row.get("adaptation_gain_ci95")
-    adapted, frozen = row["cross_domain"]["accuracy"], twin["cross_domain"]["accuracy"]
+    adapted, frozen = row["cross_domain"]["accuracy"]["mean"], twin["cross_domain"]["accuracy"]["mean"]
     seeds = row.get("adaptation_gain_seeds")
+    shared = ""
+    if seeds and row.get("adaptation_gain_accuracies") and (seeds != row["seeds"] or seeds != twin["seeds"]):
+        adapted, frozen = row["adaptation_gain_accuracies"]  # the gain's own terms, not seed means
+        shared = f" on the seed(s) both ran ({', '.join(map(str, seeds))})"
     text = (
-        f"`{row['setup']}` {row['source']} → {row['target']}: cross-domain accuracy {adapted['mean']:.3f} vs "
-        f"{frozen['mean']:.3f} for `{twin['setup']}` (source-only); gain {gain:+.3f}"
+        f"`{row['setup']}` {row['source']} → {row['target']}: cross-domain accuracy {adapted:.3f} vs "
+        f"{frozen:.3f} for `{twin['setup']}` (source-only){shared}; gain {gain:+.3f}"
     )
     if ci is None:
         return text + " (no paired CI)" + (f" — **{row['strategy']} does not help here**." if gain <= 0 else ".")
