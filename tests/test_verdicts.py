@@ -433,10 +433,12 @@ def test_a_fine_tuned_setup_is_worth_labels_on_its_frozen_twins_curve(
     result = run_crossdomain(load_crossdomain_config(trust_config))
     row = result.metrics["rows"][0]
     w = row["worth_in_labels"]
-    assert w["encoder_trained"] is True and w["yardstick"] == "bert frozen + linear head"
+    # The linear head's curve is the same linear model fitted to convergence (logistic regression).
+    assert w["encoder_trained"] is True and w["yardstick"] == "bert frozen + logreg head"
     assert list(w["curve"]) == ["4", "160"] and w["text"] != "n/a"
     report = (result.run_dir / "report.md").read_text()
     assert f"{w['text']} †" in report and "frozen twin" in report
+    assert "A linear head's target-only curve is fitted as logistic regression" in report
 
 
 def test_regret_is_also_given_over_the_seeds_both_rows_ran() -> None:

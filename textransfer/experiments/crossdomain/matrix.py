@@ -55,7 +55,8 @@ DEFINITIONS = {
     "head (the strategy's `baseline` if set; else frozen for coral; finetune, else frozen, for dann), on the "
     "seeds both ran, with a paired bootstrap 95% CI (both models on the same resampled target test rows)",
     "worth_in_labels": "the number of labeled target examples a target-only model (the setup's encoder, "
-    "frozen, with the same head; same seeds) needs to match the setup's cross-domain accuracy: the target-only "
+    "frozen, with the same head, a linear head fitted as logistic regression, i.e. trained to convergence; "
+    "same seeds) needs to match the setup's cross-domain accuracy: the target-only "
     "learning curve over nested, class-balanced budgets, interpolated on a log axis where it first reaches "
     "that accuracy. '< 8': already better at the smallest budget; '> all': never reached. For setups that "
     "fine-tune the encoder the curve is still that of the frozen twin (a fine-tuned target-only curve is "

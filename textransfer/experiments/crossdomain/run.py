@@ -271,9 +271,19 @@ class CrossDomainRun:
         Its training settings (torch heads) are those of the setup itself when it is frozen, else
         of a frozen grid strategy with the same head, else the top-level ``training``: an
         adaptation's own settings (e.g. DANN's encoder learning rate) are not meant for a head.
+
+        A ``linear`` head is fitted as logistic regression (C = 1) here, the same linear softmax
+        model trained to convergence: a torch linear head trained for the default epochs on 8-1024
+        rows stays near its random initialisation (measured on products, MiniLM mean-pooled
+        features, seeds 0-2: 0.42-0.58 accuracy at 64 labels, below the majority class, against
+        0.70-0.75 for logistic regression; 0.80-0.82 against 0.82-0.84 on all 2,388 rows), and
+        a curve that low overstates what a transfer is worth in target labels.
         """
         assert setup.strategy is not None
         training = setup.training
+        head = setup.strategy.head
+        if head.name == "linear":
+            head = Component(name="logreg", C=1.0)
         if setup.strategy.name != "frozen":
             same_head = [
                 s for s in self.config.strategies.values()
@@ -283,7 +293,7 @@ class CrossDomainRun:
         return SetupConfig(
             name=f"{setup.name}:target-only",
             encoder=setup.encoder,
-            strategy=StrategyConfig(name="frozen", head=setup.strategy.head),
+            strategy=StrategyConfig(name="frozen", head=head),
             training=training,
         )
 

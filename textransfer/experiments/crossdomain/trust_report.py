@@ -249,6 +249,13 @@ def worth_section(rows: list[dict[str, Any]]) -> list[str]:
             "same pretrained encoder, frozen, with the same head). A fine-tuned target-only curve is not "
             "computed: target-only fine-tuning may need more or fewer labels.",
         ]
+    if any(r.get("head") == "linear" and r.get("worth_in_labels") for r in rows):
+        lines += [
+            "",
+            "A linear head's target-only curve is fitted as logistic regression (the same linear model, trained "
+            "to convergence): a torch head trained for a few epochs on a few hundred rows stays near its random "
+            "initialisation and would make the transfer look worth more labels than it is.",
+        ]
     return lines
 
 
