@@ -283,7 +283,7 @@ class CrossDomainRun:
         training = setup.training
         head = setup.strategy.head
         if head.name == "linear":
-            head = Component(name="logreg", C=1.0)
+            head = Component.model_validate({"name": "logreg", "C": 1.0})
         if setup.strategy.name != "frozen":
             same_head = [
                 s for s in self.config.strategies.values()
