@@ -85,3 +85,32 @@ def test_unlabeled_training_data_is_rejected(tmp_path, toy_movies):
         _strategy(tmp_path).fit(
             textransfer.create_encoder("tfidf"), textransfer.create_head("logreg"), toy_movies.without_labels()
         )
+
+
+@pytest.mark.parametrize(
+    ("head_name", "lr", "expected"),
+    [("linear", None, 1e-2), ("mlp", None, None), ("linear", 3e-4, 3e-4)],
+)
+def test_a_head_trains_at_its_default_lr_unless_training_sets_one(monkeypatch, head_name, lr, expected):
+    """The linear head on frozen features defaults to lr 1e-2 (at the loop's 1e-3 it stopped short
+    of logistic regression); the MLP keeps the loop's default (None here); an explicit lr wins."""
+    import textransfer.training.loop as loop
+    from textransfer.heads import create_head
+    from textransfer.strategies.frozen import fit_torch_head_on_arrays
+
+    seen = {}
+    real = loop.train
+
+    def spy(module, train_loader, val_loader, args):
+        seen["lr"] = args.lr
+        return real(module, train_loader, val_loader, args)
+
+    monkeypatch.setattr(loop, "train", spy)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)).astype(np.float32), np.arange(40) % 2
+    head = create_head(head_name)
+    head.build(4, 2)
+    args = TrainingArgs(epochs=1, lr=lr, progress=False)
+    fit_torch_head_on_arrays(head, x, y, None, None, args)
+    assert seen["lr"] == expected
+    assert args.lr == lr  # the caller's settings are not changed

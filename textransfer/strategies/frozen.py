@@ -30,8 +30,10 @@ def fit_torch_head_on_arrays(
     head: TorchHead, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None,
     args: TrainingArgs,
 ) -> dict[str, Any]:
-    """Trains a TorchHead on feature arrays with the one training loop under ``args``;
-    returns its best epoch and history."""
+    """Trains a TorchHead on feature arrays with the one training loop under ``args`` (at the
+    head's ``default_lr`` when ``args.lr`` is unset); returns its best epoch and history."""
+    import dataclasses
+
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -48,6 +50,9 @@ def fit_torch_head_on_arrays(
         gen = torch.Generator().manual_seed(args.seed)
         return DataLoader(ds, batch_size=args.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
 
+    default_lr = getattr(head, "default_lr", None)
+    if args.lr is None and default_lr is not None:
+        args = dataclasses.replace(args, lr=default_lr)
     val_loader = loader(x_val, y_val, False) if x_val is not None and y_val is not None else None
     result = train(head.module, loader(x, y, True), val_loader, args)
     return {"best_epoch": result.best_epoch, "history": result.history, "stopped_early": result.stopped_early}

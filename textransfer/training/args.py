@@ -23,7 +23,8 @@ class TrainingArgs:
         epochs: passes over the training data.
         batch_size: examples per optimiser step and process (before accumulation).
         lr: peak learning rate (AdamW); None: the strategy's default (1e-3 for a head on frozen
-            features, 5e-5 for fine-tuning, where it is the lr of the top encoder group).
+            features, 1e-2 for the ``linear`` head there, 5e-5 for fine-tuning, where it is the
+            lr of the top encoder group).
         weight_decay: AdamW weight decay (not applied to biases and norms).
         warmup_ratio: fraction of steps with linear warmup, then linear decay to 0.
         grad_accum: batches accumulated per optimiser step.
