@@ -74,7 +74,7 @@ def _check_file(path: Path) -> None:
 def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_size: int) -> Iterator[_Chunk]:
     """Chunks of a file read by ``predict --input``'s reader; ``label_column`` None: use
     ``label`` when the file has it, else read the file as unlabeled."""
-    from textransfer.prediction import check_not_numbers, read_chunks
+    from textransfer.prediction import read_chunks
 
     _check_file(path)
     wanted = label_column or "label"
@@ -98,8 +98,6 @@ def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_s
                     f"{path}: {_row_note(chunk.lines, i, offset)}: column {text_column!r} is {what}. "
                     "Fix: fill or remove missing texts"
                 )
-        if offset == 0:
-            check_not_numbers(path, texts, text_column, chunk.columns)
         labels = chunk.column(wanted) if labeled else None
         yield _Chunk(texts, labels, offset, chunk.lines)
         offset += len(texts)

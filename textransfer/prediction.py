@@ -238,16 +238,30 @@ def read_chunks(
     """Reads a ``.csv``/``.tsv``/``.jsonl``/``.parquet``/``.txt`` file in chunks of at most
     ``chunk_size`` rows (memory stays flat). Errors name the file, the line and the fix: bad
     UTF-8, a broken JSON line, a CSV row with more fields than the header, an empty CSV, a
-    file that is not Parquet. A CSV/TSV, Parquet file or header-only CSV always gives at least
-    one chunk (maybe without rows), so its columns are known.
+    file that is not Parquet, and a ``text_column`` whose first rows are all numbers (an id or
+    a score column named by mistake). A CSV/TSV, Parquet file or header-only CSV always gives at
+    least one chunk (maybe without rows), so its columns are known.
 
     Args:
         path: the file; its suffix picks the format.
-        text_column: the name of the one column of a ``.txt`` file.
+        text_column: the column of texts (the name of the one column of a ``.txt`` file).
         chunk_size: rows per chunk.
     """
     path = Path(path)
     check_chunk_size(chunk_size)
+    checked = False
+    for chunk in _format_chunks(path, text_column, chunk_size):
+        if not checked and chunk.rows and text_column in chunk.columns:
+            texts = chunk.column(text_column)
+            # Missing and non-string cells are the callers' errors (they name the row).
+            if all(isinstance(t, str) for t in texts):
+                _check_not_numbers(path, texts, text_column, chunk.columns)
+            checked = True
+        yield chunk
+
+
+def _format_chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[InputChunk]:
+    """:func:`read_chunks` without the check of the text column: the reader of each format."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".txt":
@@ -455,7 +469,7 @@ def _texts_of(
     return texts
 
 
-def check_not_numbers(src: Path, texts: list[str], text_column: str, columns: list[str]) -> None:
+def _check_not_numbers(src: Path, texts: list[str], text_column: str, columns: list[str]) -> None:
     """Refuses the first chunk of a file to predict or evaluate when its text column holds only
     numbers (an id or a score column named by mistake): predictions for "1", "2", "3" would be
     garbage, silently."""
@@ -502,8 +516,6 @@ def predict_file_with_report(
             if not chunk.rows:
                 continue
             texts = _texts_of(chunk, src, text_at, text_column, report)
-            if report.rows == 0:
-                check_not_numbers(src, texts, text_column, chunk.columns)
             proba = proba_of(texts)
             report.rows += len(texts)
             bar.update(len(texts))

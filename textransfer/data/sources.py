@@ -450,11 +450,10 @@ def only_numbers(texts: Sequence[Any]) -> bool:
 def _check_texts_not_numbers(texts: list[Any], src: DataSource, where: str) -> None:
     """Rejects a text column that holds only numbers (an id or a score column named by mistake):
     a model trained on "1", "2", "3" would answer with garbage, silently."""
-    values = list(texts)
-    if only_numbers(values):
-        shown = ", ".join(repr(str(v)) for v in values[:3])
+    if only_numbers(texts):
+        shown = ", ".join(repr(str(v)) for v in texts[:3])
         raise ValueError(
-            f"{where}: text column {src.text_column!r} holds only numbers ({shown}{', ...' if len(values) > 3 else ''}): "
+            f"{where}: text column {src.text_column!r} holds only numbers ({shown}{', ...' if len(texts) > 3 else ''}): "
             "that is not a column of texts (an id or a score?). Fix: point `text_column:` at the "
             "column that holds the texts"
         )
