@@ -243,7 +243,7 @@ def _paired(row: dict[str, Any], twin: dict[str, Any], scores: dict[tuple[str, .
     out = paired_gain(groups, n_boot=n_boot)
     # The two accuracies the gain is the difference of: over the shared seeds, which are not
     # the rows' seed means when one row ran fewer seeds (a seed-0-only DANN against 3 seeds).
-    accuracies = [float(np.mean([np.mean(y == p) for y, p in ((g[0], g[i]) for g in groups)])) for i in (1, 2)]
+    accuracies = [float(np.mean([np.mean(g[i] == g[0]) for g in groups])) for i in (1, 2)]
     return {"gain": out["gain"], "ci95": out["ci95"], "seeds": common, "accuracies": accuracies}
 
 
