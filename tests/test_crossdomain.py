@@ -278,3 +278,16 @@ def test_no_model_is_trained_twice_in_a_seed(
         key = (setup, "movies", "shop", "cross_domain")
         for a, b in zip(both.scores[key], alone.scores[key], strict=True):
             np.testing.assert_allclose(a.proba, b.proba, rtol=0, atol=1e-6)
+
+
+def test_an_adaptation_is_not_run_on_a_pair_whose_target_is_its_source(toy_config: dict[str, Any]) -> None:
+    toy_config["targets"] = ["movies", "products"]
+    toy_config["evaluation"].update(plots=False, n_boot=0)
+    result = run_crossdomain(load_crossdomain_config(toy_config))
+    pairs = {(r["setup"], r["target"]) for r in result.metrics["rows"]}
+    # The source-only row keeps its in-domain row; CORAL runs on the cross-domain pair only.
+    assert pairs == {("tfidf+frozen", "movies"), ("tfidf+frozen", "products"), ("tfidf+coral", "products")}
+    assert not any(k[:3] == ("tfidf+coral", "movies", "movies") for k in result.scores)
+    note = "`tfidf+coral` is not run on movies → movies: the target is its own source"
+    assert any(n.startswith(note) for n in result.metrics["notes"])
+    assert note in (result.run_dir / "report.md").read_text()
