@@ -465,3 +465,47 @@ def test_regret_is_also_given_over_the_seeds_both_rows_ran() -> None:
     # Same seeds: no second figure.
     same = recommendations([row("frozen", 0.85, {0: 0.80}), row("finetune", 0.70, {0: 0.81})])[0]
     assert "regret_shared_seeds" not in same
+
+
+def test_a_gain_the_source_test_split_shows_too_is_flagged_as_possibly_more_source_training() -> None:
+    from textransfer.experiments.crossdomain.report import _verdict
+
+    rng = np.random.default_rng(2)
+    y_src, y_tgt = rng.integers(0, 2, 500), rng.integers(0, 2, 500)
+
+    def preds(y: np.ndarray, acc: float) -> np.ndarray:
+        return np.where(rng.random(len(y)) < acc, y, 1 - y)
+
+    twin_tgt, twin_src = preds(y_tgt, 0.75), preds(y_src, 0.80)
+    # Better on the target *and* on the source (self-training's rounds train the source task again).
+    better_tgt = np.where(rng.random(500) < 0.5, y_tgt, twin_tgt)
+    better_src = np.where(rng.random(500) < 0.5, y_src, twin_src)
+    same_src = twin_src.copy()
+
+    def rows(src_pred: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
+        twin = _row("ft+finetune", float(np.mean(twin_tgt == y_tgt)), [0.7, 0.8],
+                    in_domain={"accuracy": {"mean": float(np.mean(twin_src == y_src))}})
+        st = _row("ft+self_train", float(np.mean(better_tgt == y_tgt)), [0.8, 0.9], source_only="ft+finetune",
+                  in_domain={"accuracy": {"mean": float(np.mean(src_pred == y_src))}}, seeds=[0], strategy="self_train")
+        twin["seeds"] = [0]
+        scores = {
+            ("ft+finetune", "movies", "products", "cross_domain"): [_scored(y_tgt, twin_tgt)],
+            ("ft+self_train", "movies", "products", "cross_domain"): [_scored(y_tgt, better_tgt)],
+            ("ft+finetune", "movies", "products", "in_domain"): [_scored(y_src, twin_src)],
+            ("ft+self_train", "movies", "products", "in_domain"): [_scored(y_src, src_pred)],
+        }
+        _verdicts([twin, st], scores, k=2, n_boot=300)
+        return twin, st
+
+    twin, st = rows(better_src)
+    assert st["in_domain_gain"] == pytest.approx(np.mean(better_src == y_src) - np.mean(twin_src == y_src))
+    assert st["in_domain_gain_ci95"][0] > 0
+    text = _verdict(st, twin)
+    assert "self_train helps (the CI excludes 0)." in text
+    assert f"in-domain (source test) accuracy rose as well, {st['in_domain_gain']:+.3f}" in text
+    assert "trained as long" in text
+    # Unchanged on the source: the cross-domain gain stands without the caveat.
+    twin, st = rows(same_src)
+    assert st["in_domain_gain"] == 0.0
+    text = _verdict(st, twin)
+    assert "self_train helps" in text and "rose as well" not in text

@@ -54,6 +54,9 @@ DEFINITIONS = {
     "adaptation_gain": "cross-domain accuracy - that of the source-only counterpart with the same encoder and "
     "head (the strategy's `baseline` if set; else frozen for coral; finetune, else frozen, for dann), on the "
     "seeds both ran, with a paired bootstrap 95% CI (both models on the same resampled target test rows)",
+    "in_domain_gain": "the adaptation gain's comparison on the source test split (paired the same way): when "
+    "it is significantly positive, the adaptation trained the source task further than its twin, and the "
+    "cross-domain gain may come from that rather than from the target texts",
     "worth_in_labels": "the number of labeled target examples a target-only model (the setup's encoder, "
     "frozen, with the same head, a linear head fitted as logistic regression, i.e. trained to convergence; "
     "same seeds) needs to match the setup's cross-domain accuracy: the target-only "
@@ -227,17 +230,21 @@ def _label_free(per_seed: list[dict[str, Any]], cross: dict[str, Any], method: s
     return out
 
 
-def _paired(row: dict[str, Any], twin: dict[str, Any], scores: dict[tuple[str, ...], list[Scored]], n_boot: int) -> dict[str, Any]:
-    """Adaptation gain of ``row`` over ``twin`` on the seeds both ran, paired row by row."""
+def _paired(
+    row: dict[str, Any], twin: dict[str, Any], scores: dict[tuple[str, ...], list[Scored]], n_boot: int,
+    part: str = "cross_domain",
+) -> dict[str, Any]:
+    """Gain of ``row`` over ``twin`` on ``part`` (``cross_domain``, or ``in_domain``: the source
+    test split) on the seeds both ran, paired row by row."""
     def by_seed(r: dict[str, Any]) -> dict[int, Scored]:
-        got = scores[(r["setup"], r["source"], r["target"], "cross_domain")]
+        got = scores[(r["setup"], r["source"], r["target"], part)]
         return {rec["seed"]: s for rec, s in zip(r["per_seed"], got, strict=True)}
 
     mine, theirs = by_seed(row), by_seed(twin)
     common = sorted(set(mine) & set(theirs))
     same_rows = common and all(np.array_equal(mine[s].y_true, theirs[s].y_true) for s in common)
     if not same_rows:  # cannot pair: difference of the seed means, no interval
-        gain = row["cross_domain"]["accuracy"]["mean"] - twin["cross_domain"]["accuracy"]["mean"]
+        gain = row[part]["accuracy"]["mean"] - twin[part]["accuracy"]["mean"]
         return {"gain": gain, "ci95": None, "seeds": None}
     groups = [(mine[s].y_true, mine[s].proba.argmax(axis=1), theirs[s].proba.argmax(axis=1)) for s in common]
     out = paired_gain(groups, n_boot=n_boot)
@@ -262,6 +269,12 @@ def _verdicts(rows: list[dict[str, Any]], scores: dict[tuple[str, ...], list[Sco
             if gain.get("accuracies") is not None:
                 row["adaptation_gain_accuracies"] = gain["accuracies"]
             row["negative_transfer"] = twin_verdict(gain["gain"], gain["ci95"], twin["setup"])
+            if all("accuracy" in r.get("in_domain", {}) for r in (row, twin)):
+                # The same comparison on the source test split: a gain there as well says the
+                # adaptation also trained the source task further (self-training's extra rounds),
+                # which a cross-domain gain alone cannot tell from adapting to the target.
+                source_side = _paired(row, twin, scores, n_boot, part="in_domain")
+                row["in_domain_gain"], row["in_domain_gain_ci95"] = source_side["gain"], source_side["ci95"]
         else:
             acc = cross["accuracy"]
             row["negative_transfer"] = majority_verdict(acc["mean"], acc.get("ci95"), cross["majority_baseline"], k)
