@@ -114,3 +114,32 @@ def test_a_head_trains_at_its_default_lr_unless_training_sets_one(monkeypatch, h
     fit_torch_head_on_arrays(head, x, y, None, None, args)
     assert seen["lr"] == expected
     assert args.lr == lr  # the caller's settings are not changed
+
+
+@pytest.mark.parametrize("metric", [None, "accuracy"])
+def test_a_head_on_frozen_features_keeps_its_lowest_validation_loss_epoch_unless_told_otherwise(metric):
+    """Unset, the head's best epoch is the one of the lowest validation loss (accuracy on a small
+    validation split ties across epochs and keeps the earliest); an explicit metric wins."""
+    from textransfer.heads import create_head
+    from textransfer.strategies.frozen import fit_torch_head_on_arrays
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    x = (rng.normal(size=(60, 8)) + 0.8 * y[:, None]).astype(np.float32)
+    x_val, y_val = x[:6], y[:6]  # a small validation split: its accuracy plateaus early
+    head = create_head("linear", dropout=0.0)
+    head.build(8, 2)
+    args = TrainingArgs(epochs=12, lr=3e-3, batch_size=8, patience=None, metric=metric, progress=False)
+    info = fit_torch_head_on_arrays(head, x[6:], y[6:], x_val, y_val, args)
+    history = info["history"]
+    if metric is None:
+        losses = [row["val_loss"] for row in history]
+        assert info["best_epoch"] == int(np.argmin(losses)) + 1
+    else:
+        accs = [row["val_accuracy"] for row in history]
+        assert info["best_epoch"] == int(np.argmax(accs)) + 1  # the first epoch at the best accuracy
+    # The two rules disagree on this data (else the test could not tell them apart).
+    first_best_acc = int(np.argmax([row["val_accuracy"] for row in history])) + 1
+    lowest_loss = int(np.argmin([row["val_loss"] for row in history])) + 1
+    assert first_best_acc != lowest_loss
+    assert args.metric == metric  # the caller's settings are not changed

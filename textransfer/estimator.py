@@ -238,7 +238,7 @@ class TextTransferClassifier(ClassifierMixin, BaseEstimator):
         grad_accum: int = _TRAINING_DEFAULTS["grad_accum"],
         max_grad_norm: float | None = _TRAINING_DEFAULTS["max_grad_norm"],
         mixed_precision: str | None = _TRAINING_DEFAULTS["mixed_precision"],
-        metric: str = _TRAINING_DEFAULTS["metric"],
+        metric: str | None = _TRAINING_DEFAULTS["metric"],
         patience: int | None = _TRAINING_DEFAULTS["patience"],
     ) -> None:
         # scikit-learn convention: store the arguments unchanged, validate in fit.

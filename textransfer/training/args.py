@@ -33,7 +33,11 @@ class TrainingArgs:
             is faster than fp32: CPUs with AMX, GPUs with bf16; else no; see
             :mod:`textransfer.precision`); handled by Accelerate. None (default) takes it from
             the launcher (``accelerate launch --config_file ...``), else no.
-        metric: validation metric for early stopping and best-weights selection.
+        metric: validation metric for early stopping and best-weights selection: ``accuracy``,
+            ``macro_f1`` or ``loss``. None (default): the trainer's own default, validation loss
+            for a torch head on frozen features (accuracy on a small validation split ties
+            across epochs, and the earliest best epoch then stops training too soon) and
+            accuracy for fine-tuning.
         patience: epochs without improvement before stopping (None: never stop early).
         seed: seeds data order, dropout and initialisation.
         progress: show a tqdm bar of the steps of each epoch: None (default) when stderr is a
@@ -66,7 +70,7 @@ class TrainingArgs:
     grad_accum: int = 1
     max_grad_norm: float | None = 1.0
     mixed_precision: Literal["no", "bf16", "fp16", "auto"] | None = None
-    metric: Literal["accuracy", "macro_f1", "loss"] = "accuracy"
+    metric: Literal["accuracy", "macro_f1", "loss"] | None = None
     patience: int | None = 3
     seed: int = 0
     progress: bool | None = None

@@ -21,6 +21,7 @@ same code; each process sees its shard of every batch list, and metrics are gath
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -170,6 +171,8 @@ def train(
     from textransfer.training.threads import torch_threads
 
     args = args or TrainingArgs()
+    if args.metric is None:  # the callers that know better (heads on frozen features) set it
+        args = dataclasses.replace(args, metric="accuracy")
     with torch_threads(args.threads):
         return _train(module, train_loader, val_loader, args, optimizer_groups, on_epoch_start, on_epoch_end,
                       checkpoint_dir, resume, find_unused_parameters)
@@ -216,7 +219,7 @@ def _train(
     run.accelerator.free_memory()
     result = state.result
     if record is not None:
-        record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric, result.best_epoch,
+        record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric or "accuracy", result.best_epoch,
                                           result.stopped_early, result.resumed_from))
     return result
 
@@ -391,7 +394,7 @@ class _EpochLosses:
 def _validate(run: Run, epoch: int, row: dict[str, float], progress: _Progress) -> None:
     """Adds the validation scores to ``row``; keeps the best weights and counts epochs without
     improvement (early stopping)."""
-    metric = run.args.metric
+    metric = run.args.metric or "accuracy"  # train() has resolved None already
     val_loss, y, pred = evaluate(run.accelerator, run.module, run.val_loader)
     score = _score(metric, val_loss, y, pred)
     row.update(val_loss=val_loss, val_accuracy=_score("accuracy", val_loss, y, pred))
