@@ -171,7 +171,7 @@ def train(
     from textransfer.training.threads import torch_threads
 
     args = args or TrainingArgs()
-    if args.metric is None:  # the callers that know better (heads on frozen features) set it
+    if args.metric is None:  # the loop's default; callers that know better (heads on frozen features) set it
         args = dataclasses.replace(args, metric="accuracy")
     with torch_threads(args.threads):
         return _train(module, train_loader, val_loader, args, optimizer_groups, on_epoch_start, on_epoch_end,
@@ -219,7 +219,8 @@ def _train(
     run.accelerator.free_memory()
     result = state.result
     if record is not None:
-        record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric or "accuracy", result.best_epoch,
+        assert args.metric is not None  # resolved by train()
+        record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric, result.best_epoch,
                                           result.stopped_early, result.resumed_from))
     return result
 
@@ -394,7 +395,8 @@ class _EpochLosses:
 def _validate(run: Run, epoch: int, row: dict[str, float], progress: _Progress) -> None:
     """Adds the validation scores to ``row``; keeps the best weights and counts epochs without
     improvement (early stopping)."""
-    metric = run.args.metric or "accuracy"  # train() has resolved None already
+    metric = run.args.metric
+    assert metric is not None  # resolved by train(), the one place that knows the default
     val_loss, y, pred = evaluate(run.accelerator, run.module, run.val_loader)
     score = _score(metric, val_loss, y, pred)
     row.update(val_loss=val_loss, val_accuracy=_score("accuracy", val_loss, y, pred))
