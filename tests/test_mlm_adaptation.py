@@ -181,6 +181,26 @@ def test_fresh_head_is_initialised_and_tied_with_a_log_line(tiny_bert_dir: Path,
     assert all(p is not emb for p in mlm.head_parameters())
 
 
+def test_a_fresh_head_depends_on_the_seed_alone_and_leaves_the_global_stream(tiny_bert_dir: Path) -> None:
+    # Its linear weights once came from the global torch stream: the same seeded dapt fit then
+    # gave another model after any earlier random draw in the process.
+    import torch
+
+    def head(seed: int) -> dict[str, Any]:
+        mlm = create_strategy("dapt").masked_lm(tiny(tiny_bert_dir), seed=seed)
+        return {id_: p.detach().clone() for id_, p in enumerate(mlm.head_parameters())}
+
+    first = head(3)
+    torch.manual_seed(123)
+    torch.rand(7)
+    state = torch.random.get_rng_state()
+    again = head(3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's stream did not move
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+    other = head(4)
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+
+
 def test_sentence_encoder_gets_a_tied_head_on_its_backbone(tiny_sentence_dir: Path) -> None:
     enc = create_encoder("sentence", model=str(tiny_sentence_dir))
     mlm = create_strategy("dapt").masked_lm(enc)

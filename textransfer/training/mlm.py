@@ -164,7 +164,9 @@ def build_masked_lm(encoder: Any, seed: int = 0) -> MaskedLM:
     if total and found == total:
         logger.info("%s: MLM head loaded from %s (%s)", encoder.name, folder, cls.__name__)
         return MaskedLM(mlm, "checkpoint")
-    _init_head(mlm, backbone)
+    with torch.random.fork_rng(devices=[]):  # seeded, and the caller's stream stays where it was
+        torch.manual_seed(seed)
+        _init_head(mlm, backbone)
     where = folder if folder is not None else encoder.name
     logger.warning(
         "%s: %s has no masked-LM head (%d of %d head tensors found): initialised one (%s: transform "
