@@ -280,6 +280,44 @@ def test_no_model_is_trained_twice_in_a_seed(
             np.testing.assert_allclose(a.proba, b.proba, rtol=0, atol=1e-6)
 
 
+def test_self_train_over_dapt_starts_from_the_dapt_row_of_its_own_target(
+    toy_config: dict[str, Any], tmp_path: Path, toy_products: LabeledTexts, tiny_bert_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A dapt model reads its target's texts, so it is handed over per pair: self_train on
+    # movies -> shop starts from dapt's movies -> shop model, never from the products one.
+    from textransfer.strategies.mlm import DAPTStrategy
+
+    toy_config["domains"]["shop"] = write_domain(tmp_path / "shop.csv", toy_products.subset(range(40)))
+    toy_config["targets"], toy_config["seeds"] = ["products", "shop"], [0]
+    toy_config["encoders"] = {"bert": {"name": "transformer", "model": str(tiny_bert_dir), "max_length": 16}}
+    dapt = {"head": "linear", "oracle": False, "max_train_rows": 60, "mlm_steps": 2, "mlm_batch_size": 8,
+            "max_target_rows": 30, "training": {"epochs": 1, "batch_size": 16}}
+    toy_config["strategies"] = {
+        "self_train": {"name": "self_train", "base": "dapt", "rounds": 1, "min_confidence": 0.0, **dapt},
+        "dapt": {"name": "dapt", **dapt},
+    }
+    toy_config["evaluation"] = {"n_boot": 0, "plots": False, "target_only": False, "oracle": False}
+    dapt_fits: list[str] = []
+    real = DAPTStrategy.fit_with_context
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        dapt_fits.append(f"{len(kwargs['target_unlabeled'])} target texts")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DAPTStrategy, "fit_with_context", counting)
+    result = run_crossdomain(load_crossdomain_config(toy_config))
+    assert len(dapt_fits) == 2  # dapt for each target; self_train trained no MLM phase of its own
+    records = {(r["setup"], r["target"]): r["fit"] for row in result.metrics["rows"] for r in row["per_seed"]}
+    for target in ("products", "shop"):
+        st = records[("bert+self_train", target)]
+        assert st["started_from_base_model"]
+        assert f"bert+dapt's model of this seed (movies_to_{target})" in st["base_model"]
+        assert st["base_fit_seconds"] == records[("bert+dapt", target)]["fit_seconds"]
+    # The report keeps the config's order though the twin ran first.
+    assert [r["setup"] for r in result.metrics["rows"]][:2] == ["bert+self_train", "bert+self_train"]
+
+
 def test_an_adaptation_is_not_run_on_a_pair_whose_target_is_its_source(toy_config: dict[str, Any]) -> None:
     toy_config["targets"] = ["movies", "products"]
     toy_config["evaluation"].update(plots=False, n_boot=0)

@@ -305,6 +305,42 @@ def test_finetune_base_starts_from_a_given_twin_exactly_as_from_its_own_round_0(
     assert started.classifier.encoder is not twin.classifier.encoder
 
 
+def test_dapt_base_adapts_round_0_to_the_target_and_starts_from_a_given_dapt_twin_exactly(
+    tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
+) -> None:
+    from textransfer.strategies.base import FitContext
+
+    training = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "patience": None, "seed": 5}
+    options = {"max_train_rows": 40, "head_lr": 1e-2}
+    mlm = {"mlm_steps": 3, "mlm_batch_size": 8, "mlm_lr": 1e-3}
+    target = toy_products.without_labels()
+
+    def encoder() -> Any:
+        return create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
+
+    dapt = create_strategy("dapt", **options, **mlm, max_target_rows=30)
+    twin = dapt.fit_with_context(encoder(), create_head("linear"), toy_movies, target_unlabeled=target,
+                                 context=FitContext(training=training))
+    # Fine-tuned alone from the same start, the encoder ends elsewhere: the MLM phase changed it.
+    plain = create_strategy("finetune", **options).fit_with_context(
+        encoder(), create_head("linear"), toy_movies, context=FitContext(training=training))
+    texts = toy_products.texts[:12]
+    assert np.abs(twin.classifier.predict_proba(texts) - plain.classifier.predict_proba(texts)).max() > 1e-4
+    results = []
+    for base_model in (None, twin.classifier):
+        st = create_strategy("self_train", base="dapt", rounds=1, keep_fraction=0.5, min_confidence=0.0,
+                             val_tolerance=1.0, max_target_rows=30, **options, **mlm)
+        assert st.base_fit() == ("dapt", dapt.config())
+        assert create_strategy("self_train", **st.config()).config() == st.config()  # round-trips
+        results.append(st.fit_with_context(encoder(), create_head("linear"), toy_movies, target_unlabeled=target,
+                                           context=FitContext(training=training, base_model=base_model)))
+    own, started = results
+    assert own.info["base"] == "dapt" and own.info["target_rows"] == 30
+    assert own.info["rounds"][0] == started.info["rounds"][0] and started.info["started_from_base_model"]
+    np.testing.assert_allclose(started.classifier.predict_proba(texts), own.classifier.predict_proba(texts),
+                               rtol=0, atol=1e-6)
+
+
 def test_a_base_model_of_other_labels_or_of_another_type_is_refused(
     tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
 ) -> None:
@@ -344,7 +380,7 @@ def test_missing_target_says_how_to_provide_it(toy_movies: LabeledTexts, target:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"base": "dann"}, "base must be 'frozen' or 'finetune'"),
+        ({"base": "dann"}, "base must be one of frozen, finetune, dapt"),
         ({"rounds": 0}, "rounds must be an integer from 1 to 20"),
         ({"rounds": 2.5}, "rounds must be an integer"),
         ({"keep_fraction": 0}, r"keep_fraction must be a number in \(0, 1\]"),
@@ -357,7 +393,11 @@ def test_missing_target_says_how_to_provide_it(toy_movies: LabeledTexts, target:
         ({"val_fraction": 0.0}, "val_fraction must be in"),
         ({"max_target_rows": 1}, "max_target_rows must be an integer >= 2"),
         ({"max_train_rows": 1}, "max_train_rows must be an integer >= 2"),
-        ({"freeze_bottom": 2}, "freeze_bottom applies to base: finetune only"),
+        ({"freeze_bottom": 2}, "freeze_bottom applies to base: finetune or dapt only"),
+        ({"base": "finetune", "mlm_steps": 10}, "mlm_steps applies to base: dapt only .base is finetune.; set base: dapt"),
+        ({"mlm_texts": "target"}, "mlm_texts applies to base: dapt only"),
+        ({"base": "dapt", "mlm_texts": "source"}, "dapt: mlm_texts must be one of target, target.source"),
+        ({"base": "dapt", "mlm_steps": 0}, "mlm_steps"),
         ({"base": "finetune", "layer_lr_decay": 2.0}, "layer_lr_decay must be in"),
     ],
 )

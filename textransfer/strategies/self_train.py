@@ -1,6 +1,6 @@
 """Self-training: adapt to a target domain by pseudo-labelling its unlabeled texts.
 
-Round 0 trains the base strategy (``frozen`` or ``finetune``) on the labeled source. Each later
+Round 0 trains the base strategy (``frozen``, ``finetune`` or ``dapt``) on the labeled source. Each later
 round predicts the unlabeled target texts, keeps a confident, class-balanced part of them as
 pseudo-labels and trains again on source + pseudo-labeled target. Target labels are never read:
 the strategy only takes ``target_unlabeled.without_labels()``.
@@ -47,7 +47,11 @@ optimiser and schedule per round) instead of restarting from the pretrained chec
 costs one more ``training.epochs`` pass over source + pseudo-labels, not a full restart. Round 0 is
 exactly the ``finetune`` twin (same subsample, same validation split, same seed), so a caller that
 has trained that twin hands it over (``FitContext.base_model``; a cross-domain run does when the
-settings match) and round 0 starts from a copy instead of training again. Self-training
+settings match) and round 0 starts from a copy instead of training again. ``base: dapt`` is the
+same with round 0 a ``dapt`` fit: masked-language-model training on the unlabeled target texts,
+then that fine-tuning (its ``mlm_*`` options are passed through); later rounds continue from the
+adapted weights exactly as over ``finetune``, and a cross-domain run hands over a ``dapt`` row
+of the same pair and settings. Self-training
 writes no epoch checkpoints and cannot ``--resume``. ``base: frozen`` encodes every split once
 (through the feature cache) and refits a fresh head each round. A fittable encoder (TF-IDF) is
 fitted on the source train texts *and* the target texts, so that target-only words get features
@@ -57,6 +61,7 @@ Config::
 
     strategy: {name: self_train, base: frozen, head: logreg, rounds: 3, keep_fraction: [0.2, 0.35, 0.5]}
     strategy: {name: self_train, base: finetune, head: linear, rounds: 2, max_train_rows: 2000, head_lr: 1.0e-3}
+    strategy: {name: self_train, base: dapt, head: linear, rounds: 2, mlm_steps: 400, mlm_batch_size: 128}
 """
 
 from __future__ import annotations
@@ -95,6 +100,11 @@ Balance = Literal["source_prior", "equal", "predicted", "estimated"]
 _BALANCES = ("source_prior", "equal", "predicted", "estimated")
 _MIN_CLASS_SHARE = 0.05  # the smallest share of a class in an estimated prior
 _FINETUNE_ONLY = ("freeze_embeddings", "freeze_bottom", "gradual_unfreezing", "layer_lr_decay", "head_lr")
+# dapt's options of its MLM phase (``base: dapt`` only; max_target_rows is self-training's own and
+# is passed to the dapt base too, so that both sample the same target texts).
+_DAPT_ONLY = ("mlm_steps", "mlm_epochs", "mlm_lr", "mlm_head_lr", "mlm_head_warmup_steps", "mlm_warmup_ratio",
+              "mlm_probability", "mlm_batch_size", "mlm_texts")
+_BASES = ("frozen", "finetune", "dapt")
 
 
 # -- calibration and selection (pure numpy) -----------------------------------------------------
@@ -258,7 +268,8 @@ class _FrozenRounds:
 
 
 class _FinetuneRounds:
-    """Round 0 is FinetuneStrategy.fit; later rounds continue training the same weights."""
+    """Round 0 is the base's fit (``finetune``, or ``dapt``: MLM on the target texts, then that
+    fine-tuning); later rounds continue training the same weights."""
 
     base_info: dict[str, Any] = {}  # round 0's fit info (set by fit)
 
@@ -275,8 +286,9 @@ class _FinetuneRounds:
             if self.started:
                 self.base_info = {}
                 return
+            # dapt reads the (already sampled) target texts for its MLM phase; finetune ignores them
             self.base_info = self.base.fit_with_context(self.encoder, self.head, self.train, val=self.val,
-                                                        context=self.context).info
+                                                        target_unlabeled=self.target, context=self.context).info
             return
         from textransfer.training.batching import input_loader
         from textransfer.training.loop import train as train_loop
@@ -329,10 +341,11 @@ def _fraction(name: str, value: Any, low_open: bool = True) -> float:
 
 @register_strategy("self_train")
 class SelfTrainStrategy(Strategy):
-    """Self-training on unlabeled target texts over a ``frozen`` or ``finetune`` base.
+    """Self-training on unlabeled target texts over a ``frozen``, ``finetune`` or ``dapt`` base.
 
     Args:
-        base: ``frozen`` (frozen features, any head) or ``finetune`` (encoder trained, torch head).
+        base: ``frozen`` (frozen features, any head), ``finetune`` (encoder trained, torch head)
+            or ``dapt`` (``finetune`` after masked-language-model training on the target texts).
         rounds: pseudo-labelling rounds after the source-only fit (1-20).
         keep_fraction: share of the target rows kept as pseudo-labels per round: one number, or
             a schedule (at most one per round, non-decreasing; the last repeats). Default: 0.2
@@ -349,7 +362,9 @@ class SelfTrainStrategy(Strategy):
         max_train_rows: train on a seeded, stratified subsample of this many source rows.
         max_target_rows: pseudo-label at most this many target texts (seeded sample).
         freeze_embeddings, freeze_bottom, gradual_unfreezing, layer_lr_decay, head_lr: passed to
-            ``finetune`` (``base: finetune`` only; gradual unfreezing applies to round 0).
+            ``finetune`` (``base: finetune`` or ``dapt``; gradual unfreezing applies to round 0).
+        mlm_steps, mlm_epochs, mlm_lr, mlm_head_lr, mlm_head_warmup_steps, mlm_warmup_ratio,
+            mlm_probability, mlm_batch_size, mlm_texts: passed to ``dapt`` (``base: dapt`` only).
 
     Example:
         >>> st = create_strategy("self_train", base="frozen", rounds=2)  # doctest: +SKIP
@@ -373,7 +388,7 @@ class SelfTrainStrategy(Strategy):
 
     def __init__(
         self,
-        base: Literal["frozen", "finetune"] = "frozen",
+        base: Literal["frozen", "finetune", "dapt"] = "frozen",
         rounds: int = 3,
         keep_fraction: float | Sequence[float] | None = None,
         balance: Balance = "source_prior",
@@ -388,10 +403,19 @@ class SelfTrainStrategy(Strategy):
         gradual_unfreezing: bool | None = None,
         layer_lr_decay: float | None = None,
         head_lr: float | None = None,
+        mlm_steps: int | None = None,
+        mlm_epochs: float | None = None,
+        mlm_lr: float | None = None,
+        mlm_head_lr: float | None = None,
+        mlm_head_warmup_steps: int | None = None,
+        mlm_warmup_ratio: float | None = None,
+        mlm_probability: float | None = None,
+        mlm_batch_size: int | None = None,
+        mlm_texts: str | None = None,
     ) -> None:
         super().__init__()
-        if base not in ("frozen", "finetune"):
-            raise ValueError(f"self_train: base must be 'frozen' or 'finetune', got {base!r}")
+        if base not in _BASES:
+            raise ValueError(f"self_train: base must be one of {', '.join(_BASES)}, got {base!r}")
         rounds = integer(rounds, "rounds", "self_train", minimum=1, maximum=20)
         if keep_fraction is None:  # CBST's range, 20% -> 50%, spread over the rounds run here
             keep_fraction = [round(float(p), 4) for p in np.linspace(0.2, 0.5, int(rounds))]
@@ -414,16 +438,27 @@ class SelfTrainStrategy(Strategy):
         passed: dict[str, Any] = {k: v for k, v in zip(_FINETUNE_ONLY, (freeze_embeddings, freeze_bottom, gradual_unfreezing,
                                                            layer_lr_decay, head_lr), strict=True) if v is not None}
         if base == "frozen" and passed:
-            raise ValueError(f"self_train: {next(iter(passed))} applies to base: finetune only (base is frozen)")
+            raise ValueError(f"self_train: {next(iter(passed))} applies to base: finetune or dapt only (base is frozen)")
+        mlm: dict[str, Any] = {k: v for k, v in zip(_DAPT_ONLY, (mlm_steps, mlm_epochs, mlm_lr, mlm_head_lr,
+                                                                mlm_head_warmup_steps, mlm_warmup_ratio, mlm_probability,
+                                                                mlm_batch_size, mlm_texts), strict=True) if v is not None}
+        if base != "dapt" and mlm:
+            raise ValueError(f"self_train: {next(iter(mlm))} applies to base: dapt only (base is {base}); "
+                             "set base: dapt for masked-language-model training on the target texts first")
         self.base_name, self.rounds, self.balance = base, int(rounds), balance
         self.val_tolerance, self.val_fraction = float(val_tolerance), float(val_fraction)
         self.max_train_rows, self.max_target_rows = max_train_rows, max_target_rows
-        self.finetune_kwargs = passed
-        # The base does the training; FinetuneStrategy checks its own options' ranges here.
-        self.base: FrozenStrategy | FinetuneStrategy = (
-            FinetuneStrategy(**passed, val_fraction=self.val_fraction) if base == "finetune"
-            else FrozenStrategy(val_fraction=self.val_fraction)
-        )
+        self.finetune_kwargs = {**passed, **mlm}  # the base's own options, as given
+        # The base does the training; FinetuneStrategy (and dapt) check their own options' ranges here.
+        self.base: FrozenStrategy | FinetuneStrategy
+        if base == "dapt":
+            from textransfer.strategies.mlm import DAPTStrategy
+
+            self.base = DAPTStrategy(**passed, **mlm, val_fraction=self.val_fraction, max_target_rows=max_target_rows)
+        elif base == "finetune":
+            self.base = FinetuneStrategy(**passed, val_fraction=self.val_fraction)
+        else:
+            self.base = FrozenStrategy(val_fraction=self.val_fraction)
         # Answered per instance, after the base: the experiments fill the feature cache ahead
         # (and share the encoder) for a frozen base; a finetune base trains the encoder.
         self.reads_frozen_features = self.base.reads_frozen_features
@@ -438,12 +473,12 @@ class SelfTrainStrategy(Strategy):
         }
 
     def base_fit(self) -> tuple[str, dict[str, Any]] | None:
-        """Over ``finetune``, round 0 is a ``finetune`` fit with these settings (the subsample
-        and validation split are made the same way); over ``frozen`` None (round 0 is one head
-        fit on cached features: nothing worth handing over)."""
-        if self.base_name != "finetune":
+        """Over ``finetune`` (``dapt``), round 0 is a ``finetune`` (``dapt``) fit with these
+        settings (the subsample, validation split and target sample are made the same way); over
+        ``frozen`` None (round 0 is one head fit on cached features: nothing worth handing over)."""
+        if self.base_name == "frozen":
             return None
-        return "finetune", {**self.base.config(), "max_train_rows": self.max_train_rows}
+        return self.base_name, {**self.base.config(), "max_train_rows": self.max_train_rows}
 
     def fraction_at(self, round_: int) -> float:
         """The kept share of target rows in round ``round_`` (1-based)."""
@@ -495,7 +530,7 @@ class SelfTrainStrategy(Strategy):
             encoder, head = started
         prior = {"source_prior": np.bincount(y, minlength=k) / len(y), "equal": np.full(k, 1.0 / k)}.get(self.balance)
         learner: _FrozenRounds | _FinetuneRounds
-        if self.base_name == "finetune":  # then __init__ made self.base a FinetuneStrategy
+        if self.base_name != "frozen":  # then __init__ made self.base a FinetuneStrategy (or dapt)
             learner = _FinetuneRounds(cast(FinetuneStrategy, self.base), encoder, head, source, target, ctx,
                                       started=started is not None)
         else:
@@ -548,7 +583,7 @@ class SelfTrainStrategy(Strategy):
             **{f"base_{key}": v for key, v in base_info.items() if key in ("best_epoch", "history", "stopped_early")},
         }
         logger.info("self_train: %s; kept round %d", stopped, kept)
-        if self.base_name == "finetune":
+        if self.base_name != "frozen":
             cast(Any, encoder).weights_modified = True  # a TrainableEncoder (base.check); save() writes the weights
         classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
         return FitResult(classifier, info)
@@ -557,7 +592,7 @@ class SelfTrainStrategy(Strategy):
                label_map: LabelMap) -> tuple[Encoder, Head] | None:
         """Copies of ``base_model``'s encoder and head, round 0's model, when it can be that
         (a finetune base, and rows the finetune twin would have split the same way); else None."""
-        if base_model is None or self.base_name != "finetune":
+        if base_model is None or self.base_name == "frozen":
             return None
         if source.val_idx is not None and len(source.train_idx) + len(source.val) < 20:
             # finetune holds out no validation rows below 20 rows: its model is not round 0's

@@ -202,6 +202,7 @@ class CrossDomainRun:
         self.histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
         # fit key -> a source-only model of the current seed (see source_model)
         self.seed_fits: dict[str, SharedFit] = {}
+        self.wanted_fits: set[str] = set()  # keys of the fits a later setup of the seed starts from
 
     # -- building blocks ------------------------------------------------------------------------
 
@@ -314,10 +315,12 @@ class CrossDomainRun:
                 self.measure_proxy_a_distance(ename, enc, doms, seed)
         self.seed_fits = {}
         setups = [setup for setup, _, sname in cfg.grid() if seed in cfg.seeds_of(sname)]
-        keys = {setup.name: [self.fit_keys(setup, source, seed) for source in cfg.sources] for setup in setups}
+        keys = {setup.name: [self.fit_keys(setup, source, seed, target) for source, target in cfg.pairs()]
+                for setup in setups}
         wanted = {base for pairs in keys.values() for _, base in pairs if base is not None}  # started from
-        # A setup whose fit another one starts from runs first (self_train's finetune twin); every
-        # fit seeds itself, so the order changes no result, and the report keeps the config's.
+        self.wanted_fits = wanted
+        # A setup whose fit another one starts from runs first (self_train's finetune or dapt twin);
+        # every fit seeds itself, so the order changes no result, and the report keeps the config's.
         setups.sort(key=lambda setup: not any(own in wanted for own, _ in keys[setup.name]))
         for setup in setups:
             oracles: dict[str, dict[str, Any]] = {}
@@ -355,9 +358,11 @@ class CrossDomainRun:
             measured = proxy_a_distance(xs, xt, seed=seed, max_rows=self.config.evaluation.a_distance_rows)
             self.proxy_a_distances.append({"encoder": ename, "source": source, "target": target, "seed": seed, **measured})
 
-    def fit_key(self, setup: SetupConfig, strategy: tuple[str, dict[str, Any]], source: str, seed: int) -> str:
+    def fit_key(self, setup: SetupConfig, strategy: tuple[str, dict[str, Any]], source: str, seed: int,
+                target: str | None = None) -> str:
         """What makes two source fits of one seed the same model: the strategy and its
-        ``config()``, the encoder and head configs, the training settings and the source."""
+        ``config()``, the encoder and head configs, the training settings and the source; and
+        the target for a strategy that reads the target texts (``target``; None: source-only)."""
         assert setup.encoder is not None and setup.strategy is not None
         head = setup.strategy.head
         return json.dumps({
@@ -365,20 +370,23 @@ class CrossDomainRun:
             "encoder": {"name": setup.encoder.name, **setup.encoder.params()},
             "head": {"name": head.name, **head.params()},
             "training": dataclasses.asdict(training_settings(setup, seed)),
-            "source": source, "seed": seed,
+            "source": source, "seed": seed, **({} if target is None else {"target": target}),
         }, sort_keys=True, default=str)
 
-    def fit_keys(self, setup: SetupConfig, source: str, seed: int) -> tuple[str | None, str | None]:
-        """``(own, base)``: the key of ``setup``'s fit when its strategy is source-only, and the
-        key of the source-only fit it starts from (:meth:`Strategy.base_fit`); None for each
-        that does not apply."""
+    def fit_keys(self, setup: SetupConfig, source: str, seed: int, target: str) -> tuple[str, str | None]:
+        """``(own, base)``: the key of ``setup``'s fit on ``source`` -> ``target`` (the same for
+        every target when its strategy is source-only), and the key of the fit it starts from
+        (:meth:`Strategy.base_fit`: a source-only ``finetune``, or a ``dapt`` of the same pair);
+        None when it starts from none."""
         assert setup.strategy is not None
         strategy = STRATEGIES.create(setup.strategy.name, **setup.strategy.params())
-        own = (self.fit_key(setup, (setup.strategy.name, strategy.config()), source, seed)
-               if is_source_only(setup.strategy.name) else None)
+        own = self.fit_key(setup, (setup.strategy.name, strategy.config()), source, seed,
+                           None if is_source_only(setup.strategy.name) else target)
         base_fit = getattr(strategy, "base_fit", None)  # a plug-in's factory may return any object
         base = base_fit() if callable(base_fit) else None
-        return own, (None if base is None else self.fit_key(setup, base, source, seed))
+        if base is None:
+            return own, None
+        return own, self.fit_key(setup, base, source, seed, None if is_source_only(base[0]) else target)
 
     def source_model(
         self, setup: SetupConfig, src: DomainSplit, tgt: DomainSplit, seed: int,
@@ -403,8 +411,9 @@ class CrossDomainRun:
         assert setup.strategy is not None and src.train is not None
         target_texts = tgt.unlabeled.without_labels()
         folder = f"{src.train.domain}_to_{target_texts.domain}"
-        own, base = self.fit_keys(setup, src.train.domain, seed)
-        earlier = None if own is None else self.seed_fits.get(own)
+        own, base = self.fit_keys(setup, src.train.domain, seed, target_texts.domain)
+        shared = is_source_only(setup.strategy.name)  # one model for every target of the source
+        earlier = self.seed_fits.get(own) if shared else None
         if earlier is not None:
             if earlier.histories:
                 self.histories.setdefault((setup.name, folder), []).extend(earlier.histories)
@@ -420,7 +429,7 @@ class CrossDomainRun:
             info["base_model"] = (f"round 0 is {start.setup}'s model of this seed ({start.folder}), "
                                   "copied, not trained again")
             info["base_fit_seconds"] = start.info.get("fit_seconds")
-        if own is not None:
+        if shared or own in self.wanted_fits:  # a target-reading fit is kept only for one that starts from it
             histories = self.histories.get((setup.name, folder), [])[before:]
             self.seed_fits[own] = SharedFit(clf, info, folder, list(histories), setup.name)
         return clf, info
