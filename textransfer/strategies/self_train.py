@@ -384,7 +384,7 @@ class SelfTrainStrategy(Strategy):
     val_fraction: float
     max_train_rows: int | None
     max_target_rows: int | None
-    finetune_kwargs: dict[str, Any]
+    base_kwargs: dict[str, Any]
 
     def __init__(
         self,
@@ -448,7 +448,7 @@ class SelfTrainStrategy(Strategy):
         self.base_name, self.rounds, self.balance = base, int(rounds), balance
         self.val_tolerance, self.val_fraction = float(val_tolerance), float(val_fraction)
         self.max_train_rows, self.max_target_rows = max_train_rows, max_target_rows
-        self.finetune_kwargs = {**passed, **mlm}  # the base's own options, as given
+        self.base_kwargs = {**passed, **mlm}  # the base's own options, as given
         # The base does the training; FinetuneStrategy (and dapt) check their own options' ranges here.
         self.base: FrozenStrategy | FinetuneStrategy
         if base == "dapt":
@@ -469,7 +469,7 @@ class SelfTrainStrategy(Strategy):
             "base": self.base_name, "rounds": self.rounds, "keep_fraction": list(self.keep_fraction),
             "balance": self.balance, "min_confidence": self.min_confidence, "min_change": self.min_change,
             "val_tolerance": self.val_tolerance, "val_fraction": self.val_fraction,
-            "max_train_rows": self.max_train_rows, "max_target_rows": self.max_target_rows, **self.finetune_kwargs,
+            "max_train_rows": self.max_train_rows, "max_target_rows": self.max_target_rows, **self.base_kwargs,
         }
 
     def base_fit(self) -> tuple[str, dict[str, Any]] | None:
@@ -591,7 +591,7 @@ class SelfTrainStrategy(Strategy):
     def _start(self, base_model: Classifier | None, source: SourceRows,
                label_map: LabelMap) -> tuple[Encoder, Head] | None:
         """Copies of ``base_model``'s encoder and head, round 0's model, when it can be that
-        (a finetune base, and rows the finetune twin would have split the same way); else None."""
+        (a finetune or dapt base, and rows that twin would have split the same way); else None."""
         if base_model is None or self.base_name == "frozen":
             return None
         if source.val_idx is not None and len(source.train_idx) + len(source.val) < 20:
@@ -601,7 +601,7 @@ class SelfTrainStrategy(Strategy):
         if list(base_model.label_map.labels) != list(label_map.labels):
             raise ValueError(
                 f"self_train: base_model predicts {list(base_model.label_map.labels)}, the source rows have "
-                f"{list(label_map.labels)}: pass the finetune model trained on these rows, or none"
+                f"{list(label_map.labels)}: pass the {self.base_name} model trained on these rows, or none"
             )
         logger.info("self_train: round 0 starts from a copy of the given base model (not trained again)")
         return copy.deepcopy(base_model.encoder), copy.deepcopy(base_model.head)

@@ -317,11 +317,10 @@ class CrossDomainRun:
         setups = [setup for setup, _, sname in cfg.grid() if seed in cfg.seeds_of(sname)]
         keys = {setup.name: [self.fit_keys(setup, source, seed, target) for source, target in cfg.pairs()]
                 for setup in setups}
-        wanted = {base for pairs in keys.values() for _, base in pairs if base is not None}  # started from
-        self.wanted_fits = wanted
+        self.wanted_fits = {base for pairs in keys.values() for _, base in pairs if base is not None}
         # A setup whose fit another one starts from runs first (self_train's finetune or dapt twin);
         # every fit seeds itself, so the order changes no result, and the report keeps the config's.
-        setups.sort(key=lambda setup: not any(own in wanted for own, _ in keys[setup.name]))
+        setups.sort(key=lambda setup: not any(own in self.wanted_fits for own, _ in keys[setup.name]))
         for setup in setups:
             oracles: dict[str, dict[str, Any]] = {}
             assert setup.strategy is not None
@@ -336,7 +335,7 @@ class CrossDomainRun:
                     continue
                 self.run_pair(setup, source, target, doms, seed, oracles)
             # A model outlives its setup's pairs only when a later setup starts from it.
-            self.seed_fits = {key: fit for key, fit in self.seed_fits.items() if key in wanted}
+            self.seed_fits = {key: fit for key, fit in self.seed_fits.items() if key in self.wanted_fits}
         self.seed_fits = {}
 
     def measure_proxy_a_distance(self, ename: str, enc: Component, doms: dict[str, DomainSplit], seed: int) -> None:
@@ -401,10 +400,11 @@ class CrossDomainRun:
           target: it is trained for the first and scored on the others. Their fit info says so
           (``shared_fit``) and keeps the one fit's time; its training history is filed under
           each pair, and a tracker logs the one training run once.
-        - A strategy that starts with a source-only fit (``self_train`` over ``finetune``: round
-          0, :meth:`~textransfer.strategies.base.Strategy.base_fit`) gets that model when an
-          earlier setup of the seed trained it with the same settings (:meth:`fit_key`), and
-          starts from a copy. Its fit info says so (``base_model``, ``base_fit_seconds``:
+        - A strategy that starts with another's fit (``self_train`` over ``finetune``, or over
+          ``dapt`` of the same pair: round 0, :meth:`~textransfer.strategies.base.Strategy.base_fit`)
+          gets that model when an earlier setup of the seed trained it with the same settings
+          (:meth:`fit_key`), and starts from a copy. A fit that reads the target is kept for
+          that only (``wanted_fits``). Its fit info says so (``base_model``, ``base_fit_seconds``:
           ``fit_seconds`` is then what this fit added) and the twin's training history comes
           first in its own.
         """
