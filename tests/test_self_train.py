@@ -270,6 +270,24 @@ def test_finetune_base_continues_training_and_round_trips(
     np.testing.assert_allclose(loaded.predict_proba(texts), clf.predict_proba(texts), atol=1e-5)
 
 
+def test_round_epochs_sets_the_length_of_the_rounds_only(
+    tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
+) -> None:
+    from textransfer.strategies.base import FitContext
+
+    training = {"epochs": 3, "batch_size": 16, "lr": 1e-3, "patience": None, "seed": 1}
+    epochs = {}
+    for round_epochs in (None, 1):
+        st = create_strategy("self_train", base="finetune", rounds=2, keep_fraction=0.5, min_confidence=0.0,
+                             val_tolerance=1.0, min_change=0.0, round_epochs=round_epochs)
+        enc = create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
+        info = st.fit_with_context(enc, create_head("linear"), toy_movies, target_unlabeled=toy_products.without_labels(),
+                                   context=FitContext(training=training)).info
+        assert len(info["base_history"]) == 3  # round 0 is the finetune twin: training.epochs
+        epochs[round_epochs] = [e["epochs"] for e in info["rounds"][1:]]
+    assert epochs == {None: [3, 3], 1: [1, 1]}
+
+
 def test_finetune_base_starts_from_a_given_twin_exactly_as_from_its_own_round_0(
     tiny_bert_dir: Path, toy_movies: LabeledTexts, toy_products: LabeledTexts
 ) -> None:
@@ -394,6 +412,9 @@ def test_missing_target_says_how_to_provide_it(toy_movies: LabeledTexts, target:
         ({"max_target_rows": 1}, "max_target_rows must be an integer >= 2"),
         ({"max_train_rows": 1}, "max_train_rows must be an integer >= 2"),
         ({"freeze_bottom": 2}, "freeze_bottom applies to base: finetune or dapt only"),
+        ({"round_epochs": 1}, "round_epochs applies to base: finetune or dapt only .base is frozen"),
+        ({"base": "finetune", "round_epochs": 0}, "round_epochs must be an integer >= 1 .or null for training.epochs., got 0"),
+        ({"base": "finetune", "round_epochs": 1.5}, "round_epochs must be an integer"),
         ({"base": "finetune", "mlm_steps": 10}, "mlm_steps applies to base: dapt only .base is finetune.; set base: dapt"),
         ({"mlm_texts": "target"}, "mlm_texts applies to base: dapt only"),
         ({"base": "dapt", "mlm_texts": "source"}, "dapt: mlm_texts must be one of target, target.source"),
@@ -410,6 +431,9 @@ def test_config_round_trips() -> None:
     st = create_strategy("self_train", base="finetune", rounds=2, keep_fraction=[0.3], head_lr=1e-3)
     again = create_strategy("self_train", **st.config())
     assert again.config() == st.config() and st.config()["head_lr"] == 1e-3
+    assert "round_epochs" not in st.config()  # unset: the configs (and fit keys) of earlier versions
+    short = create_strategy("self_train", base="finetune", round_epochs=1)
+    assert create_strategy("self_train", **short.config()).config()["round_epochs"] == 1
     assert st.encodes_frozen_features is False and create_strategy("self_train").encodes_frozen_features is True
 
 

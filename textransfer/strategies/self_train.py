@@ -274,11 +274,14 @@ class _FinetuneRounds:
     base_info: dict[str, Any] = {}  # round 0's fit info (set by fit)
 
     def __init__(self, base: FinetuneStrategy, encoder: Encoder, head: Head, source: SourceRows,
-                 target: LabeledTexts, context: FitContext, started: bool = False) -> None:
+                 target: LabeledTexts, context: FitContext, started: bool = False,
+                 round_epochs: int | None = None) -> None:
         base.check(encoder, head)
         self.base, self.encoder, self.head, self.context = base, encoder, head, context
+        self.round_epochs = round_epochs  # epochs of a pseudo-labelling round (None: training.epochs)
         self.train, self.val, self.target = source.train, source.val, target
         self.round = 0
+        self.last_epochs: int | None = None
         self.started = started  # encoder and head are copies of the twin's trained ones
 
     def fit(self, y: np.ndarray, y_val: np.ndarray, k: int, pseudo: PseudoLabels | None) -> None:
@@ -300,11 +303,14 @@ class _FinetuneRounds:
         head_state = {n: t.detach().clone() for n, t in head_module.state_dict().items()}
         # prepare() rebuilds the head and the freeze plan; the head's trained weights go back in.
         args = self.context.training
+        if self.round_epochs is not None:  # a round's own length; its schedule spans just these epochs
+            args = dataclasses.replace(args, epochs=self.round_epochs)
         model, plan = self.base.prepare(self.encoder, self.head, k, texts[: min(8, len(texts))], args)
         self._modules()[1].load_state_dict(head_state)
         loader = input_loader(self.encoder, texts, labels, args.batch_size, shuffle=True, seed=args.seed + self.round)
         val_loader = input_loader(self.encoder, self.val.texts, y_val, args.batch_size, shuffle=False)
-        train_loop(model, loader, val_loader, args, optimizer_groups=self.base.optimizer_groups(plan, self.head, args))
+        result = train_loop(model, loader, val_loader, args, optimizer_groups=self.base.optimizer_groups(plan, self.head, args))
+        self.last_epochs = len(result.history)  # epochs this round trained (early stopping can cut them)
         self._modules()[0].eval()
 
     def _modules(self) -> tuple[Any, Any]:
@@ -361,6 +367,10 @@ class SelfTrainStrategy(Strategy):
             the base's early stopping (0 < x <= 0.5) when ``fit`` gets no ``val``.
         max_train_rows: train on a seeded, stratified subsample of this many source rows.
         max_target_rows: pseudo-label at most this many target texts (seeded sample).
+        round_epochs: epochs of each pseudo-labelling round (``base: finetune`` or ``dapt``);
+            None (default): ``training.epochs``, as round 0. Each round continues from the
+            previous round's weights, so fewer epochs per round cut the cost of self-training
+            (the rounds are most of it) without changing round 0, the twin's fit.
         freeze_embeddings, freeze_bottom, gradual_unfreezing, layer_lr_decay, head_lr: passed to
             ``finetune`` (``base: finetune`` or ``dapt``; gradual unfreezing applies to round 0).
         mlm_steps, mlm_epochs, mlm_lr, mlm_head_lr, mlm_head_warmup_steps, mlm_warmup_ratio,
@@ -384,6 +394,7 @@ class SelfTrainStrategy(Strategy):
     val_fraction: float
     max_train_rows: int | None
     max_target_rows: int | None
+    round_epochs: int | None
     base_kwargs: dict[str, Any]
 
     def __init__(
@@ -398,6 +409,7 @@ class SelfTrainStrategy(Strategy):
         val_fraction: float = 0.1,
         max_train_rows: int | None = None,
         max_target_rows: int | None = None,
+        round_epochs: int | None = None,
         freeze_embeddings: bool | None = None,
         freeze_bottom: int | None = None,
         gradual_unfreezing: bool | None = None,
@@ -439,6 +451,10 @@ class SelfTrainStrategy(Strategy):
                                                            layer_lr_decay, head_lr), strict=True) if v is not None}
         if base == "frozen" and passed:
             raise ValueError(f"self_train: {next(iter(passed))} applies to base: finetune or dapt only (base is frozen)")
+        integer(round_epochs, "round_epochs", "self_train", minimum=1, allow_none=True, none_means="training.epochs")
+        if base == "frozen" and round_epochs is not None:
+            raise ValueError("self_train: round_epochs applies to base: finetune or dapt only (base is frozen: "
+                             "each round fits the head afresh, with the head's own settings)")
         mlm: dict[str, Any] = {k: v for k, v in zip(_DAPT_ONLY, (mlm_steps, mlm_epochs, mlm_lr, mlm_head_lr,
                                                                 mlm_head_warmup_steps, mlm_warmup_ratio, mlm_probability,
                                                                 mlm_batch_size, mlm_texts), strict=True) if v is not None}
@@ -448,6 +464,7 @@ class SelfTrainStrategy(Strategy):
         self.base_name, self.rounds, self.balance = base, int(rounds), balance
         self.val_tolerance, self.val_fraction = float(val_tolerance), float(val_fraction)
         self.max_train_rows, self.max_target_rows = max_train_rows, max_target_rows
+        self.round_epochs = None if round_epochs is None else int(round_epochs)
         self.base_kwargs = {**passed, **mlm}  # the base's own options, as given
         # The base does the training; FinetuneStrategy (and dapt) check their own options' ranges here.
         self.base: FrozenStrategy | FinetuneStrategy
@@ -469,7 +486,8 @@ class SelfTrainStrategy(Strategy):
             "base": self.base_name, "rounds": self.rounds, "keep_fraction": list(self.keep_fraction),
             "balance": self.balance, "min_confidence": self.min_confidence, "min_change": self.min_change,
             "val_tolerance": self.val_tolerance, "val_fraction": self.val_fraction,
-            "max_train_rows": self.max_train_rows, "max_target_rows": self.max_target_rows, **self.base_kwargs,
+            "max_train_rows": self.max_train_rows, "max_target_rows": self.max_target_rows,
+            **({} if self.round_epochs is None else {"round_epochs": self.round_epochs}), **self.base_kwargs,
         }
 
     def base_fit(self) -> tuple[str, dict[str, Any]] | None:
@@ -532,7 +550,7 @@ class SelfTrainStrategy(Strategy):
         learner: _FrozenRounds | _FinetuneRounds
         if self.base_name != "frozen":  # then __init__ made self.base a FinetuneStrategy (or dapt)
             learner = _FinetuneRounds(cast(FinetuneStrategy, self.base), encoder, head, source, target, ctx,
-                                      started=started is not None)
+                                      started=started is not None, round_epochs=self.round_epochs)
         else:
             learner = _FrozenRounds(cast(FrozenStrategy, self.base), encoder, head, source, target, ctx)
 
@@ -563,6 +581,8 @@ class SelfTrainStrategy(Strategy):
                 stopped = f"round {r}: pseudo-labels converged (changed {change:.3f} < min_change={self.min_change})"
                 break
             learner.fit(y, y_val, k, pseudo)
+            if isinstance(learner, _FinetuneRounds):
+                entry["epochs"] = learner.last_epochs
             p_val = learner.proba_val()
             acc = float(np.mean(p_val.argmax(axis=1) == y_val))
             entry["source_val_accuracy"] = round(acc, 4)
