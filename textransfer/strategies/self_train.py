@@ -447,14 +447,13 @@ class SelfTrainStrategy(Strategy):
             " (a source validation split calibrates the confidences and drives the stopping rule)"))
         for key, value in (("max_train_rows", max_train_rows), ("max_target_rows", max_target_rows)):
             integer(value, key, "self_train", minimum=2, allow_none=True, none_means="all rows")
+        round_epochs = integer(round_epochs, "round_epochs", "self_train", minimum=1, allow_none=True,
+                               none_means="training.epochs")
         passed: dict[str, Any] = {k: v for k, v in zip(_FINETUNE_ONLY, (freeze_embeddings, freeze_bottom, gradual_unfreezing,
                                                            layer_lr_decay, head_lr), strict=True) if v is not None}
-        if base == "frozen" and passed:
-            raise ValueError(f"self_train: {next(iter(passed))} applies to base: finetune or dapt only (base is frozen)")
-        integer(round_epochs, "round_epochs", "self_train", minimum=1, allow_none=True, none_means="training.epochs")
-        if base == "frozen" and round_epochs is not None:
-            raise ValueError("self_train: round_epochs applies to base: finetune or dapt only (base is frozen: "
-                             "each round fits the head afresh, with the head's own settings)")
+        if base == "frozen" and (passed or round_epochs is not None):
+            raise ValueError(f"self_train: {next(iter(passed), 'round_epochs')} applies to base: finetune or dapt only "
+                             "(base is frozen)")
         mlm: dict[str, Any] = {k: v for k, v in zip(_DAPT_ONLY, (mlm_steps, mlm_epochs, mlm_lr, mlm_head_lr,
                                                                 mlm_head_warmup_steps, mlm_warmup_ratio, mlm_probability,
                                                                 mlm_batch_size, mlm_texts), strict=True) if v is not None}
@@ -464,7 +463,7 @@ class SelfTrainStrategy(Strategy):
         self.base_name, self.rounds, self.balance = base, int(rounds), balance
         self.val_tolerance, self.val_fraction = float(val_tolerance), float(val_fraction)
         self.max_train_rows, self.max_target_rows = max_train_rows, max_target_rows
-        self.round_epochs = None if round_epochs is None else int(round_epochs)
+        self.round_epochs = round_epochs
         self.base_kwargs = {**passed, **mlm}  # the base's own options, as given
         # The base does the training; FinetuneStrategy (and dapt) check their own options' ranges here.
         self.base: FrozenStrategy | FinetuneStrategy
