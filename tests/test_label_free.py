@@ -1,4 +1,4 @@
-"""Label-free accuracy estimates (ATC-NE, ATC-MC, DoC, AC, their average; temperature scaling)
+"""Label-free accuracy estimates (ATC-NE, ATC-MC, DoC, AC, their average, COT, COTT; temperature scaling)
 on arrays with known answers, the
 model-level front (`textransfer.estimate_target_accuracy`) and `textransfer evaluate --source-val`."""
 
@@ -22,6 +22,7 @@ from textransfer.evaluation.label_free import (
     label_free_estimates,
     prediction_shift,
     temperature_scale,
+    transported_confidence,
 )
 
 
@@ -66,6 +67,59 @@ def test_hand_computed_atc_and_doc() -> None:
     assert estimate_accuracy(src, y, tgt, method="average", calibration="none") == pytest.approx(
         (0.5 + doc + 0.71) / 3
     )
+
+
+def test_transport_keeps_the_argmax_when_the_predicted_mix_is_the_mix() -> None:
+    p, _ = _source(k=3)
+    mix = np.bincount(p.argmax(axis=1), minlength=3)  # counts: normalised inside
+    assert transported_confidence(p, mix) == pytest.approx(p.max(axis=1))
+    p2, _ = _source(k=2)
+    assert transported_confidence(p2, np.bincount(p2.argmax(axis=1))) == pytest.approx(p2.max(axis=1))
+
+
+def test_transport_moves_the_least_confident_rows_to_the_missing_class() -> None:
+    # Every row predicts class 0; half must carry class 1: the four least sure rows move.
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]] * 2)
+    got = transported_confidence(p, [0.5, 0.5])
+    assert got == pytest.approx([0.9, 0.8, 0.3, 0.4] * 2)
+    # A quota falling inside a row splits it: 2.5 of 8 rows to class 1 take both 0.6 rows and
+    # half of one 0.7 row, which then scores 0.5 * 0.3 + 0.5 * 0.7.
+    got = transported_confidence(p, [5.5, 2.5])
+    assert sorted(got) == pytest.approx(sorted([0.9, 0.9, 0.8, 0.8, 0.7, 0.5, 0.4, 0.4]))
+
+
+def test_transport_of_many_classes_is_the_cheapest_assignment() -> None:
+    from itertools import permutations
+
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(3), size=6)
+    labels = [0, 0, 1, 1, 2, 2]  # the mix 1/3 each, two rows a class
+    best = max(sum(p[i, c] for i, c in enumerate(perm)) for perm in set(permutations(labels)))
+    got = transported_confidence(p, [1, 1, 1])
+    assert got.sum() == pytest.approx(best)
+    # Two classes by the LP (a third class nobody may take) agree with the sort.
+    q = _source(n=50, k=2)[0]
+    padded = np.c_[q * 0.99, np.full(50, 0.01)]
+    assert transported_confidence(padded, [0.3, 0.7, 0.0]) == pytest.approx(
+        0.99 * transported_confidence(q, [0.3, 0.7])
+    )
+    with pytest.raises(ValueError, match="mix must be 3 non-negative"):
+        transported_confidence(p, [0.5, 0.5])
+
+
+def test_hand_computed_cot_and_cott() -> None:
+    src = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]] * 5)
+    y = np.array([0, 1, 0, 1] * 5)  # a 50/50 source whose rows all predict class 0: accuracy 0.5
+    tgt = np.array([[0.95, 0.05]] * 20)  # the target predicts class 0 alone
+    # COT: half the target rows keep 0.95, half are moved and score 0.05.
+    assert estimate_accuracy(src, y, tgt, method="cot", calibration="none") == pytest.approx(0.5)
+    assert estimate_accuracy(src, y, tgt, method="ac", calibration="none") == pytest.approx(0.95)
+    # COTT: source transported scores 0.9, 0.8 (kept) and 0.4, 0.45 (moved); accuracy 0.5 puts
+    # the threshold at 0.45, so the moved target rows (0.05) count as wrong: 0.5.
+    assert estimate_accuracy(src, y, tgt, method="cott", calibration="none") == pytest.approx(0.5)
+    # A target that keeps the source's 50/50 predictions: COT is AC.
+    balanced = np.array([[0.95, 0.05], [0.05, 0.95]] * 10)
+    assert estimate_accuracy(src, y, balanced, method="cot", calibration="none") == pytest.approx(0.95)
 
 
 def test_estimates_fall_as_target_confidence_falls() -> None:
@@ -246,7 +300,8 @@ def test_estimate_target_accuracy_from_a_model(toy_model) -> None:
     assert est["estimate"] == pytest.approx(
         estimate_accuracy(toy_model.predict_proba(val.texts), yv, proba)
     )
-    assert est["method"] == "doc" and est["n_source_val"] == 40 and est["n_target"] == 60
+    assert est["method"] == "cot" and est["n_source_val"] == 40 and est["n_target"] == 60
+    assert est["estimate"] == est["estimates"]["cot"]
     assert est["abs_error"]["doc"] == pytest.approx(
         abs(est["estimates"]["doc"] - est["true_accuracy"])
     )

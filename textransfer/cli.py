@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--source-val", metavar="FILE",
                     help="labeled source-domain rows the model was not trained on (same --text-column; label "
                          "column --label-column or label): also estimate the accuracy without the input's labels "
-                         "(ATC-NE, ATC-MC, DoC), the only accuracy figure for unlabeled input")
+                         "(COT, COTT, DoC, ATC-NE, ATC-MC, AC), the only accuracy figure for unlabeled input")
     ev.add_argument("--trust-remote-code", action="store_true",
                     help="allow Python code shipped in the model folder to run (only for a model you trust)")
 

@@ -3,8 +3,8 @@
 
 :func:`estimate_target_accuracy` runs the model on labeled *source validation* data (rows like
 those it was trained on, but not trained on) and on the *target* texts, and turns the two sets of
-probabilities into label-free estimates of the target accuracy (DoC by default; ATC-NE, ATC-MC,
-AC and their average beside it), all computed after temperature scaling fitted on the source
+probabilities into label-free estimates of the target accuracy (COT by default; COTT, DoC,
+ATC-NE, ATC-MC, AC and their average beside it), all computed after temperature scaling fitted on the source
 validation rows. Data is read like ``textransfer evaluate`` reads it: a file (in chunks), a
 :class:`~textransfer.data.LabeledTexts` or a ``(texts, labels)`` pair. When the target happens
 to have labels, the true accuracy and the error of each estimate come with it.
@@ -125,7 +125,7 @@ def estimate_target_accuracy(
     calibration: Calibration = "temperature",
     trust_remote_code: bool = False,
 ) -> dict[str, Any]:
-    """Estimates a model's accuracy on target texts without their labels (DoC by default).
+    """Estimates a model's accuracy on target texts without their labels (COT by default).
 
     Args:
         model: a :class:`~textransfer.classifier.Classifier` or a saved model directory.
@@ -133,8 +133,8 @@ def estimate_target_accuracy(
             column, a LabeledTexts, or a ``(texts, labels)`` pair): they calibrate the estimate.
         target: the target texts (a file, LabeledTexts or ``(texts, None)``); labels, if any,
             are only used to report the true accuracy beside the estimate.
-        method: ``"doc"`` (default), ``"atc-ne"``, ``"atc-mc"``, ``"ac"`` or ``"average"`` for
-            ``"estimate"``; all of them are returned.
+        method: ``"cot"`` (default), ``"cott"``, ``"doc"``, ``"atc-ne"``, ``"atc-mc"``, ``"ac"`` or
+            ``"average"`` for ``"estimate"``; all of them are returned.
         text_column: the files' text column.
         label_column: the files' label column (default ``label``); required in ``source_val``.
         batch_size: encoder batch size.

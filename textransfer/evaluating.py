@@ -10,7 +10,7 @@ probability row are kept (never the texts), so memory stays flat in the number o
 Without a label column the input is scored as unlabeled: the predicted label distribution and
 the mean confidence, marked as such (no accuracy can be computed without labels). With labeled
 source validation data (``--source-val FILE``: rows like the training data, not trained on) the
-target accuracy is also *estimated* without labels (ATC-NE, ATC-MC, DoC; see
+target accuracy is also *estimated* without labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC; see
 :mod:`textransfer.estimation`), and shown beside the true accuracy when the input has labels.
 
 Output directory (optional)::
@@ -190,7 +190,8 @@ def _ci(m: dict[str, Any], key: str) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
 
 
-_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average of ATC-NE, DoC, AC"}
+_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average of ATC-NE, DoC, AC",
+          "cot": "COT", "cott": "COTT"}
 
 
 def _label_free_lines(m: dict[str, Any]) -> list[str]:
@@ -349,7 +350,7 @@ def evaluate(
         source_val: labeled source-domain data the model was not trained on (file, LabeledTexts
             or ``(texts, labels)``; a file is read with ``text_column`` and ``label_column`` or
             ``label``): adds ``metrics["label_free"]``, the accuracy estimated without the
-            data's labels (ATC-NE, ATC-MC, DoC), beside the true accuracy when there are labels.
+            data's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), beside the true accuracy when there are labels.
 
     Returns:
         An :class:`EvaluationResult`; ``metrics["accuracy"]`` etc. when the data has labels.

@@ -18,7 +18,7 @@
       frozen: {name: frozen, head: logreg}
       coral: {name: coral, head: logreg}
       dann: {name: dann, head: linear, encoders: [minilm-tf], training: {epochs: 1, lr: 2e-5}}
-    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000, estimator: doc,
+    evaluation: {n_boot: 1000, ece_bins: 15, a_distance_rows: 2000, estimator: cot,
                  label_budgets: [8, 16, 32, 64, 128, 256, 512, 1024, all]}
     save_models: true               # models/<setup>/<source>_to_<target>/ (first seed of each)
 
@@ -92,8 +92,9 @@ class EvaluationConfig(BaseModel):
         label_budgets: the curve's budgets (labeled target rows, > 0, or ``all``); budgets above
             the target's train split are clamped to it, below its class count dropped (noted).
         estimator: the label-free estimate in the summary that picks the recommended setup:
-            ``doc`` (difference of confidences, Guillory et al. 2021; the default, chosen on
-            development pairs: :mod:`textransfer.evaluation.label_free`), ``atc-ne`` (average
+            ``cot`` (confidence optimal transport, Lu et al. 2023; the default, chosen on
+            development pairs: :mod:`textransfer.evaluation.label_free`), ``cott`` (its
+            thresholded form), ``doc`` (difference of confidences, Guillory et al. 2021), ``atc-ne`` (average
             thresholded confidence, negative entropy; Garg et al. 2022), ``atc-mc`` (the same
             with the top-class probability), ``ac`` (average calibrated confidence) or
             ``average`` (the mean of ATC-NE, DoC and AC). All are in ``metrics.json``, computed

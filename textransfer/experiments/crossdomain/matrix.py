@@ -15,7 +15,7 @@ Definitions (also written into ``metrics.json`` under ``definitions``):
   grid, on the seeds both ran, with a paired bootstrap CI;
 - worth in target labels: where the target-only curve (frozen twin, nested budgets) reaches the
   cross-domain accuracy;
-- label-free estimates (ATC, DoC): target accuracy from confidences, calibrated on source
+- label-free estimates (COT, ATC, DoC, ...): target accuracy from confidences, calibrated on source
   validation rows, beside the true accuracy and its error; the recommended setup of each pair is
   the one with the highest estimate (no target label involved), with its regret.
 """
@@ -67,7 +67,8 @@ DEFINITIONS = {
     "label_free": "target accuracy estimated without target labels from the model's probabilities on the "
     "target test texts (all texts of an unlabeled target), calibrated on labeled source validation rows held "
     "out of the source train split. atc-ne / atc-mc: average thresholded confidence (Garg et al. 2022) with "
-    "negative entropy / top-class probability; doc: difference of confidences (Guillory et al. 2021). |err| "
+    "negative entropy / top-class probability; doc: difference of confidences (Guillory et al. 2021); cot / cott: "
+    "confidence optimal transport to the source's class mix (Lu et al. 2023), its mean / thresholded. |err| "
     "= |estimate - true accuracy| (seed means)",
     "recommendation": "per source -> target pair, the setup with the highest label-free estimate (ties: the "
     "higher source validation accuracy); chosen without target labels. regret = best true cross-domain "

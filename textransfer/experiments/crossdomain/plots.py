@@ -155,9 +155,12 @@ def estimate_vs_true(rows: list[dict[str, Any]], path: Path) -> bool:
     # ATC-NE as large rings around the ATC-MC squares: with two classes the two coincide.
     styles = {"atc-ne": ("ATC-NE", {"marker": "o", "s": 90, "facecolors": "none", "edgecolors": "tab:blue", "lw": 1.5}),
               "atc-mc": ("ATC-MC", {"marker": "s", "s": 18, "color": "tab:orange"}),
-              "doc": ("DoC", {"marker": "^", "s": 36, "color": "tab:green"})}
+              "doc": ("DoC", {"marker": "^", "s": 36, "color": "tab:green"}),
+              "cot": ("COT", {"marker": "D", "s": 26, "color": "tab:red"})}
     values: list[float] = []
     for method, (name, style) in styles.items():
+        if method not in pts[0]["label_free"]["estimates"]:  # metrics.json of an earlier version
+            continue
         xs = [r["label_free"]["true_accuracy"] for r in pts]
         ys = [r["label_free"]["estimates"][method]["mean"] for r in pts]
         mae = float(np.mean(np.abs(np.subtract(ys, xs))))

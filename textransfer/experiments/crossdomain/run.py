@@ -473,7 +473,7 @@ class CrossDomainRun:
     # -- trust: label-free estimates and the target-only curve --------------------------------
 
     def label_free(self, clf: Any, src: DomainSplit, tgt: DomainSplit, k: tuple[str, ...], same: bool) -> dict[str, Any]:
-        """ATC, DoC, AC and their average as estimates of the target accuracy of ``clf`` (no
+        """COT, COTT, ATC, DoC, AC and their average as estimates of the target accuracy of ``clf`` (no
         target label is read): temperature and thresholds fitted on the source validation rows,
         applied to the target test texts (all texts of an unlabeled target). The target
         probabilities are the very ones the cross-domain score used (same rows, same path)."""

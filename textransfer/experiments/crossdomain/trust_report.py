@@ -12,7 +12,8 @@ from typing import Any
 
 from textransfer.evaluation.label_free import DEFAULT_METHOD
 
-METHOD_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average"}
+METHOD_NAMES = {"atc-ne": "ATC-NE", "atc-mc": "ATC-MC", "doc": "DoC", "ac": "AC", "average": "average", "cot": "COT",
+                "cott": "COTT"}
 
 
 def method_name(method: str) -> str:
@@ -129,7 +130,9 @@ def label_free_section(metrics: dict[str, Any]) -> list[str]:
         "it). pred. shift: how far the mix of predicted classes moves from source validation to target (total "
         "variation); a large one warns of a model that sees the target very differently, which no confidence-"
         "based estimate can see. AC: the mean calibrated confidence on the target; average: the mean of "
-        "ATC-NE, DoC and AC. spread: largest minus smallest estimate of the row, a label-free warning: "
+        "ATC-NE, DoC and AC. COT: AC after matching the target rows to labels in the source's class mix by "
+        "optimal transport, so a drift of the predicted mix counts against the model (a target whose classes "
+        "really are balanced differently is then underestimated); COTT: its thresholded form. spread: largest minus smallest estimate of the row, a label-free warning: "
         "estimators that disagree cannot all be right.",
     ]
     lines.append("")
