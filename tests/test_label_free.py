@@ -72,7 +72,7 @@ def test_hand_computed_atc_and_doc() -> None:
 def test_transport_keeps_the_argmax_when_the_predicted_mix_is_the_mix() -> None:
     p, _ = _source(k=3)
     mix = np.bincount(p.argmax(axis=1), minlength=3)  # counts: normalised inside
-    assert transported_confidence(p, mix) == pytest.approx(p.max(axis=1))
+    assert transported_confidence(p, mix).mean() == pytest.approx(p.max(axis=1).mean(), abs=0.0012)
     p2, _ = _source(k=2)
     assert transported_confidence(p2, np.bincount(p2.argmax(axis=1))) == pytest.approx(p2.max(axis=1))
 
@@ -95,13 +95,18 @@ def test_transport_of_many_classes_is_the_cheapest_assignment() -> None:
     p = rng.dirichlet(np.ones(3), size=6)
     labels = [0, 0, 1, 1, 2, 2]  # the mix 1/3 each, two rows a class
     best = max(sum(p[i, c] for i, c in enumerate(perm)) for perm in set(permutations(labels)))
-    got = transported_confidence(p, [1, 1, 1])
-    assert got.sum() == pytest.approx(best)
-    # Two classes by the LP (a third class nobody may take) agree with the sort.
+    got = transported_confidence(p, [1, 1, 1])  # entropic: within 0.001 * log 3 a row
+    assert got.sum() == pytest.approx(best, abs=6 * 0.0011)
+    # Two classes by the many-class solver (a third class nobody may take) agree with the sort.
     q = _source(n=50, k=2)[0]
     padded = np.c_[q * 0.99, np.full(50, 0.01)]
-    assert transported_confidence(padded, [0.3, 0.7, 0.0]) == pytest.approx(
-        0.99 * transported_confidence(q, [0.3, 0.7])
+    assert transported_confidence(padded, [0.3, 0.7, 0.0]).mean() == pytest.approx(
+        0.99 * transported_confidence(q, [0.3, 0.7]).mean(), abs=0.0011
+    )
+    # Skewed quotas on more rows: the classes get their shares, the argmax rows keep theirs.
+    r = _source(n=600, k=4)[0]
+    assert transported_confidence(r, np.bincount(r.argmax(axis=1), minlength=4)).mean() == pytest.approx(
+        r.max(axis=1).mean(), abs=0.0015
     )
     with pytest.raises(ValueError, match="mix must be 3 non-negative"):
         transported_confidence(p, [0.5, 0.5])

@@ -53,7 +53,8 @@ editorials, 59% against 40% positive: COT -0.132, DoC -0.059), since it takes th
 mix for the target's.
 
 What none of them can see: a model that is *confidently wrong* on the target (its confidences do
-not fall where its accuracy falls, e.g. bag-of-words features on a new vocabulary). The result
+not fall where its accuracy falls, e.g. bag-of-words features on a new vocabulary). COT sees the
+part of it that moves the predicted class mix away from the source's, and nothing else. The result
 also carries ``prediction_shift``, the total-variation distance between the predicted-class
 frequencies on the source validation rows and on the target: a large value says the model sees
 the target very differently (or the target's classes are balanced differently) and the
@@ -259,9 +260,10 @@ def transported_confidence(probs: Any, mix: Any) -> np.ndarray:
     The rows are matched to one-hot labels drawn in the proportions ``mix`` so that the total
     cost ``1/2 ||p_i - e_c||_1 = 1 - p_ic`` is smallest: each row keeps its predicted class
     unless the predicted mix differs from ``mix``, and then the rows the model is least sure of
-    move to the classes it predicts too rarely. Solved exactly: a sort for two classes, a
-    transportation linear program (scipy's HiGHS) for more; a row on the boundary may be split
-    between two classes, and its score is then the mix of their probabilities.
+    move to the classes it predicts too rarely. Two classes are solved exactly by a sort; more
+    by entropy-regularised transport, within 0.001 times log(classes) of the exact value
+    (:func:`_entropic_transport`). A row on the boundary may be split between classes, and its
+    score is then the mix of their probabilities.
 
     Args:
         probs: ``(n, k)`` class probabilities.
@@ -285,23 +287,39 @@ def transported_confidence(probs: Any, mix: Any) -> np.ndarray:
         share = np.empty(n)
         share[order] = to_one
         return share * p[:, 1] + (1.0 - share) * p[:, 0]
-    from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix, vstack
+    return _entropic_transport(p, w / w.sum())
 
-    idx = np.arange(n * k).reshape(n, k)  # variable x_ic, row-major
-    rows_eq = coo_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), idx.ravel())), shape=(n, n * k))
-    cols_eq = coo_matrix((np.ones(n * k), (np.tile(np.arange(k), n), idx.ravel())), shape=(k, n * k))
-    res = linprog(
-        (1.0 - p).ravel(),
-        A_eq=vstack([rows_eq, cols_eq]).tocsr(),
-        b_eq=np.concatenate([np.ones(n), quota]),
-        bounds=(0.0, None),
-        method="highs",
-    )
-    if res.status != 0:  # cannot happen for a feasible transport problem; say so if it does
-        raise RuntimeError(f"optimal transport of {n} rows to {k} classes failed: {res.message}")
-    plan = np.clip(res.x.reshape(n, k), 0.0, 1.0)
-    return (plan * p).sum(axis=1) / plan.sum(axis=1)
+
+def _entropic_transport(p: np.ndarray, mix: np.ndarray, eps_final: float = 1e-3, tol: float = 1e-4,
+                        max_iter: int = 300) -> np.ndarray:
+    """:func:`transported_confidence` for more than two classes: entropy-regularised optimal
+    transport (Cuturi 2013) solved in the log domain by Sinkhorn iterations, with the
+    regularisation ``eps`` halved from 1 down to ``eps_final`` (each stage warm-starts the next).
+    Each row's plan is a softmax of ``(p_ic + g_c) / eps`` over the classes, ``g`` the class
+    potentials, so a row is split between classes only within about ``eps`` of a tie; the mean
+    transported confidence is within ``eps_final * log k`` of the exact transport's (measured:
+    the same to 1e-6 on 5,000 rows and 5 classes). 50,000 rows and 10 classes take about 30 s on
+    2 cores; an exact linear program (scipy's HiGHS) took 63 s for 5,000 rows and 5 classes."""
+    from scipy.special import logsumexp
+
+    keep = mix > 0  # a class nobody may take gets nothing
+    pk, log_b = p[:, keep], np.log(mix[keep])
+    g = np.zeros(pk.shape[1])
+    eps = 1.0
+    while True:
+        for _ in range(max_iter):
+            z = (pk + g) / eps
+            z -= logsumexp(z, axis=1, keepdims=True)  # each row's plan sums to 1
+            log_cols = logsumexp(z, axis=0) - np.log(len(pk))  # the classes' shares
+            g += eps * (log_b - log_cols)
+            if np.abs(np.exp(log_cols) - mix[keep]).sum() < tol:
+                break
+        if eps <= eps_final:
+            break
+        eps = max(eps / 2, eps_final)
+    z = (pk + g) / eps
+    plan = np.exp(z - logsumexp(z, axis=1, keepdims=True))
+    return (plan * pk).sum(axis=1)
 
 
 def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str | None:
