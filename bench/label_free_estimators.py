@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows:
         for r in rows:
             print(f"{r['pair']:24s} {r['setup']:34s} s{r['seed']} true {r['true']:.3f} shift {r['prediction_shift']:.2f} "
-                  + " ".join(f"{m} {r[m]:+.3f}" for m in methods if m != "true" and m in r and m != "no_shift")
+                  + " ".join(f"{m} {r[m]:+.3f}" for m in METHODS)
                   + f" no_shift {r['no_shift']:.3f}")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

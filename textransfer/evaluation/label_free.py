@@ -279,15 +279,16 @@ def transported_confidence(probs: Any, mix: Any) -> np.ndarray:
     if w.shape != (p.shape[1],) or (w < 0).any() or not w.sum() > 0:
         raise ValueError(f"mix must be {p.shape[1]} non-negative class proportions, got {w!r}")
     n, k = p.shape
-    quota = w / w.sum() * n  # rows (fractional) each class must receive
+    share_of = w / w.sum()
     if k == 2:
-        # Rows ordered by how much more they favour class 1; the first quota[1] of them go there.
+        # Rows ordered by how much more they favour class 1; the first share_of[1] * n of them (a
+        # fractional count) go there: 1 for whole rows, a fraction for the row at the edge.
         order = np.argsort(p[:, 0] - p[:, 1], kind="stable")
-        to_one = np.clip(quota[1] - np.arange(n), 0.0, 1.0)  # 1 for whole rows, a fraction at the edge
+        to_one = np.clip(share_of[1] * n - np.arange(n), 0.0, 1.0)
         share = np.empty(n)
         share[order] = to_one
         return share * p[:, 1] + (1.0 - share) * p[:, 0]
-    return _entropic_transport(p, w / w.sum())
+    return _entropic_transport(p, share_of)
 
 
 def _entropic_transport(p: np.ndarray, mix: np.ndarray, eps_final: float = 1e-3, tol: float = 1e-4,
@@ -339,8 +340,11 @@ def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str
 
 def _estimate(
     source_val_probs: np.ndarray, correct: np.ndarray, target_probs: np.ndarray, method: str,
-    mix: np.ndarray | None = None,
+    mix: np.ndarray, transported: dict[str, np.ndarray] | None = None,
 ) -> tuple[float, dict[str, Any]]:
+    """One method's estimate and what it was computed from. ``mix``: the source validation class
+    mix (COT's); ``transported``: where COT and COTT share the target's transported confidences,
+    so that estimating both transports the target once."""
     if method in ("atc-ne", "atc-mc"):
         kind: Literal["ne", "mc"] = "ne" if method == "atc-ne" else "mc"
         t = atc_threshold(confidence_scores(source_val_probs, kind), correct)
@@ -354,15 +358,16 @@ def _estimate(
         tgt_conf = float(target_probs.max(axis=1).mean())
         return tgt_conf, {"target_confidence": tgt_conf}
     if method in ("cot", "cott"):
-        if mix is None:  # the source label mix, recovered from the predictions and correctness
-            raise ValueError("cot and cott need the source class mix")
-        tgt_score = transported_confidence(target_probs, mix)
+        cache = {} if transported is None else transported
+        if "target" not in cache:
+            cache["target"] = transported_confidence(target_probs, mix)
+        tgt_score = cache["target"]
         if method == "cot":
             return float(tgt_score.mean()), {"mix": [float(v) for v in mix]}
         t = atc_threshold(transported_confidence(source_val_probs, mix), correct)
         return float(np.mean(tgt_score > t)), {"threshold": t, "mix": [float(v) for v in mix]}
     if method == "average":
-        parts = {m: _estimate(source_val_probs, correct, target_probs, m)[0] for m in AVERAGED}
+        parts = {m: _estimate(source_val_probs, correct, target_probs, m, mix)[0] for m in AVERAGED}
         values = list(parts.values())
         return float(np.mean(values)), {
             "of": list(parts),
@@ -493,6 +498,7 @@ def label_free_estimates(
         "prediction_shift": prediction_shift(src, tgt),
     }
     mix = _mix(y, src.shape[1])
+    transported: dict[str, np.ndarray] = {}  # COT's and COTT's target transport, computed once
     for method in METHODS:
-        out["estimates"][method], out[method] = _estimate(src_c, correct, tgt_c, method, mix)
+        out["estimates"][method], out[method] = _estimate(src_c, correct, tgt_c, method, mix, transported)
     return out
