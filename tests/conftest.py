@@ -13,8 +13,36 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 from textransfer.data.labeled import LabeledTexts  # noqa: E402
+from textransfer.precision import detect_capabilities as _REAL_DETECT  # noqa: E402
 
 pytest_plugins = ["tests.fixtures.models", "tests.fixtures.data", "tests.fixtures.images"]
+
+@pytest.fixture(scope="session", autouse=True)
+def _same_machine_everywhere():
+    """Every test sees one machine without bf16 units, so that ``precision: auto`` and
+    ``mixed_precision: auto`` mean fp32 whichever CPU runs the suite (an AMX or Zen 4 machine would
+    otherwise encode in bf16 and miss the fp32 tolerances of the numeric tests). Session-wide, so
+    that module-scoped models are built under it too. Tests of the detection itself take the
+    ``real_capabilities`` fixture; tests of what each machine kind gets set their own
+    capabilities (tests/test_precision.py)."""
+    import textransfer.precision as prec
+
+    fp32_machine = prec.Capabilities(cpu="test CPU without bf16 units")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prec, "detect_capabilities", lambda: fp32_machine)
+        yield
+
+
+@pytest.fixture
+def real_capabilities(monkeypatch):
+    """The machine's own capability detection for one test (see ``_same_machine_everywhere``)."""
+    import textransfer.precision as prec
+
+    monkeypatch.setattr(prec, "detect_capabilities", _REAL_DETECT)
+    prec.detect_capabilities.cache_clear()
+    yield prec.detect_capabilities
+    prec.detect_capabilities.cache_clear()
+
 
 _POS = ["good", "great", "wonderful", "excellent", "superb", "lovely"]
 _NEG = ["bad", "awful", "terrible", "boring", "poor", "dreadful"]

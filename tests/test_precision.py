@@ -19,7 +19,10 @@ from textransfer.experiments.train.config import load_config
 from textransfer.precision import Capabilities, resolve_mixed_precision, resolve_precision
 
 AMX = Capabilities(cpu="test AMX CPU", amx_bf16=True, avx512_bf16=True)
-AVX512_BF16 = Capabilities(cpu="test AVX-512 BF16 CPU", avx512_bf16=True)  # like this machine
+# AVX-512 BF16 without AMX: bf16 slower (as on an Intel Xeon of that kind) or faster (AMD Zen 4).
+AVX512_BF16 = Capabilities(cpu="test AVX-512 BF16 CPU", avx512_bf16=True, cpu_bf16_speedup=0.56)
+AVX512_BF16_FAST = Capabilities(cpu="test Zen 4 CPU", avx512_bf16=True, cpu_bf16_speedup=2.3)
+AVX512_BF16_UNMEASURED = Capabilities(cpu="test AVX-512 BF16 CPU", avx512_bf16=True)
 AVX2 = Capabilities(cpu="test AVX2 CPU")
 GPU = Capabilities(cpu="test AVX2 CPU", gpu_bf16=True)
 
@@ -44,7 +47,9 @@ def machine(monkeypatch):
     ("caps", "device", "expected", "reason"),
     [
         (AMX, "cpu", "bf16", "AMX"),
-        (AVX512_BF16, "cpu", "fp32", "no AMX"),
+        (AVX512_BF16, "cpu", "fp32", "measured 0.56x fp32 here (bf16 from 1.3x)"),
+        (AVX512_BF16_FAST, "cpu", "bf16", "measured 2.30x fp32 here"),
+        (AVX512_BF16_UNMEASURED, "cpu", "fp32", "could not be measured"),
         (AVX2, "cpu", "fp32", "no bf16 units"),
         (GPU, "cuda", "bf16", "GPU supports bf16"),
         (AVX2, "cuda", "fp32", "GPU lacks bf16"),
@@ -88,11 +93,86 @@ def test_int8_on_an_amx_cpu_warns_that_bf16_is_faster(machine):
             assert resolve_precision("int8", "transformer", caps=caps) == "int8"
 
 
-def test_bf16_with_amx_does_not_warn(machine, tiny_bert_dir):
-    machine(AMX)
+@pytest.mark.parametrize("caps", [AMX, AVX512_BF16_FAST])
+def test_bf16_where_it_is_fast_does_not_warn(caps, machine, tiny_bert_dir):
+    machine(caps)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert TransformerEncoder(str(tiny_bert_dir), precision="bf16").precision == "bf16"
+        assert TransformerEncoder(str(tiny_bert_dir)).precision == "bf16"  # auto
+
+
+def _cpu(monkeypatch, flags: str, model: str = "test CPU") -> None:
+    monkeypatch.setattr(prec, "_cpuinfo", lambda: (model, set(flags.split())))
+    monkeypatch.setattr("torch.cpu._is_amx_tile_supported", lambda: "amx_bf16" in flags)
+    prec.detect_capabilities.cache_clear()
+
+
+def test_only_avx512_bf16_cpus_without_amx_are_probed_and_the_result_is_kept(real_capabilities, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    probes: list[int] = []
+    monkeypatch.setattr(prec, "_measure_bf16_speedup", lambda: probes.append(1) or 2.25)
+    try:
+        for flags in ("avx2 fma", "avx512f avx512_bf16 amx_bf16 amx_tile"):
+            _cpu(monkeypatch, flags)
+            assert prec.detect_capabilities().cpu_bf16_speedup is None
+        assert probes == [] and not (tmp_path / "textransfer").exists()
+
+        _cpu(monkeypatch, "avx512f avx512_bf16", model="test Zen 4")
+        caps = prec.detect_capabilities()
+        assert caps.cpu_bf16_speedup == 2.25 and probes == [1]
+        assert "bf16 matmul 2.25x fp32" in caps.describe()
+        assert resolve_precision("auto", caps=caps) == "bf16"
+        recorded = json.loads((tmp_path / "textransfer" / "precision.json").read_text())
+        assert [v for k, v in recorded.items() if k.startswith("test Zen 4 | torch ")] == [2.25]
+
+        # Later processes read the recorded value: same choice, no second measurement.
+        prec.detect_capabilities.cache_clear()
+        assert prec.detect_capabilities().cpu_bf16_speedup == 2.25 and probes == [1]
+        # Another CPU model is measured on its own; the first one's entry stays.
+        _cpu(monkeypatch, "avx512f avx512_bf16", model="test Xeon")
+        assert prec.detect_capabilities().cpu_bf16_speedup == 2.25 and probes == [1, 1]
+        assert len(json.loads((tmp_path / "textransfer" / "precision.json").read_text())) == 2
+    finally:
+        prec.detect_capabilities.cache_clear()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"test CPU | torch x": "fast"}'])
+def test_a_damaged_probe_file_is_measured_again_and_rewritten(monkeypatch, tmp_path, content):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = tmp_path / "textransfer" / "precision.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    monkeypatch.setattr(prec, "_measure_bf16_speedup", lambda: 0.5)
+    assert prec.cpu_bf16_speedup("test CPU") == 0.5
+    assert 0.5 in json.loads(path.read_text()).values()
+
+
+def test_an_unwritable_cache_still_gives_a_measurement(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the cache folder would go
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(prec, "_measure_bf16_speedup", lambda: 1.8)
+    assert prec.cpu_bf16_speedup("test CPU") == 1.8
+
+
+def test_cpuinfo_names_the_cpu_with_family_and_model(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+        "model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+        "processor\t: 1\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nflags\t\t: fpu\n"
+    )
+    assert prec._cpuinfo(str(info)) == ("AMD EPYC (family 25, model 17)", {"fpu", "avx2", "avx512f", "avx512_bf16"})
+    info.write_text("model name\t: Some CPU\nflags\t: avx2\n")
+    assert prec._cpuinfo(str(info)) == ("Some CPU", {"avx2"})
+    assert prec._cpuinfo(str(tmp_path / "missing")) == ("", set())
+
+
+def test_the_probe_measures_a_ratio():
+    # Real measurement, tiny: a positive finite ratio (its size depends on the CPU).
+    x = prec._measure_bf16_speedup(rounds=1, reps=1)
+    assert 0 < x < float("inf")
 
 
 def test_mixed_precision_auto_for_training():
@@ -100,6 +180,7 @@ def test_mixed_precision_auto_for_training():
 
     assert resolve_mixed_precision("auto", "cpu", caps=AMX) == "bf16"
     assert resolve_mixed_precision("auto", "cpu", caps=AVX512_BF16) == "no"
+    assert resolve_mixed_precision("auto", "cpu", caps=AVX512_BF16_FAST) == "bf16"
     assert resolve_mixed_precision("auto", "cuda", caps=GPU) == "bf16"
     assert resolve_mixed_precision("bf16", "cpu", caps=AVX2) == "bf16"  # explicit: as asked
     assert resolve_mixed_precision(None, "cpu", caps=AMX) is None  # the launcher's setting

@@ -1,11 +1,20 @@
 """Numeric precision of encoding and fine-tuning: ``auto | fp32 | bf16 | int8``, resolved per machine.
 
-``auto`` picks bf16 only where it measured faster than fp32: CPUs with AMX tiles (Intel Sapphire
-Rapids and later; 1.7-1.9x for MiniLM encoding under bf16 autocast) and GPUs that support bf16.
-A CPU with AVX-512 BF16 but no AMX gets fp32: there a 2048x2048 matmul ran at 162 GFLOP/s in bf16
-against 288 in fp32, and MiniLM encoding at 0.4-0.5x the fp32 speed (docs/benchmark-notes.md,
-"AVX-512 BF16 without AMX"). ``int8`` is never picked automatically (its features move by about
-1% in cosine); it is requested explicitly.
+``auto`` picks bf16 only where it is faster than fp32:
+
+- CPUs with AMX tiles (Intel Sapphire Rapids and later; MiniLM encoding 1.7-1.9x under bf16
+  autocast) and GPUs that support bf16: bf16.
+- CPUs with AVX-512 BF16 but no AMX: it depends on the CPU, so it is measured. On a 2-core Intel
+  Xeon of that kind a 2048x2048 matmul ran at 162 GFLOP/s in bf16 against 288 in fp32 (MiniLM
+  encoding 0.4-0.5x); on a 2-core AMD EPYC (Zen 4) at 406 against 169 (MiniLM encoding 1.8x)
+  (docs/benchmark-notes.md). A short probe (an encoder-sized matrix multiply in both precisions,
+  about 0.2 s) decides once per CPU model and torch version; its result is kept in
+  ``$XDG_CACHE_HOME/textransfer/precision.json`` so that every later run on the machine makes
+  the same choice (feature-cache entries stay valid). bf16 is chosen from a measured 1.3x up.
+- Other CPUs: fp32.
+
+``int8`` is never picked automatically (its features move by about 1% in cosine); it is
+requested explicitly.
 
 The resolved precision, not the request, is what encoders put in their config: it is part of
 the feature-cache fingerprint (fp32 and bf16 features never share an entry) and of the saved
@@ -17,9 +26,13 @@ No torch at import time (this module is imported by encoder modules on the regis
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
+import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 logger = logging.getLogger("textransfer.precision")
@@ -29,6 +42,8 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
 # Registered encoders that take a `precision` setting (the error for the others names these).
 ENCODERS_WITH_PRECISION: tuple[str, ...] = ("transformer", "sentence")
 MIXED_PRECISIONS: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
+# bf16 / fp32 speed of the probe's matrix multiply from which a CPU without AMX runs bf16.
+BF16_PROBE_MIN_SPEEDUP = 1.3
 
 
 @dataclass(frozen=True)
@@ -40,32 +55,115 @@ class Capabilities:
         amx_bf16: the CPU has AMX tiles with bf16 (and the OS enabled them).
         avx512_bf16: the CPU has AVX-512 BF16 dot-product instructions.
         gpu_bf16: a CUDA GPU is present and supports bf16.
+        cpu_bf16_speedup: on an AVX-512 BF16 CPU without AMX, how much faster the probe's
+            matrix multiply ran in bf16 than in fp32 (:func:`cpu_bf16_speedup`); None where
+            it was not measured (other CPUs, or the probe failed).
     """
 
     cpu: str = ""
     amx_bf16: bool = False
     avx512_bf16: bool = False
     gpu_bf16: bool = False
+    cpu_bf16_speedup: float | None = None
 
     def describe(self) -> str:
-        """``"Intel(R) Xeon(R) ... (avx512_bf16: yes, amx_bf16: no, GPU bf16: no)"``."""
+        """``"AMD EPYC (avx512_bf16: yes, amx_bf16: no, bf16 matmul 2.3x fp32, GPU bf16: no)"``."""
         yes = {True: "yes", False: "no"}
+        probe = "" if self.cpu_bf16_speedup is None else f"bf16 matmul {self.cpu_bf16_speedup:.2f}x fp32, "
         return (
             f"{self.cpu or 'unknown CPU'} (avx512_bf16: {yes[self.avx512_bf16]}, "
-            f"amx_bf16: {yes[self.amx_bf16]}, GPU bf16: {yes[self.gpu_bf16]})"
+            f"amx_bf16: {yes[self.amx_bf16]}, {probe}GPU bf16: {yes[self.gpu_bf16]})"
         )
 
 
-def _cpuinfo() -> tuple[str, set[str]]:
-    """The CPU model name and flags from ``/proc/cpuinfo`` (empty where there is none)."""
+def _cpuinfo(path: str = "/proc/cpuinfo") -> tuple[str, set[str]]:
+    """The CPU and its flags from ``/proc/cpuinfo`` (empty where there is none).
+
+    The CPU is its model name with its family and model numbers where the file has them
+    (``"AMD EPYC (family 25, model 17)"``): virtual machines often show a generic name that
+    several CPU generations share.
+    """
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
         return "", set()
-    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
-    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+
+    def field(name: str) -> str:
+        return next((ln.split(":", 1)[1].strip() for ln in lines if ln.split(":", 1)[0].strip() == name), "")
+
+    model = field("model name")
+    if field("cpu family") and field("model"):
+        model = f"{model or 'CPU'} (family {field('cpu family')}, model {field('model')})"
+    flags = field("flags").split()
     return model, set(flags)
+
+
+def _measure_bf16_speedup(rounds: int = 5, reps: int = 4) -> float:
+    """fp32 time / bf16 time of an encoder-sized linear layer on this CPU (about 0.2 s).
+
+    A (512 x 384) @ (384 x 1536) product, the shape of a MiniLM feed-forward layer on a batch of
+    tokens; best of ``rounds`` interleaved rounds of ``reps`` products in each precision.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 384, generator=gen)
+    w = torch.randn(1536, 384, generator=gen)
+    cases = {"fp32": (x, w), "bf16": (x.bfloat16(), w.bfloat16())}
+    best = {name: float("inf") for name in cases}
+    with torch.no_grad():
+        for a, b in cases.values():  # warm-up: kernel selection, first-touch allocation
+            torch.nn.functional.linear(a, b)
+        for _ in range(rounds):
+            for name, (a, b) in cases.items():
+                start = time.perf_counter()
+                for _ in range(reps):
+                    torch.nn.functional.linear(a, b)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best["fp32"] / max(best["bf16"], 1e-9)
+
+
+def _probe_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "textransfer" / "precision.json"
+
+
+def cpu_bf16_speedup(cpu: str) -> float | None:
+    """How much faster bf16 matrix multiplies run than fp32 on this CPU (measured once).
+
+    The result is kept per CPU model and torch version in ``precision.json`` under the
+    textransfer cache folder, so that ``auto`` makes the same choice in every run on a machine;
+    delete the file to measure again. Returns None where torch is missing or the probe fails.
+    """
+    try:
+        import torch
+    except ImportError:
+        return None
+    key = f"{cpu or 'unknown CPU'} | torch {torch.__version__}"
+    path = _probe_file()
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    value = known.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    try:
+        speedup = round(_measure_bf16_speedup(), 3)
+    except RuntimeError as exc:  # a torch build without bf16 matmul on this CPU
+        logger.info("bf16 probe failed on %s: %s", cpu or "this CPU", exc)
+        return None
+    known[key] = speedup
+    try:  # atomic: concurrent processes each write a whole file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home: measure again next process
+        logger.info("could not record the bf16 probe in %s: %s", path, exc)
+    return speedup
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,7 +171,8 @@ def detect_capabilities() -> Capabilities:
     """The machine's :class:`Capabilities` (computed once per process).
 
     AMX needs both the CPU flag and the OS's permission to use the tiles; torch's own check
-    (``torch.cpu._is_amx_tile_supported``) covers both, the flags are the fallback.
+    (``torch.cpu._is_amx_tile_supported``) covers both, the flags are the fallback. A CPU with
+    AVX-512 BF16 and no AMX is probed (:func:`cpu_bf16_speedup`).
     """
     model, flags = _cpuinfo()
     amx = "amx_bf16" in flags
@@ -87,7 +186,11 @@ def detect_capabilities() -> Capabilities:
         gpu = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     except (ImportError, RuntimeError, AssertionError):
         pass
-    return Capabilities(cpu=model, amx_bf16=amx, avx512_bf16="avx512_bf16" in flags, gpu_bf16=gpu)
+    avx512_bf16 = "avx512_bf16" in flags
+    speedup = cpu_bf16_speedup(model) if avx512_bf16 and not amx else None
+    return Capabilities(
+        cpu=model, amx_bf16=amx, avx512_bf16=avx512_bf16, gpu_bf16=gpu, cpu_bf16_speedup=speedup
+    )
 
 
 def check_precision(precision: object, who: str) -> str:
@@ -108,10 +211,13 @@ def _bf16_fast(caps: Capabilities, device: str) -> tuple[bool, str]:
     if caps.amx_bf16:
         return True, "the CPU has AMX bf16 tiles"
     if caps.avx512_bf16:
-        return False, (
-            "the CPU has AVX-512 BF16 but no AMX, where bf16 measured slower than fp32 "
-            "(docs/benchmark-notes.md)"
-        )
+        x = caps.cpu_bf16_speedup
+        if x is None:
+            return False, "the CPU has AVX-512 BF16 but no AMX, and bf16 could not be measured"
+        verdict = f"AVX-512 BF16 without AMX; bf16 matrix multiplies measured {x:.2f}x fp32 here"
+        if x >= BF16_PROBE_MIN_SPEEDUP:
+            return True, verdict
+        return False, f"{verdict} (bf16 from {BF16_PROBE_MIN_SPEEDUP}x)"
     return False, "the CPU has no bf16 units (neither AMX nor AVX-512 BF16)"
 
 
@@ -127,7 +233,8 @@ def resolve_precision(
     """The precision to run: ``auto`` resolved for ``device``, the others checked.
 
     Logs the choice and its reason once (INFO, logger ``textransfer.precision``). Forcing
-    ``bf16`` where it is slower (no AMX on a CPU, no bf16 on a GPU) works but warns.
+    ``bf16`` where it is slower (a CPU without AMX where the probe did not find bf16 faster, a
+    GPU without bf16) works but warns.
 
     Args:
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8``.

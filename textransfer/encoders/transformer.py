@@ -333,8 +333,9 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         max_length: truncate inputs to this many tokens.
         normalize: L2-normalise the pooled vectors.
         trust_remote_code: allow model code from the hub (off unless you trust the source).
-        precision: ``"auto"`` (default: bf16 on CPUs with AMX and on GPUs with bf16, fp32
-            elsewhere; see :mod:`textransfer.precision`), ``"fp32"``, ``"bf16"`` (:meth:`encode`
+        precision: ``"auto"`` (default: bf16 where it is faster than fp32, i.e. CPUs with AMX,
+            AVX-512 BF16 CPUs where a one-time probe measured it faster, and GPUs with bf16;
+            fp32 elsewhere; see :mod:`textransfer.precision`), ``"fp32"``, ``"bf16"`` (:meth:`encode`
             runs a copy with bf16 weights) or ``"int8"`` (CPU only: the model and pooling
             exported to ONNX on first use, tens of seconds for MiniLM, and run by onnxruntime
             with dynamic int8 quantisation; needs the ``onnx`` extra; features at mean cosine

@@ -30,7 +30,8 @@ class TrainingArgs:
         grad_accum: batches accumulated per optimiser step.
         max_grad_norm: gradient clipping norm (None: no clipping).
         mixed_precision: ``"no"``, ``"bf16"``, ``"fp16"`` (GPU) or ``"auto"`` (bf16 where it
-            is faster than fp32: CPUs with AMX, GPUs with bf16; else no; see
+            is faster than fp32: CPUs with AMX, AVX-512 BF16 CPUs where the probe measured it
+            faster, GPUs with bf16; else no; see
             :mod:`textransfer.precision`); handled by Accelerate. None (default) takes it from
             the launcher (``accelerate launch --config_file ...``), else no.
         metric: validation metric for early stopping and best-weights selection: ``accuracy``,
