@@ -82,6 +82,7 @@ def test_a_tracked_run_is_read_back_from_tensorboard_and_mlflow(toy_movies, tmp_
     result = run(cfg)
     test = result.metrics["tracked"]["eval"]["test"]
     (fit,) = json.loads((result.run_dir / "history.json").read_text())["fits"]
+    assert fit["mixed_precision"] == result.metrics["tracked"]["training"]["mixed_precision"] == "no"
 
     tb = _scalars(_tensorboard_run(track_dir, "sentiment", "tracked"))
     steps = [s for s, _ in tb["train/loss"]]

@@ -257,6 +257,21 @@ def test_a_second_fit_may_use_another_mixed_precision() -> None:
     for precision in ("bf16", "no", "bf16"):
         res = train(Tiny(), _loader(), None, TrainingArgs(epochs=1, mixed_precision=precision))
         assert len(res.history) == 1
+        assert res.mixed_precision == precision  # what the fit ran at is recorded
+
+
+def test_auto_training_precision_is_recorded_as_resolved(monkeypatch) -> None:
+    """`mixed_precision: auto` is recorded as what it resolved to, in the result and in the
+    history a tracker writes."""
+    import textransfer.precision as prec
+    from textransfer import tracking
+
+    for caps, expected in ((prec.Capabilities(cpu="t", amx_bf16=True), "bf16"), (prec.Capabilities(cpu="t"), "no")):
+        monkeypatch.setattr(prec, "detect_capabilities", lambda caps=caps: caps)
+        with tracking.recording(None, "") as record:
+            res = train(Tiny(), _loader(), None, TrainingArgs(epochs=1, mixed_precision="auto"))
+        assert res.mixed_precision == expected
+        assert [fit["mixed_precision"] for fit in record.fits] == [expected]
 
 
 class _ThreadSpy(Tiny):

@@ -105,12 +105,14 @@ def active() -> TrainingRecord | None:
 
 
 def fit_entry(history: Sequence[Mapping[str, Any]], timing: Sequence[Mapping[str, Any]], metric: str,
-              best_epoch: int | None, stopped_early: bool, resumed_from: int | None) -> dict[str, Any]:
-    """One training run as ``history.json`` holds it: the epoch rows with their timing merged."""
+              best_epoch: int | None, stopped_early: bool, resumed_from: int | None,
+              mixed_precision: str | None = None) -> dict[str, Any]:
+    """One training run as ``history.json`` holds it: the epoch rows with their timing merged,
+    and the precision it trained at (``mixed_precision``: ``no``, ``bf16`` or ``fp16``, resolved)."""
     times = {int(t["epoch"]): t for t in timing}
     epochs = [{**row, **{k: v for k, v in times.get(int(row["epoch"]), {}).items() if k != "epoch"}} for row in history]
     return {"metric": metric, "best_epoch": best_epoch, "stopped_early": stopped_early,
-            "resumed_from": resumed_from, "epochs": epochs}
+            "resumed_from": resumed_from, "mixed_precision": mixed_precision, "epochs": epochs}
 
 
 def _number(v: Any) -> bool:

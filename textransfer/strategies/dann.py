@@ -142,6 +142,7 @@ class DANNStrategy(FinetuneStrategy):
             "target_rows": len(target),
             "best_epoch": result.best_epoch,
             "history": result.history,
+            "mixed_precision": result.mixed_precision,
             "final_lambda": dann.last.get("lambda"),
             "final_domain_loss": dann.last.get("domain_loss"),
         }

@@ -284,6 +284,7 @@ class FinetuneStrategy(Strategy):
             "val_rows": 0 if val is None else len(val),
             "best_epoch": result.best_epoch,
             "history": result.history,
+            "mixed_precision": result.mixed_precision,
             "stopped_early": result.stopped_early,
             "resumed_from": result.resumed_from,
             "active_groups": plan.active_groups(None),

@@ -453,6 +453,7 @@ class UDALMStrategy(DAPTStrategy):
             "target_rows": len(target),
             "best_epoch": result.best_epoch,
             "history": result.history,
+            "mixed_precision": result.mixed_precision,
             "stopped_early": result.stopped_early,
             "resumed_from": result.resumed_from,
             "mlm": mlm_info,

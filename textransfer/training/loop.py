@@ -55,6 +55,8 @@ class TrainResult:
     best_metric: float | None = None
     stopped_early: bool = False
     resumed_from: int | None = None  # the epoch of the checkpoint training resumed from
+    # Accelerate's resolved mixed precision of this fit ("no", "bf16", "fp16"): `auto` resolved.
+    mixed_precision: str | None = None
 
 
 def set_seed(seed: int) -> None:
@@ -191,6 +193,7 @@ def _train(
     run = set_up(module, train_loader, val_loader, args, optimizer_groups, find_unused_parameters)
     root = Path(checkpoint_dir) if checkpoint_dir is not None else None
     state = _resume(run, root) if root is not None and resume else _fresh_start(run, root)
+    state.result.mixed_precision = str(run.accelerator.mixed_precision)
     record = tracking.active()
     for epoch in range(state.start, args.epochs):
         if state.result.stopped_early:
@@ -221,7 +224,8 @@ def _train(
     if record is not None:
         assert args.metric is not None  # resolved by train()
         record.add_fit(tracking.fit_entry(result.history, result.timing, args.metric, result.best_epoch,
-                                          result.stopped_early, result.resumed_from))
+                                          result.stopped_early, result.resumed_from,
+                                          mixed_precision=result.mixed_precision))
     return result
 
 

@@ -85,7 +85,9 @@ def write_report(run_dir: Path, config: RunConfig, splits: Splits, metrics: dict
             figures.append(f"plots/{tracking.TRAINING_PLOT}")
         training = res.get("training")
         if training:
-            lines += [f"Training: {training['epochs']} epoch(s), best epoch {training['best_epoch']}"
+            precision = training.get("mixed_precision")
+            at = f" at {precision} mixed precision" if precision not in (None, "no") else ""
+            lines += [f"Training: {training['epochs']} epoch(s){at}, best epoch {training['best_epoch']}"
                       f"{' (stopped early)' if training['stopped_early'] else ''}; per-epoch history in "
                       f"`{folder}{tracking.HISTORY_FILE}`.", ""]
         for name, ev in res["eval"].items():

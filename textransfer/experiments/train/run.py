@@ -319,7 +319,8 @@ def run(
             if record.fits:
                 last = record.fits[-1]
                 res["training"] = {"epochs": len(last["epochs"]), "best_epoch": last["best_epoch"],
-                                   "stopped_early": last["stopped_early"], "resumed_from": last["resumed_from"]}
+                                   "stopped_early": last["stopped_early"], "resumed_from": last["resumed_from"],
+                                   "mixed_precision": last.get("mixed_precision")}
             if tracker is not None:
                 for name, ev in res["eval"].items():
                     tracker.log(tracking.final_metrics(prefix, name, ev))
