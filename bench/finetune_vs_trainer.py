@@ -17,8 +17,9 @@ clock starts, so the comparison leans, slightly, towards Trainer. Run from the r
     HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 1500 --repeats 3
     HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 0 --epochs 2 --bf16   # GPU, all rows
 
-``--mixed-precision auto`` runs textransfer at ``training.mixed_precision: auto`` (bf16 on CPUs
-with AMX and GPUs with bf16, fp32 elsewhere) and adds Trainer rows at fp32 and at ``bf16=True``
+``--mixed-precision auto`` runs textransfer at ``training.mixed_precision: auto`` (bf16 where it
+is faster: CPUs with AMX, AVX-512 BF16 CPUs where the probe measured it faster, GPUs with bf16;
+fp32 elsewhere) and adds Trainer rows at fp32 and at ``bf16=True``
 (CPU autocast too), so that textransfer is compared with Trainer at its best setting::
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. python bench/finetune_vs_trainer.py --subset 600 --mixed-precision auto
