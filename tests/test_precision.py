@@ -49,7 +49,7 @@ def machine(monkeypatch):
         (AMX, "cpu", "bf16", "AMX"),
         (AVX512_BF16, "cpu", "fp32", "measured 0.56x fp32 here (bf16 from 1.3x)"),
         (AVX512_BF16_FAST, "cpu", "bf16", "measured 2.30x fp32 here"),
-        (AVX512_BF16_UNMEASURED, "cpu", "fp32", "could not be measured"),
+        (AVX512_BF16_UNMEASURED, "cpu", "fp32", "bf16 was not measured"),
         (AVX2, "cpu", "fp32", "no bf16 units"),
         (GPU, "cuda", "bf16", "GPU supports bf16"),
         (AVX2, "cuda", "fp32", "GPU lacks bf16"),
@@ -146,6 +146,20 @@ def test_a_damaged_probe_file_is_measured_again_and_rewritten(monkeypatch, tmp_p
     monkeypatch.setattr(prec, "_measure_bf16_speedup", lambda: 0.5)
     assert prec.cpu_bf16_speedup("test CPU") == 0.5
     assert 0.5 in json.loads(path.read_text()).values()
+
+
+def test_a_multi_process_launch_uses_only_a_recorded_probe(monkeypatch, tmp_path):
+    """Ranks probing at once could choose differently; under a launcher only the file counts."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    probes: list[int] = []
+    monkeypatch.setattr(prec, "_measure_bf16_speedup", lambda: probes.append(1) or 2.0)
+    assert prec.cpu_bf16_speedup("test CPU") is None and probes == []
+    assert not (tmp_path / "textransfer").exists()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert prec.cpu_bf16_speedup("test CPU") == 2.0 and probes == [1]  # a single process records it
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert prec.cpu_bf16_speedup("test CPU") == 2.0 and probes == [1]  # every rank reads the same
 
 
 def test_an_unwritable_cache_still_gives_a_measurement(monkeypatch, tmp_path):

@@ -133,7 +133,9 @@ def cpu_bf16_speedup(cpu: str) -> float | None:
 
     The result is kept per CPU model and torch version in ``precision.json`` under the
     textransfer cache folder, so that ``auto`` makes the same choice in every run on a machine;
-    delete the file to measure again. Returns None where torch is missing or the probe fails.
+    delete the file to measure again. Returns None where torch is missing or the probe fails,
+    and in a multi-process launch (``WORLD_SIZE`` > 1) with no recorded value: processes that
+    probe at once could decide differently, so there only a recorded probe counts.
     """
     try:
         import torch
@@ -150,6 +152,14 @@ def cpu_bf16_speedup(cpu: str) -> float | None:
     value = known.get(key)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Processes of one launch probing at once could decide differently (and a sharded
+        # encode would mix precisions): under a launcher only a recorded probe counts.
+        logger.info(
+            "no recorded bf16 probe for %s in %s and this is a multi-process launch: fp32. "
+            "Run any textransfer command once in a single process to record it", cpu or "this CPU", path,
+        )
+        return None
     try:
         speedup = round(_measure_bf16_speedup(), 3)
     except RuntimeError as exc:  # a torch build without bf16 matmul on this CPU
@@ -213,7 +223,10 @@ def _bf16_fast(caps: Capabilities, device: str) -> tuple[bool, str]:
     if caps.avx512_bf16:
         x = caps.cpu_bf16_speedup
         if x is None:
-            return False, "the CPU has AVX-512 BF16 but no AMX, and bf16 could not be measured"
+            return False, (
+                "the CPU has AVX-512 BF16 but no AMX, and bf16 was not measured (a failed probe, or "
+                "a multi-process launch before any single-process run recorded one)"
+            )
         verdict = f"AVX-512 BF16 without AMX; bf16 matrix multiplies measured {x:.2f}x fp32 here"
         if x >= BF16_PROBE_MIN_SPEEDUP:
             return True, verdict
