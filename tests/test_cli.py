@@ -90,6 +90,25 @@ def test_list(what, capsys):
     assert capsys.readouterr().out.strip()
 
 
+def test_list_precision_says_what_auto_picks_and_why(capsys, monkeypatch):
+    import textransfer.precision as prec
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the CPU's answer on any machine
+    assert main(["list", "precision"]) == 0  # the suite's machine: no bf16 units
+    out = capsys.readouterr().out
+    assert "precision auto (encoding, prediction): fp32: the CPU has no bf16 units" in out
+    assert "training.mixed_precision auto: no" in out and "bf16 probe" not in out
+
+    zen4 = prec.Capabilities(cpu="test Zen 4", avx512_bf16=True, cpu_bf16_speedup=2.2)
+    monkeypatch.setattr(prec, "detect_capabilities", lambda: zen4)
+    assert main(["list", "precision"]) == 0
+    out = capsys.readouterr().out
+    assert "machine: test Zen 4 (avx512_bf16: yes, amx_bf16: no, bf16 matmul 2.20x fp32" in out
+    assert "bf16 probe: 2.20x fp32, recorded in" in out and "precision.json" in out
+    assert "precision auto (encoding, prediction): bf16: AVX-512 BF16 without AMX" in out
+    assert "training.mixed_precision auto: bf16" in out
+
+
 def test_list_resources_shows_packaged_models(capsys):
     assert main(["list", "resources"]) == 0
     out = capsys.readouterr().out

@@ -103,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
 
     ls = sub.add_parser("list", help="list registered components")
-    ls.add_argument("what", choices=["encoders", "heads", "strategies", "datasets", "resources"])
+    ls.add_argument("what", choices=["encoders", "heads", "strategies", "datasets", "resources", "precision"],
+                    help="precision: what `precision: auto` picks on this machine, and why")
     return p
 
 
@@ -219,6 +220,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "precision":
+        from textransfer.precision import describe_machine
+
+        print("\n".join(describe_machine()))
+        return 0
     if args.what == "resources":
         from textransfer.resources import list_resources
 

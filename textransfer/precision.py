@@ -306,6 +306,37 @@ def resolve_mixed_precision(value: str | None, device: str = "cpu", caps: Capabi
     return chosen
 
 
+def describe_machine(device: str | None = None, caps: Capabilities | None = None) -> list[str]:
+    """What ``auto`` picks on this machine and why (``textransfer list precision``).
+
+    Args:
+        device: ``"cpu"`` or ``"cuda"`` (default: cuda where torch sees a GPU, else cpu).
+        caps: the machine's capabilities (default: :func:`detect_capabilities`).
+
+    Returns:
+        Lines: the CPU and its bf16 features, the probe's file, and what ``precision: auto``
+        (encoding, prediction) and ``training.mixed_precision: auto`` resolve to, with the reason.
+    """
+    caps = caps or detect_capabilities()
+    if device is None:
+        try:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            device = "cpu"
+    fast, why = _bf16_fast(caps, device)
+    lines = [f"machine: {caps.describe()}", f"device: {device}"]
+    if caps.cpu_bf16_speedup is not None:
+        lines.append(f"bf16 probe: {caps.cpu_bf16_speedup:.2f}x fp32, recorded in {_probe_file()} "
+                     "(delete the file to measure again)")
+    lines += [
+        f"precision auto (encoding, prediction): {'bf16' if fast else 'fp32'}: {why}",
+        f"training.mixed_precision auto: {'bf16' if fast else 'no'}",
+    ]
+    return lines
+
+
 def check_encoder_precision(encoder: str, params: dict[str, object], section: str) -> None:
     """Config-load check of an encoder's ``precision`` (called by :mod:`textransfer.config`).
 
