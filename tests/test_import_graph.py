@@ -21,8 +21,8 @@ PACKAGE = Path(textransfer.__file__).parent
 
 # Lowest first. A unit is a top-level module or subpackage; each experiment kind is its own unit.
 LAYERS: list[list[str]] = [
-    ["_optional", "_builtins", "_progress", "distributed", "precision", "_folders", "_seeds"],
-    ["_registry", "resources", "_modelfolder"],
+    ["_optional", "_builtins", "_progress", "distributed", "_folders", "_seeds"],
+    ["_registry", "resources", "_modelfolder", "precision"],
     ["data", "evaluation"],
     # Component, overrides, YAML load/dump: no registries, no training types.
     ["config"],

@@ -9,7 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["check_folder", "make_folder"]
+__all__ = ["cache_path", "check_folder", "make_folder"]
+
+
+def cache_path(name: str) -> Path:
+    """``$XDG_CACHE_HOME/textransfer/<name>`` (``~/.cache`` when unset): textransfer's place in
+    the user's cache for ``name`` (resources, hub views, the precision probe)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "textransfer" / name
 
 
 def check_folder(path: str | Path, key: str, fix: str = "") -> Path:

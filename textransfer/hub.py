@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textransfer._folders import cache_path
 from textransfer._modelfolder import META_FILE, ModelFormatError, new_tmp_dir, walk_files
 from textransfer.resources import ResourceNotFoundError, is_hub_id, is_registered
 
@@ -445,7 +446,7 @@ def _download(repo_id: str, revision: str | None, token: str | bool | None, patt
 
 
 def _views_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "textransfer" / "hub"
+    return cache_path("hub")
 
 
 def _loadable_view(snapshot: str, repo_id: str) -> Path:

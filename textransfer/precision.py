@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from textransfer._folders import cache_path
+
 logger = logging.getLogger("textransfer.precision")
 
 Precision = Literal["auto", "fp32", "bf16", "int8"]
@@ -125,7 +127,7 @@ def _measure_bf16_speedup(rounds: int = 5, reps: int = 4) -> float:
 
 
 def _probe_file() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "textransfer" / "precision.json"
+    return cache_path("precision.json")
 
 
 def cpu_bf16_speedup(cpu: str) -> float | None:
@@ -152,7 +154,9 @@ def cpu_bf16_speedup(cpu: str) -> float | None:
     value = known.get(key)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    from textransfer.distributed import is_multi_process
+
+    if is_multi_process():
         # Processes of one launch probing at once could decide differently (and a sharded
         # encode would mix precisions): under a launcher only a recorded probe counts.
         logger.info(

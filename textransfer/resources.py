@@ -37,6 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from textransfer._folders import cache_path
+
 logger = logging.getLogger("textransfer.resources")
 
 # Any public model page answers; asking for the packaged default also works on hub mirrors.
@@ -461,7 +463,7 @@ def resource_cache_dir() -> Path:
     env = os.environ.get("TEXTRANSFER_RESOURCES")
     if env:
         return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "textransfer" / "resources"
+    return cache_path("resources")
 
 
 def _assembled_path(spec: _SplitZip) -> Path:
