@@ -16,7 +16,12 @@ from textransfer.config import ConfigError
 from textransfer.encoders.sentence import SentenceEncoder
 from textransfer.encoders.transformer import TransformerEncoder
 from textransfer.experiments.train.config import load_config
-from textransfer.precision import Capabilities, resolve_mixed_precision, resolve_precision
+from textransfer.precision import (
+    Capabilities,
+    SlowPrecisionWarning,
+    resolve_mixed_precision,
+    resolve_precision,
+)
 
 AMX = Capabilities(cpu="test AMX CPU", amx_bf16=True, avx512_bf16=True)
 # AVX-512 BF16 without AMX: bf16 slower (as on an Intel Xeon of that kind) or faster (AMD Zen 4).
@@ -301,3 +306,92 @@ def test_resolved_precision_is_recorded_in_the_saved_encoder(cls, machine, tiny_
     machine(AVX2)
     with pytest.warns(UserWarning, match="will be slow"):
         assert cls.load(tmp_path / "amx").precision == "bf16"
+
+
+# -- loading a saved model at another precision -----------------------------------------------
+
+
+def _saved_model(tmp_path, encoder) -> object:
+    from tests.conftest import make_toy
+    from textransfer.heads.base import create_head
+    from textransfer.strategies.base import create_strategy
+
+    train = make_toy("movies", ["film", "movie", "plot", "actor"], n=32, seed=1)
+    clf = create_strategy("frozen").fit(encoder, create_head("logreg", C=10.0), train)
+    return clf.save(tmp_path / "model")
+
+
+def test_a_model_saved_at_bf16_loads_at_the_precision_the_caller_asks_for(machine, tiny_bert_dir, tmp_path):
+    import textransfer
+
+    machine(AMX)  # evaluated and saved where bf16 is fast
+    model_dir = _saved_model(tmp_path, TransformerEncoder(str(tiny_bert_dir), max_length=32))
+    assert json.loads((model_dir / "encoder" / "encoder.json").read_text())["precision"] == "bf16"
+    machine(AVX2)  # loaded where it is slow
+    with pytest.warns(SlowPrecisionWarning, match=r"saved to run at bf16.*will be slow.*precision='auto'") as rec:
+        as_saved = textransfer.load(model_dir)
+    assert len(rec) == 1 and as_saved.encoder.precision == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asking for this machine's best: nothing to warn about
+        best = textransfer.load(model_dir, precision="auto")
+        fp32 = textransfer.load(model_dir, precision="fp32")
+    assert best.encoder.precision == "fp32" and fp32.encoder.precision == "fp32"
+    p_best, p_fp32 = best.predict_proba(TEXTS), fp32.predict_proba(TEXTS)
+    np.testing.assert_array_equal(p_best, p_fp32)
+    # The same weights: bf16 moves the probabilities only a little.
+    np.testing.assert_allclose(as_saved.predict_proba(TEXTS), p_fp32, atol=0.05)
+    # The folder itself is unchanged: loading again without precision gives bf16.
+    with pytest.warns(SlowPrecisionWarning):
+        assert textransfer.load(model_dir).encoder.precision == "bf16"
+
+
+def test_load_precision_errors_name_the_problem(tmp_path):
+    import textransfer
+    from textransfer.encoders.base import create_encoder
+
+    model_dir = _saved_model(tmp_path, create_encoder("tfidf"))
+    with pytest.raises(ValueError, match=r"precision='fp32' applies to transformer and sentence.*'tfidf'"):
+        textransfer.load(model_dir, precision="fp32")
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, int8, got 'fp16'"):
+        textransfer.load(model_dir, precision="fp16")
+    assert textransfer.load(model_dir).predict(["a good film"]) in (["positive"], ["negative"])
+
+
+def test_predict_evaluate_and_serve_take_a_precision(machine, tiny_sentence_dir, tmp_path, capsys, monkeypatch):
+    import textransfer
+    from textransfer.cli import main
+
+    machine(AMX)
+    model_dir = _saved_model(tmp_path, SentenceEncoder(str(tiny_sentence_dir)))
+    machine(AVX2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["predict", str(model_dir), "--precision", "auto", "--proba", "a good film"]) == 0
+        out = capsys.readouterr().out
+        fp32 = textransfer.load(model_dir, precision="fp32").predict_proba(["a good film"])[0]
+        assert json.dumps({"negative": round(float(fp32[0]), 4), "positive": round(float(fp32[1]), 4)}) in out
+        data = tmp_path / "eval.csv"
+        data.write_text("text,label\na good film,positive\nan awful plot,negative\n")
+        assert main(["evaluate", str(model_dir), "--input", str(data), "--precision", "fp32",
+                     "--output-dir", str(tmp_path / "ev")]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["encoder_precision"] == "fp32"
+    assert "encoder `sentence` at fp32" in (tmp_path / "ev" / "report.md").read_text()
+    with pytest.warns(SlowPrecisionWarning):
+        assert textransfer.evaluate(model_dir, data).metrics["encoder_precision"] == "bf16"
+    clf = textransfer.load(model_dir, precision="fp32")
+    with pytest.raises(ValueError, match="for a loaded Classifier"):
+        textransfer.evaluate(clf, data, precision="fp32")
+    served = []
+
+    def ready(server):  # the served model, then stop at once
+        served.append(server.model.encoder.precision)
+        raise KeyboardInterrupt
+
+    from textransfer import serving
+
+    serving.serve(model_dir, port=0, precision="fp32", ready=ready)
+    assert served == ["fp32"]
+    calls = []
+    monkeypatch.setattr(serving, "serve", lambda *a, **kw: calls.append(kw["precision"]))
+    assert main(["serve", str(model_dir), "--precision", "auto"]) == 0 and calls == ["auto"]

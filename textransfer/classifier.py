@@ -28,6 +28,7 @@ import inspect
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -305,20 +306,30 @@ class Classifier:
         return resource_name(self.encoder.config()) or self.base_model
 
     @classmethod
-    def load(cls, directory: str | Path, *, trust_remote_code: bool = False) -> Classifier:
+    def load(
+        cls, directory: str | Path, *, trust_remote_code: bool = False, precision: str | None = None
+    ) -> Classifier:
         """Loads a model directory written by :meth:`save` (see :func:`textransfer.load`).
 
         Args:
             directory: the model folder.
             trust_remote_code: allow Python code shipped in the folder (a Hugging Face model
                 with an ``auto_map``) to run. Only the caller grants it, never a saved file.
+            precision: run the encoder at this precision (``auto``, ``fp32``, ``bf16``,
+                ``int8``) instead of the one it was saved with; None keeps the saved one.
+                Transformer and sentence encoders only.
 
         Raises:
             FileNotFoundError: no such directory.
             ModelFormatError: the folder is incomplete, corrupt, edited (checksums), inconsistent
                 (sizes vs weights), unsafe (paths outside it, pickles), or needs code to run
                 without ``trust_remote_code`` (:class:`RemoteCodeError`).
+            ValueError: an unknown ``precision``, or one given for an encoder without that setting.
         """
+        if precision is not None:
+            from textransfer.precision import check_precision
+
+            check_precision(precision, "load")
         d = Path(directory)
         meta_path = d / META_FILE
         if not d.is_dir():
@@ -342,10 +353,7 @@ class Classifier:
         head_cls = _registered(HEADS, meta["head"]["name"], meta_path)
         with _names_missing_resource(d):
             encoder = _load_part(
-                d / "encoder",
-                lambda: encoder_cls.load(
-                    d / "encoder", trust_remote_code=trust_remote_code, confined=True
-                ),
+                d / "encoder", lambda: _load_encoder(encoder_cls, d, trust_remote_code, precision)
             )
             head = _load_part(d / "head", lambda: head_cls.load(d / "head"))
             label_map = LabelMap(meta["labels"])
@@ -361,6 +369,36 @@ class Classifier:
         resource = meta["encoder"].get("resource")
         clf.base_model = resource if isinstance(resource, str) else None
         return clf
+
+
+def _load_encoder(encoder_cls: Any, d: Path, trust_remote_code: bool, precision: str | None) -> Any:
+    """The model's encoder, at ``precision`` when given. A saved precision that is slow on this
+    machine (bf16 saved on a CPU with fast bf16 units, loaded on one without) keeps its
+    warning, with the way to run at this machine's best instead."""
+    from textransfer.precision import SlowPrecisionWarning
+
+    if precision is not None:
+        if "precision" not in inspect.signature(encoder_cls.load).parameters:
+            raise ValueError(
+                f"{d}: precision={precision!r} applies to transformer and sentence encoders; this model's "
+                f"encoder is {encoder_cls.registry_name!r}, which has no precision setting (leave precision unset)"
+            )
+        return encoder_cls.load(d / "encoder", trust_remote_code=trust_remote_code, confined=True, precision=precision)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SlowPrecisionWarning)
+        encoder = encoder_cls.load(d / "encoder", trust_remote_code=trust_remote_code, confined=True)
+    for w in caught:
+        if issubclass(w.category, SlowPrecisionWarning):
+            saved = getattr(encoder, "precision", "?")
+            warnings.warn(
+                f"{d}: the model was saved to run at {saved}. {w.message}; to do that for this model, load it "
+                "with precision='auto' (textransfer.load(..., precision='auto'); CLI: --precision auto)",
+                SlowPrecisionWarning,
+                stacklevel=4,
+            )
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return encoder
 
 
 def _saved_kwargs(encoder_dir: Path) -> dict[str, Any]:
@@ -539,13 +577,17 @@ def _check_fit(d: Path, encoder: Encoder, head: Head, label_map: LabelMap) -> No
         )
 
 
-def load(model_dir: str | Path, *, trust_remote_code: bool = False) -> Classifier:
+def load(model_dir: str | Path, *, trust_remote_code: bool = False, precision: str | None = None) -> Classifier:
     """Loads a saved model directory.
 
     Args:
         model_dir: the folder written by :meth:`Classifier.save` (e.g. ``runs/<name>/model``).
         trust_remote_code: let Python code shipped with the model run (only for a model whose
             sender you trust; a saved file can never turn this on).
+        precision: run a transformer or sentence encoder at ``auto``, ``fp32``, ``bf16`` or
+            ``int8`` instead of the precision it was saved with (None: the saved one). A model
+            evaluated at bf16 on a CPU with fast bf16 units keeps bf16 elsewhere, where it can be
+            several times slower than fp32: ``precision="auto"`` picks this machine's best.
 
     Example:
         >>> clf = textransfer.load("runs/movies_to_products/model")  # doctest: +SKIP
@@ -559,8 +601,13 @@ def load(model_dir: str | Path, *, trust_remote_code: bool = False) -> Classifie
     from textransfer.onnx_classifier import OnnxClassifier, is_onnx_export
 
     if is_onnx_export(model_dir):
+        if precision is not None:
+            raise ValueError(
+                f"{model_dir} is an ONNX export, which runs at the precision it was exported with; "
+                "precision applies to textransfer model folders (export again with or without --int8)"
+            )
         return OnnxClassifier.load(model_dir)  # type: ignore[return-value]
-    return Classifier.load(model_dir, trust_remote_code=trust_remote_code)
+    return Classifier.load(model_dir, trust_remote_code=trust_remote_code, precision=precision)
 
 
 def from_pretrained(
@@ -569,10 +616,11 @@ def from_pretrained(
     trust_remote_code: bool = False,
     revision: str | None = None,
     token: str | bool | None = None,
+    precision: str | None = None,
 ) -> Classifier:
     """Loads a model from a local folder or a Hugging Face hub repo id (see
     :func:`textransfer.hub.resolve_pretrained`): the repo is downloaded, then checked and loaded
-    like any received folder.
+    like any received folder (``precision``: see :func:`load`).
 
     Example:
         >>> clf = textransfer.from_pretrained("me/movies-sentiment")  # doctest: +SKIP
@@ -582,7 +630,7 @@ def from_pretrained(
     from textransfer.hub import resolve_pretrained
 
     folder = resolve_pretrained(name_or_path, revision=revision, token=token)
-    return load(folder, trust_remote_code=trust_remote_code)
+    return load(folder, trust_remote_code=trust_remote_code, precision=precision)
 
 
 def predict(
@@ -591,6 +639,9 @@ def predict(
     batch_size: int = 32,
     *,
     trust_remote_code: bool = False,
+    precision: str | None = None,
 ) -> list[Label]:
-    """Loads ``model_dir`` and predicts labels for ``inputs`` in one call."""
-    return load(model_dir, trust_remote_code=trust_remote_code).predict(inputs, batch_size=batch_size)
+    """Loads ``model_dir`` and predicts labels for ``inputs`` in one call (``precision``: see
+    :func:`load`)."""
+    clf = load(model_dir, trust_remote_code=trust_remote_code, precision=precision)
+    return clf.predict(inputs, batch_size=batch_size)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from textransfer.precision import PRECISIONS
+
 # Errors a user can fix (bad input, files, settings, missing extras): one message, exit 2.
 # OSError covers permission errors, folders given for files and files given for folders.
 _USER_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError, RuntimeError)
@@ -36,6 +38,10 @@ def _describe(exc: BaseException) -> str:
         return str(exc) or type(exc).__name__
     return (f"unexpected {type(exc).__name__}: {exc} (this looks like a bug in textransfer; "
             "rerun with --debug for the traceback and report it)")
+
+
+_PRECISION_HELP = ("run the model's encoder at this precision instead of the one it was saved with "
+                   "(transformer and sentence encoders; auto: this machine's best, see `textransfer list precision`)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--proba", action="store_true", help="print class probabilities too")
     pr.add_argument("--trust-remote-code", action="store_true",
                     help="allow Python code shipped in the model folder to run (only for a model you trust)")
+    pr.add_argument("--precision", choices=PRECISIONS, help=_PRECISION_HELP)
 
     ev = sub.add_parser("evaluate", help="score a saved model on a labeled file: accuracy, F1, confusion, calibration")
     ev.add_argument("model_dir", help="model directory (runs/<name>/model)")
@@ -84,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                          "(COT, COTT, DoC, ATC-NE, ATC-MC, AC), the only accuracy figure for unlabeled input")
     ev.add_argument("--trust-remote-code", action="store_true",
                     help="allow Python code shipped in the model folder to run (only for a model you trust)")
+    ev.add_argument("--precision", choices=PRECISIONS, help=_PRECISION_HELP)
 
     sv = sub.add_parser("serve", help="serve a saved model over HTTP: POST /predict, GET /health, GET /metadata")
     sv.add_argument("model_dir", help="model directory (runs/<name>/model) or ONNX export folder")
@@ -94,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="larger request bodies get 413 (default: 1048576, 1 MiB)")
     sv.add_argument("--max-texts", type=int, default=256, help="most texts per request (default: 256)")
     sv.add_argument("--batch-size", type=int, default=32, help="texts encoded at once (default: 32)")
+    sv.add_argument("--precision", choices=PRECISIONS, help=_PRECISION_HELP)
 
     ex = sub.add_parser("export", help="export a saved model (transformer/sentence encoder + head) to ONNX")
     ex.add_argument("model_dir", help="model directory (runs/<name>/model)")
@@ -158,7 +167,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from textransfer.prediction import check_paths, predict_file_with_report
 
         check_paths(args.input, args.output)  # before loading the model: bad paths fail fast
-        clf = load(args.model_dir, trust_remote_code=args.trust_remote_code)
+        clf = load(args.model_dir, trust_remote_code=args.trust_remote_code, precision=args.precision)
         report = predict_file_with_report(clf, args.input, args.output, text_column=args.text_column,
                                           batch_size=args.batch_size,
                                           prediction_column=args.prediction_column or "label")
@@ -168,7 +177,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return 0
     if args.prediction_column is not None:
         raise ValueError("--prediction-column names a column of the --output file: use it with --input")
-    clf = load(args.model_dir, trust_remote_code=args.trust_remote_code)
+    clf = load(args.model_dir, trust_remote_code=args.trust_remote_code, precision=args.precision)
     proba = clf.predict_proba(args.texts, batch_size=args.batch_size)
     labels = clf.label_map.decode(proba.argmax(axis=1))
     for text, label, row in zip(args.texts, labels, proba, strict=True):
@@ -185,7 +194,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate(args.model_dir, args.input, text_column=args.text_column, label_column=args.label_column,
                       output_dir=args.output_dir, batch_size=args.batch_size,
-                      trust_remote_code=args.trust_remote_code, source_val=args.source_val)
+                      trust_remote_code=args.trust_remote_code, source_val=args.source_val,
+                      precision=args.precision)
     print("\n".join(summary_lines(result.metrics)))
     if result.output_dir is not None:
         print(f"\nwritten to {result.output_dir}: " + ", ".join(f.name for f in result.files))
@@ -204,7 +214,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               "Ctrl+C to stop", flush=True)
 
     serve(args.model_dir, args.host, args.port, max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
-          batch_size=args.batch_size, ready=ready)
+          batch_size=args.batch_size, ready=ready, precision=args.precision)
     return 0
 
 

@@ -223,7 +223,8 @@ def report_markdown(m: dict[str, Any]) -> str:
     """``report.md`` of an evaluation (labeled or not) from its metrics."""
     lines = [f"# Evaluation of `{m['model']}` on `{m['data']}`", ""]
     lines.append(
-        f"{m['n']} rows; model labels: {', '.join(m['labels'])}; encoder `{m['encoder']}`, head `{m['head']}`."
+        f"{m['n']} rows; model labels: {', '.join(m['labels'])}; encoder `{m['encoder']}`"
+        + (f" at {m['encoder_precision']}" if m.get("encoder_precision") else "") + f", head `{m['head']}`."
     )
     lines.append("")
     if not m["labeled"]:
@@ -328,6 +329,7 @@ def evaluate(
     seed: int = 0,
     trust_remote_code: bool = False,
     source_val: str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any]] | None = None,
+    precision: str | None = None,
 ) -> EvaluationResult:
     """Scores a model on labeled data (or describes its predictions on unlabeled data).
 
@@ -351,6 +353,8 @@ def evaluate(
             or ``(texts, labels)``; a file is read with ``text_column`` and ``label_column`` or
             ``label``): adds ``metrics["label_free"]``, the accuracy estimated without the
             data's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), beside the true accuracy when there are labels.
+        precision: with a model directory, run its encoder at this precision instead of the
+            saved one (see :func:`textransfer.load`); ``metrics["encoder_precision"]`` records the one used.
 
     Returns:
         An :class:`EvaluationResult`; ``metrics["accuracy"]`` etc. when the data has labels.
@@ -370,7 +374,10 @@ def evaluate(
         from textransfer.classifier import load
 
         model_name = str(model)
-        model = load(os.fspath(model), trust_remote_code=trust_remote_code)
+        model = load(os.fspath(model), trust_remote_code=trust_remote_code, precision=precision)
+    elif precision is not None:
+        raise ValueError("precision applies when evaluate loads a model directory; for a loaded Classifier, "
+                         "load it with textransfer.load(..., precision=...)")
     source = Path(data) if isinstance(data, (str, os.PathLike)) else None  # a file, not in memory
     name, y, proba = model_probabilities(
         model, data, text_column=text_column, label_column=label_column, batch_size=batch_size,
@@ -386,6 +393,9 @@ def evaluate(
         "head": model.head.name,
         "labeled": y is not None,
     }
+    encoder_precision = getattr(model.encoder, "precision", None)
+    if encoder_precision is not None:
+        base["encoder_precision"] = encoder_precision
     if y is not None:
         metrics = {**base, **_labeled_metrics(y, proba, labels, n_boot, ece_bins, seed)}
     else:

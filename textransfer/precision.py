@@ -18,7 +18,10 @@ requested explicitly.
 
 The resolved precision, not the request, is what encoders put in their config: it is part of
 the feature-cache fingerprint (fp32 and bf16 features never share an entry) and of the saved
-model, so a model keeps the precision it was evaluated with on every machine.
+model, so a model keeps the precision it was evaluated with on every machine, unless its caller
+asks for another (``textransfer.load(..., precision="auto")``, ``--precision`` on ``predict``,
+``evaluate`` and ``serve``): a model saved at bf16 where bf16 is fast warns, when loaded where it
+is slow (:class:`SlowPrecisionWarning`), and names that way out.
 
 No torch at import time (this module is imported by encoder modules on the registry's path).
 """
@@ -238,6 +241,11 @@ def _bf16_fast(caps: Capabilities, device: str) -> tuple[bool, str]:
     return False, "the CPU has no bf16 units (neither AMX nor AVX-512 BF16)"
 
 
+class SlowPrecisionWarning(UserWarning):
+    """A precision was requested (or saved with a model) that runs slower on this machine than
+    ``auto`` would: bf16 without fast bf16 units, int8 where AMX makes bf16 faster."""
+
+
 @functools.lru_cache(maxsize=64)
 def _log_once(who: str, requested: str, chosen: str, reason: str) -> None:
     # Encoders are rebuilt often (loading, fingerprints): one line per distinct choice per process.
@@ -278,7 +286,7 @@ def resolve_precision(
         warnings.warn(
             f"{who}: precision 'bf16' on {caps.describe()}: {why}; it works but will be slow. "
             "Use precision: auto (fp32 here) for speed",
-            UserWarning,
+            SlowPrecisionWarning,
             stacklevel=3,
         )
     if precision == "int8" and caps.amx_bf16:
@@ -288,7 +296,7 @@ def resolve_precision(
             f"{who}: precision 'int8' on {caps.describe()}: the int8 graph runs on onnxruntime, "
             "which measured slower here than bf16 on the CPU's AMX units (and than fp32). "
             "Use precision: auto (bf16 here) for speed; keep int8 for a smaller model file",
-            UserWarning,
+            SlowPrecisionWarning,
             stacklevel=3,
         )
     _log_once(who, precision, precision, "as configured")

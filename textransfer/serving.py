@@ -350,6 +350,7 @@ def serve(
     max_texts: int = DEFAULT_MAX_TEXTS,
     batch_size: int = 32,
     ready: Any = None,
+    precision: str | None = None,
 ) -> None:
     """Loads ``model_dir`` once (weights included: one warm-up prediction) and serves it until
     interrupted (Ctrl+C).
@@ -362,13 +363,15 @@ def serve(
         max_texts: requests with more texts get 413.
         batch_size: texts per encoder batch inside one request.
         ready: called with the started server (its ``url``) before serving, e.g. to print it.
+        precision: run the model's encoder at this precision instead of the saved one (see
+            :func:`textransfer.load`).
 
     Raises:
         ValueError: the address cannot be used (port taken, unknown host).
     """
     from textransfer.classifier import load
 
-    model = load(model_dir)
+    model = load(model_dir, precision=precision)
     # Encoders load their weights on first use: do it now, not in the first client's request.
     model.predict_proba(["warm-up"], batch_size=1)
     try:

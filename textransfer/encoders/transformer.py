@@ -288,13 +288,17 @@ class PretrainedFolderMixin:
 
     @classmethod
     def load(
-        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False
+        cls, directory: str | Path, *, trust_remote_code: bool = False, confined: bool = False,
+        precision: Precision | None = None,
     ) -> Any:
         """Rebuilds a saved encoder (see :meth:`Encoder.load`). Weights in the folder are
-        checked first: no shipped code unless ``trust_remote_code``, sizes against shapes."""
+        checked first: no shipped code unless ``trust_remote_code``, sizes against shapes.
+        ``precision`` replaces the saved one (None: run at the saved precision)."""
         d = Path(directory).resolve()
         source = d / CONFIG_FILE
         kwargs = read_config(d)
+        if precision is not None:
+            kwargs["precision"] = precision
         model = kwargs.get("model", "all-MiniLM-L6-v2")
         if not isinstance(model, str) or not model:
             raise ModelFormatError(f"{source}: model must be a name or '.', got {model!r}")
