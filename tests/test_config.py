@@ -192,3 +192,21 @@ def test_a_seed_outside_what_numpy_takes_is_refused_at_config_load(config, overr
     model = EXPERIMENTS[yaml.safe_load(path.read_text())["kind"]].config_model()
     with pytest.raises(ConfigError, match=rf"{re.escape(where)}:? .*whole number from 0 to 4294967295"):
         validate_config(model, path, [override])
+
+
+def test_the_default_feature_cache_follows_xdg_cache_home(monkeypatch, tmp_path):
+    from textransfer.experiments.crossdomain.config import load_crossdomain_config
+    from textransfer.experiments.curve.config import load_curve_config
+
+    def defaults() -> set[str | None]:
+        return {
+            load_config(BASE).cache_dir,
+            load_crossdomain_config("configs/crossdomain_toy.yaml").cache_dir,
+            load_curve_config("configs/curve_movies_products.yaml").cache_dir,
+        }
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert defaults() == {"~/.cache/textransfer/features"}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # beside resources, hub views, the probe
+    assert defaults() == {str(tmp_path / "xdg" / "textransfer" / "features")}
+    assert load_config({**BASE, "cache_dir": "~/my-cache"}).cache_dir == "~/my-cache"  # a set one is kept

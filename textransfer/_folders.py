@@ -9,13 +9,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_path", "check_folder", "make_folder"]
+__all__ = ["cache_path", "cache_setting", "check_folder", "make_folder"]
 
 
 def cache_path(name: str) -> Path:
     """``$XDG_CACHE_HOME/textransfer/<name>`` (``~/.cache`` when unset): textransfer's place in
     the user's cache for ``name`` (resources, hub views, the precision probe)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "textransfer" / name
+
+
+def cache_setting(name: str) -> str:
+    """:func:`cache_path` as a config writes it: ``~/.cache/textransfer/<name>`` unless
+    ``$XDG_CACHE_HOME`` is set (the default of every config's ``cache_dir``: the feature cache
+    then sits beside the resources, hub views and precision probe)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return str(Path(xdg).expanduser() / "textransfer" / name) if xdg else f"~/.cache/textransfer/{name}"
 
 
 def check_folder(path: str | Path, key: str, fix: str = "") -> Path:

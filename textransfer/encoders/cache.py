@@ -29,12 +29,6 @@ logger = logging.getLogger("textransfer.cache")
 META_SUFFIX = ".meta.json"
 
 
-def default_cache_dir() -> Path:
-    """``$TEXTRANSFER_CACHE`` or ``~/.cache/textransfer/features``."""
-    env = os.environ.get("TEXTRANSFER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "textransfer" / "features"
-
-
 def file_checksum(path: Path) -> str:
     """CRC-32 of a file's bytes, computed over a read-only memory map (no copies).
 

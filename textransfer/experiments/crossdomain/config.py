@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from textransfer._folders import cache_setting
 from textransfer._seeds import Seed
 from textransfer.config import (
     Component,
@@ -135,7 +136,7 @@ class CrossDomainConfig(BaseModel):
     kind: Literal["crossdomain"] = "crossdomain"
     name: RunName
     output_dir: str = "runs"
-    cache_dir: str | None = "~/.cache/textransfer/features"
+    cache_dir: str | None = Field(default_factory=lambda: cache_setting("features"))
     batch_size: PositiveInt = 32
     seeds: Seeds = Field(default_factory=lambda: [0])
     split_seed: Seed | None = None

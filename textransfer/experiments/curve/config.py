@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from textransfer._folders import cache_setting
 from textransfer.config import (
     ComponentSpec,
     Seeds,
@@ -91,7 +92,7 @@ class CurveConfig(AnalysisConfig):
 
     kind: Literal["curve"] = "curve"
 
-    cache_dir: str | None = "~/.cache/textransfer/features"
+    cache_dir: str | None = Field(default_factory=lambda: cache_setting("features"))
     budgets: list[Budget] = Field(default_factory=_default_budgets)
     baseline: str
     setups: dict[str, CurveSetup]

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from textransfer._folders import cache_setting
 from textransfer._seeds import Seed
 from textransfer.config import (
     Component,
@@ -85,7 +86,7 @@ class RunConfig(BaseModel):
     name: RunName
     seed: Seed = 0
     output_dir: str = "runs"
-    cache_dir: str | None = "~/.cache/textransfer/features"
+    cache_dir: str | None = Field(default_factory=lambda: cache_setting("features"))
     batch_size: PositiveInt = 32
     data: DataConfig
     encoder: ComponentSpec = Field(default_factory=lambda: Component(name="tfidf"))
