@@ -60,6 +60,18 @@ frequencies on the source validation rows and on the target: a large value says 
 the target very differently (or the target's classes are balanced differently) and the
 estimates deserve less trust.
 
+Tried on the same 35 development rows and not adopted, since a report holds several models
+scored on the same target rows, and their *disagreements* there are label-free (for two classes
+two models disagree exactly where one of them is wrong): estimating every model's target error at
+once from the pairwise disagreements, with each pair's error correlation taken from source
+validation (Platanios et al. 2014 style; MAE 0.058-0.070 over penalties toward COT of 1 to 0.01,
+against COT's 0.045); a model's agreement with the highest-estimated model of another encoder,
+read under independent errors (0.153: errors of different encoders are strongly correlated, hard
+rows are hard for all); and the correlation-aware form of that against a reference estimated at
+least 0.08 higher (0.048), which helps some bag-of-words rows (TF-IDF, movies -> tweets: +0.031
+against COT's +0.148) and hurts others as much (products -> tweets: -0.136 against +0.004).
+``bench/label_free_estimators.py`` records the arrays these need.
+
 Everything here is plain numpy on arrays; it knows nothing of models or experiments
 (:mod:`textransfer.estimation` runs a model to get the arrays).
 
@@ -446,7 +458,7 @@ def estimate_accuracy(
 
     Example:
         >>> p = np.array([[0.9, 0.1], [0.2, 0.8]] * 10)
-        >>> estimate_accuracy(p, np.array([0, 1] * 10), p)  # same confidences: source accuracy
+        >>> round(estimate_accuracy(p, np.array([0, 1] * 10), p), 6)  # same confidences: source accuracy
         1.0
     """
     if method not in METHODS:
