@@ -10,7 +10,9 @@ accelerate is not imported.
 Example:
     >>> from textransfer.distributed import sharded
     >>> encode = sharded(lambda texts: encoder.encode(texts, batch_size=64))  # doctest: +SKIP
-    >>> feats = encode(texts)  # doctest: +SKIP  (every process gets all rows, in input order)
+    >>> feats = encode(texts)  # doctest: +SKIP
+
+(every process gets all rows, in input order)
 """
 
 from __future__ import annotations

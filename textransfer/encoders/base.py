@@ -165,9 +165,9 @@ class Encoder(ABC):
         """Encodes ``inputs`` into a float32 array of shape ``(len(inputs), dim)``, in input order.
 
         Example:
-            >>> enc = create_encoder("tfidf"); enc.fit(["good film", "bad film"])
-            >>> enc.encode(["good"]).shape  # doctest: +SKIP
-            (1, 3)
+            >>> enc = create_encoder("tfidf").fit(["good film", "bad film"])
+            >>> enc.encode(["good"]).shape  # unigrams and bigrams of the two texts
+            (1, 5)
         """
         check_batch_size(batch_size)
         items = check_inputs(inputs, self.modality)

@@ -39,7 +39,7 @@ class TfidfEncoder(Encoder):
     Example:
         >>> enc = TfidfEncoder(max_features=100).fit(["a good film", "a bad film"])
         >>> enc.encode(["good film"]).shape
-        (1, 4)
+        (1, 8)
     """
 
     def __init__(

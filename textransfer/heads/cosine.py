@@ -33,7 +33,8 @@ class CosineHead(Head):
 
     Example:
         >>> head = CosineHead()
-        >>> head.fit(np.array([[1, 0], [0, 1]], np.float32), np.array([0, 1])).predict_proba(np.array([[2, 0.1]], np.float32)).argmax()
+        >>> x, y = np.array([[1, 0], [0, 1]], np.float32), np.array([0, 1])
+        >>> int(head.fit(x, y).predict_proba(np.array([[2, 0.1]], np.float32)).argmax())
         0
     """
 
