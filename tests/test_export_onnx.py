@@ -206,6 +206,29 @@ def test_export_is_served_with_its_description(transformer_model, transformer_ex
         server.server_close()
 
 
+def test_an_export_is_evaluated_like_its_model(transformer_model, transformer_export, tmp_path):
+    from textransfer.cli import main
+
+    clf, model_dir = transformer_model
+    data = tmp_path / "reviews.csv"
+    rows = [("a wonderful phone", "positive"), ("an awful plot", "negative")] * 15
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    source_val = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=7)
+    exported = textransfer.evaluate(transformer_export, data, source_val=source_val)
+    native = textransfer.evaluate(model_dir, data, source_val=source_val)
+    m = exported.metrics
+    assert m["encoder"] == "transformer" and m["head"] == "linear"
+    assert m["encoder_precision"] == "fp32" and m["runtime"] == "onnxruntime"
+    assert m["accuracy"] == native.metrics["accuracy"]
+    assert abs(m["label_free"]["estimate"] - native.metrics["label_free"]["estimate"]) < 1e-3
+    # In memory too, and from the command line.
+    in_memory = textransfer.evaluate(textransfer.load(transformer_export), data)
+    assert in_memory.metrics["accuracy"] == m["accuracy"]
+    assert main(["evaluate", str(transformer_export), "--input", str(data)]) == 0
+    with pytest.raises(ValueError, match="ONNX export, which runs at the precision it was exported with"):
+        textransfer.evaluate(transformer_export, data, precision="auto")
+
+
 def test_running_an_export_imports_no_torch(transformer_export):
     import subprocess
     import sys

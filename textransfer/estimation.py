@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,12 +37,15 @@ from textransfer.evaluation.label_free import (
 )
 from textransfer.model_outputs import Data, model_probabilities
 
+if TYPE_CHECKING:
+    from textransfer.onnx_classifier import OnnxClassifier
+
 __all__ = ["estimate_target_accuracy", "label_free_metrics", "model_probabilities"]
 
 
 
 def _source_val(
-    model: Classifier,
+    model: Classifier | OnnxClassifier,
     source_val: Data,
     text_column: str,
     label_column: str | None,
@@ -66,7 +69,7 @@ def _source_val(
 
 
 def label_free_metrics(
-    model: Classifier,
+    model: Classifier | OnnxClassifier,
     source_val: Data,
     target_proba: np.ndarray,
     target_labels: np.ndarray | None = None,
@@ -112,7 +115,7 @@ def label_free_metrics(
 
 
 def estimate_target_accuracy(
-    model: Classifier | str | os.PathLike[str],
+    model: Classifier | OnnxClassifier | str | os.PathLike[str],
     source_val: Data,
     target: Data,
     *,
@@ -128,7 +131,8 @@ def estimate_target_accuracy(
     """Estimates a model's accuracy on target texts without their labels (COT by default).
 
     Args:
-        model: a :class:`~textransfer.classifier.Classifier` or a saved model directory.
+        model: a :class:`~textransfer.classifier.Classifier`, an ONNX export loaded by
+            :func:`textransfer.load`, or a folder of either.
         source_val: labeled source-domain rows the model was not trained on (a file with a label
             column, a LabeledTexts, or a ``(texts, labels)`` pair): they calibrate the estimate.
         target: the target texts (a file, LabeledTexts or ``(texts, None)``); labels, if any,
@@ -152,7 +156,7 @@ def estimate_target_accuracy(
     Raises:
         ValueError: source validation data without labels, too few rows, an unknown method.
     """
-    if not isinstance(model, Classifier):
+    if isinstance(model, (str, os.PathLike)):
         from textransfer.classifier import load
 
         model = load(os.fspath(model), trust_remote_code=trust_remote_code)

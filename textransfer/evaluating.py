@@ -33,13 +33,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
 from textransfer.model_outputs import model_probabilities
+
+if TYPE_CHECKING:
+    from textransfer.onnx_classifier import OnnxClassifier
 
 __all__ = ["MARKER", "EvaluationResult", "evaluate", "report_markdown", "summary_lines"]
 
@@ -315,8 +318,22 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
 # -- entry point -----------------------------------------------------------------------------
 
 
+def _describe(model: Any) -> dict[str, Any]:
+    """The model's encoder and head names and the precision its encoder ran at; an ONNX export
+    (:class:`~textransfer.onnx_classifier.OnnxClassifier`) describes itself in its metadata."""
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:  # an ONNX export: the graph runs in onnxruntime at the exported precision
+        meta = model.meta
+        return {"encoder": meta["encoder"]["name"], "head": meta["head"]["name"],
+                "encoder_precision": model.precision, "runtime": "onnxruntime"}
+    described = {"encoder": encoder.name, "head": model.head.name}
+    if getattr(encoder, "precision", None) is not None:
+        described["encoder_precision"] = encoder.precision
+    return described
+
+
 def evaluate(
-    model: Classifier | str | os.PathLike[str],
+    model: Classifier | OnnxClassifier | str | os.PathLike[str],
     data: str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any] | None],
     *,
     text_column: str = "text",
@@ -334,7 +351,8 @@ def evaluate(
     """Scores a model on labeled data (or describes its predictions on unlabeled data).
 
     Args:
-        model: a :class:`~textransfer.classifier.Classifier` or a saved model directory.
+        model: a :class:`~textransfer.classifier.Classifier`, an ONNX export loaded by
+            :func:`textransfer.load`, or a folder of either.
         data: a file (``.csv .tsv .jsonl .parquet .txt``, read in chunks), a
             :class:`~textransfer.data.LabeledTexts`, or a ``(texts, labels)`` pair
             (``labels=None``: unlabeled).
@@ -370,7 +388,7 @@ def evaluate(
     if n_boot < 0 or ece_bins < 1:
         raise ValueError(f"n_boot must be >= 0 and ece_bins >= 1, got {n_boot} and {ece_bins}")
     model_name = "(in memory)"
-    if not isinstance(model, Classifier):
+    if isinstance(model, (str, os.PathLike)):
         from textransfer.classifier import load
 
         model_name = str(model)
@@ -389,13 +407,9 @@ def evaluate(
         "format": FORMAT,
         "model": model_name,
         "data": name,
-        "encoder": model.encoder.name,
-        "head": model.head.name,
+        **_describe(model),
         "labeled": y is not None,
     }
-    encoder_precision = getattr(model.encoder, "precision", None)
-    if encoder_precision is not None:
-        base["encoder_precision"] = encoder_precision
     if y is not None:
         metrics = {**base, **_labeled_metrics(y, proba, labels, n_boot, ece_bins, seed)}
     else:

@@ -16,13 +16,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from textransfer._progress import progress
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
+
+if TYPE_CHECKING:
+    from textransfer.onnx_classifier import OnnxClassifier
 
 __all__ = ["Data", "label_key", "model_probabilities"]
 
@@ -171,7 +174,7 @@ def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[
 
 
 def _collect(
-    clf: Classifier, chunks: Iterator[_Chunk], where: str, batch_size: int
+    clf: Classifier | OnnxClassifier, chunks: Iterator[_Chunk], where: str, batch_size: int
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Runs the model chunk by chunk; returns ``(y_true or None, proba (n, k) float32)``."""
     from textransfer.distributed import sharded
@@ -197,7 +200,7 @@ def _collect(
 
 
 def model_probabilities(
-    model: Classifier,
+    model: Classifier | OnnxClassifier,
     data: Data,
     *,
     text_column: str = "text",
