@@ -201,6 +201,8 @@ def _cases(with_compile: bool, with_bf16: bool, base_threads: int, cores: int) -
     cases["fused AdamW + no per-step sync"] = best
     if with_bf16:  # what textransfer's loop runs at mixed_precision: bf16
         cases["bf16 autocast + fused AdamW + no per-step sync"] = replace(best, autocast_bf16=True)
+        cases["bf16 autocast + fused AdamW + no per-step sync + eager attention"] = replace(
+            best, autocast_bf16=True, attention="eager")
     if with_compile:
         cases["torch.compile (whole model)"] = replace(base, compile="whole")
         cases["torch.compile (regional: per layer)"] = replace(base, compile="regional")

@@ -261,20 +261,25 @@ def test_fingerprint_differs_between_fp32_and_bf16(cls, machine, tiny_bert_dir, 
     assert cls(path).fingerprint() == fp32.fingerprint()
 
 
+@pytest.mark.parametrize("caps", [AMX, AVX512_BF16_FAST])
 @pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
-def test_bf16_encode_close_to_fp32(cls, machine, tiny_bert_dir, tiny_sentence_dir):
+def test_bf16_encode_close_to_fp32(cls, caps, machine, tiny_bert_dir, tiny_sentence_dir):
     import torch
 
     path = str(tiny_bert_dir if cls is TransformerEncoder else tiny_sentence_dir)
-    machine(AMX)
+    machine(caps)
     fp32 = cls(path, precision="fp32").encode(TEXTS, batch_size=2)
     enc = cls(path, precision="bf16")
     bf16 = enc.encode(TEXTS, batch_size=2)
     assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
     assert not np.array_equal(bf16, fp32)  # it did run in bf16
     assert _cosine(fp32, bf16).min() > 0.99
-    # The bf16 weights are a copy: training keeps the fp32 ones.
+    # The bf16 weights are a copy: training keeps the fp32 ones, with their attention.
     assert all(p.dtype == torch.float32 for p in enc.module.parameters())
+    models = [m for m in enc._low_precision["bf16"].get(enc.module).modules() if hasattr(m, "set_attn_implementation")]
+    # Eager attention in the bf16 copy only on AVX-512 BF16 CPUs without AMX (measured faster there).
+    assert models and {m.config._attn_implementation for m in models} == {"eager" if caps is AVX512_BF16_FAST else "sdpa"}
+    assert {m.config._attn_implementation for m in enc.module.modules() if hasattr(m, "set_attn_implementation")} == {"sdpa"}
 
 
 @pytest.mark.parametrize("cls", [TransformerEncoder, SentenceEncoder])
