@@ -574,7 +574,7 @@ def test_cli_passes_trust_remote_code_only_when_the_flag_is_given(monkeypatch):
 
     calls = []
 
-    def fake_load(model_dir, trust_remote_code=False):
+    def fake_load(model_dir, trust_remote_code=False, precision=None):
         calls.append(trust_remote_code)
         raise ValueError("stop here")
 

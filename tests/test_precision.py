@@ -355,8 +355,9 @@ def test_load_precision_errors_name_the_problem(tmp_path):
     from textransfer.encoders.base import create_encoder
 
     model_dir = _saved_model(tmp_path, create_encoder("tfidf"))
-    with pytest.raises(ValueError, match=r"precision='fp32' applies to transformer and sentence.*'tfidf'"):
+    with pytest.raises(ValueError, match=r"precision='fp32' applies to transformer and sentence.*'tfidf'") as err:
         textransfer.load(model_dir, precision="fp32")
+    assert "cannot be loaded" not in str(err.value)  # the folder is fine: the request is what to fix
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, int8, got 'fp16'"):
         textransfer.load(model_dir, precision="fp16")
     assert textransfer.load(model_dir).predict(["a good film"]) in (["positive"], ["negative"])

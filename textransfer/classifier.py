@@ -351,6 +351,11 @@ class Classifier:
             verify_digests(d, meta["files"], meta_path, _PARTS)
         encoder_cls = _registered(ENCODERS, meta["encoder"]["name"], meta_path)
         head_cls = _registered(HEADS, meta["head"]["name"], meta_path)
+        if precision is not None and "precision" not in inspect.signature(encoder_cls.load).parameters:
+            raise ValueError(
+                f"{d}: precision={precision!r} applies to transformer and sentence encoders; this model's "
+                f"encoder is {encoder_cls.registry_name!r}, which has no precision setting (leave precision unset)"
+            )
         with _names_missing_resource(d):
             encoder = _load_part(
                 d / "encoder", lambda: _load_encoder(encoder_cls, d, trust_remote_code, precision)
@@ -378,11 +383,6 @@ def _load_encoder(encoder_cls: Any, d: Path, trust_remote_code: bool, precision:
     from textransfer.precision import SlowPrecisionWarning
 
     if precision is not None:
-        if "precision" not in inspect.signature(encoder_cls.load).parameters:
-            raise ValueError(
-                f"{d}: precision={precision!r} applies to transformer and sentence encoders; this model's "
-                f"encoder is {encoder_cls.registry_name!r}, which has no precision setting (leave precision unset)"
-            )
         return encoder_cls.load(d / "encoder", trust_remote_code=trust_remote_code, confined=True, precision=precision)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SlowPrecisionWarning)
