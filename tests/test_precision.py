@@ -336,6 +336,7 @@ def test_a_model_saved_at_bf16_loads_at_the_precision_the_caller_asks_for(machin
     with pytest.warns(SlowPrecisionWarning, match=r"saved to run at bf16.*will be slow.*precision='auto'") as rec:
         as_saved = textransfer.load(model_dir)
     assert len(rec) == 1 and as_saved.encoder.precision == "bf16"
+    assert rec[0].filename == __file__  # it points at the caller's load, not inside textransfer
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # asking for this machine's best: nothing to warn about
         best = textransfer.load(model_dir, precision="auto")

@@ -390,15 +390,27 @@ def _load_encoder(encoder_cls: Any, d: Path, trust_remote_code: bool, precision:
     for w in caught:
         if issubclass(w.category, SlowPrecisionWarning):
             saved = getattr(encoder, "precision", "?")
-            warnings.warn(
+            _warn_at_caller(
                 f"{d}: the model was saved to run at {saved}. {w.message}; to do that for this model, load it "
                 "with precision='auto' (textransfer.load(..., precision='auto'); CLI: --precision auto)",
                 SlowPrecisionWarning,
-                stacklevel=4,
             )
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     return encoder
+
+
+def _warn_at_caller(message: str, category: type[Warning]) -> None:
+    """Warns at the first frame outside textransfer (the caller's ``load`` line), however deep
+    inside the package the warning arose."""
+    import sys
+
+    package = str(Path(__file__).resolve().parent)
+    frame = sys._getframe(1)
+    while frame.f_back is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame = frame.f_back
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry=frame.f_globals.setdefault("__warningregistry__", {}))
 
 
 def _saved_kwargs(encoder_dir: Path) -> dict[str, Any]:
