@@ -70,7 +70,9 @@ read under independent errors (0.153: errors of different encoders are strongly 
 rows are hard for all); and the correlation-aware form of that against a reference estimated at
 least 0.08 higher (0.048), which helps some bag-of-words rows (TF-IDF, movies -> tweets: +0.031
 against COT's +0.148) and hurts others as much (products -> tweets: -0.136 against +0.004).
-``bench/label_free_estimators.py`` records the arrays these need.
+``bench/label_free_estimators.py`` records the arrays these need and
+``bench/label_free_alternatives.py`` scores them (with label-shift correction and other
+recommendation rules, also not adopted).
 
 Everything here is plain numpy on arrays; it knows nothing of models or experiments
 (:mod:`textransfer.estimation` runs a model to get the arrays).
