@@ -391,14 +391,15 @@ def test_predict_evaluate_and_serve_take_a_precision(machine, tiny_sentence_dir,
         textransfer.evaluate(clf, data, precision="fp32")
     served = []
 
-    def ready(server):  # the served model, then stop at once
-        served.append(server.model.encoder.precision)
+    def ready(server):  # the served model and what /metadata says of it, then stop at once
+        served.append((server.model.encoder.precision, server.metadata["precision"],
+                       server.metadata["encoder"]["kwargs"]["precision"]))
         raise KeyboardInterrupt
 
     from textransfer import serving
 
     serving.serve(model_dir, port=0, precision="fp32", ready=ready)
-    assert served == ["fp32"]
+    assert served == [("fp32", "fp32", "fp32")]  # the folder says bf16: /metadata says what runs
     calls = []
     monkeypatch.setattr(serving, "serve", lambda *a, **kw: calls.append(kw["precision"]))
     assert main(["serve", str(model_dir), "--precision", "auto"]) == 0 and calls == ["auto"]

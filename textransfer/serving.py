@@ -119,6 +119,11 @@ def model_metadata(model: Any, model_dir: str | Path | None) -> dict[str, Any]:
     for key in ("format", "precision", "settings"):  # an ONNX export describes itself too
         if key in meta:
             out[key] = meta[key]
+    running = getattr(encoder, "precision", None)
+    if running is not None:  # what it runs at now: the saved precision, or the one it was loaded at
+        out["precision"] = running
+        if isinstance(out["encoder"], dict) and isinstance(out["encoder"].get("kwargs"), dict):
+            out["encoder"] = {**out["encoder"], "kwargs": {**out["encoder"]["kwargs"], "precision": running}}
     return _jsonable(out)
 
 
