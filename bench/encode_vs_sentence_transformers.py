@@ -109,20 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cases = {"sentence-transformers fp32": st_encode(False), "sentence-transformers bf16 autocast": st_encode(True)}
     cases.update({name: (lambda e=e: e.encode(texts, batch_size=bs)) for name, e in ours.items()})
-    from textransfer.encoders import _fast
+    import textransfer.precision as prec
 
     sdpa_row = "transformer bf16, SDPA attention"
-    if _fast.bf16_eager_attention():  # what the bf16 copy's eager attention buys on this CPU
+    if prec.bf16_eager_attention():  # what the bf16 copy's eager attention buys on this CPU
         ours[sdpa_row] = TransformerEncoder("all-MiniLM-L6-v2", max_length=256, precision="bf16")
         cases[sdpa_row] = lambda e=ours[sdpa_row]: e.encode(texts, batch_size=bs)
     st.encode(texts[:64], batch_size=bs)  # warm-up: lazy loading, int8 quantisation, bf16 copies
     for name, e in ours.items():
         if name == sdpa_row:  # its bf16 copy is built here, and kept, with SDPA attention
-            eager, _fast.bf16_eager_attention = _fast.bf16_eager_attention, lambda: False
+            eager, prec.bf16_eager_attention = prec.bf16_eager_attention, lambda caps=None: False
             try:
                 e.encode(texts[:64], batch_size=bs)
             finally:
-                _fast.bf16_eager_attention = eager
+                prec.bf16_eager_attention = eager
         else:
             e.encode(texts[:64], batch_size=bs)
     times = interleaved(cases, args.repeats)

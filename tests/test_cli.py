@@ -98,6 +98,7 @@ def test_list_precision_says_what_auto_picks_and_why(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "precision auto (encoding, prediction): fp32: the CPU has no bf16 units" in out
     assert "training.mixed_precision auto: no" in out and "bf16 probe" not in out
+    assert "attention" not in out
 
     zen4 = prec.Capabilities(cpu="test Zen 4", avx512_bf16=True, cpu_bf16_speedup=2.2)
     monkeypatch.setattr(prec, "detect_capabilities", lambda: zen4)
@@ -107,6 +108,11 @@ def test_list_precision_says_what_auto_picks_and_why(capsys, monkeypatch):
     assert "bf16 probe: 2.20x fp32, recorded in" in out and "precision.json" in out
     assert "precision auto (encoding, prediction): bf16: AVX-512 BF16 without AMX" in out
     assert "training.mixed_precision auto: bf16" in out
+    assert "bf16 encoding attention: eager" in out
+    amx = prec.Capabilities(cpu="test AMX", avx512_bf16=True, amx_bf16=True)
+    monkeypatch.setattr(prec, "detect_capabilities", lambda: amx)
+    assert main(["list", "precision"]) == 0
+    assert "attention" not in capsys.readouterr().out  # AMX keeps SDPA
 
 
 def test_list_resources_shows_packaged_models(capsys):

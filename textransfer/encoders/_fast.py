@@ -4,7 +4,7 @@
   count and yields right-padded batches, so each batch pads only to its own longest text.
 * :class:`OnnxInt8Features` runs an encoder's features graph as int8 in onnxruntime (the graph
   of ``textransfer export --int8``); :func:`to_bf16` makes a copy of a module with bf16 weights
-  (with eager attention where :func:`bf16_eager_attention` measured it faster).
+  (with eager attention where :func:`textransfer.precision.bf16_eager_attention` says so).
 * :class:`LowPrecisionCache` keeps such a copy and rebuilds it when the fp32 weights change in
   place (fine-tuning), detected through the tensors' version counters.
 
@@ -96,6 +96,8 @@ def to_bf16(module: Any) -> Any:
     """
     import torch
 
+    from textransfer.precision import bf16_eager_attention
+
     low = copy.deepcopy(module).to(torch.bfloat16).eval()
     device = next(low.parameters()).device
     if device.type == "cpu" and bf16_eager_attention():
@@ -110,20 +112,6 @@ def to_bf16(module: Any) -> Any:
 # Eager attention holds a (batch, heads, length, length) score matrix: up to 512 positions that
 # is 200 MB per layer at batch 32 with 12 heads in bf16; longer models keep SDPA's kernel.
 EAGER_ATTENTION_MAX_POSITIONS = 512
-
-
-def bf16_eager_attention() -> bool:
-    """Whether bf16 copies run eager attention (two batched matrix multiplies and a softmax)
-    instead of torch's SDPA kernel: on CPUs with AVX-512 BF16 but no AMX. Measured on a 2-core AMD
-    EPYC Zen 4, MiniLM bf16 encoding of 1,500 product sentences ran at 1.06-1.29x (median 1.09x)
-    of the SDPA copy's speed, 5 interleaved repeats, with the same features (min cosine to fp32
-    0.99982 against 0.99981): SDPA's CPU flash-attention kernel was 17% of the bf16 encode there,
-    on sentences of tens of tokens. In fp32 eager attention is slower (0.92x; fine-tuning 0.81x),
-    and AMX CPUs and GPUs were not measured with it, so they keep SDPA."""
-    from textransfer.precision import detect_capabilities
-
-    caps = detect_capabilities()
-    return caps.avx512_bf16 and not caps.amx_bf16
 
 
 class OnnxInt8Features:
