@@ -22,8 +22,7 @@ def cache_setting(name: str) -> str:
     """:func:`cache_path` as a config writes it: ``~/.cache/textransfer/<name>`` unless
     ``$XDG_CACHE_HOME`` is set (the default of every config's ``cache_dir``: the feature cache
     then sits beside the resources, hub views and precision probe)."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return str(Path(xdg).expanduser() / "textransfer" / name) if xdg else f"~/.cache/textransfer/{name}"
+    return str(cache_path(name)) if os.environ.get("XDG_CACHE_HOME") else f"~/.cache/textransfer/{name}"
 
 
 def check_folder(path: str | Path, key: str, fix: str = "") -> Path:
