@@ -329,3 +329,30 @@ def test_an_adaptation_is_not_run_on_a_pair_whose_target_is_its_source(toy_confi
     note = "`tfidf+coral` is not run on movies → movies: the target is its own source"
     assert any(n.startswith(note) for n in result.metrics["notes"])
     assert note in (result.run_dir / "report.md").read_text()
+
+
+def test_a_strategy_that_cannot_train_a_setup_fails_before_any_row_runs(
+    toy_config: dict[str, Any], tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dapt over TF-IDF, listed after rows that would train: the run stops at once, naming the
+    setup, writes no run folder and loads no transformer weights for the check."""
+    from textransfer.encoders.transformer import TransformerEncoder
+    from textransfer.strategies import CapabilityError
+
+    loaded: list[str] = []
+    real_module = TransformerEncoder.module.fget  # type: ignore[attr-defined]
+
+    def counting(self: TransformerEncoder) -> Any:
+        loaded.append(self.name)
+        return real_module(self)
+
+    monkeypatch.setattr(TransformerEncoder, "module", property(counting))
+    toy_config["encoders"]["bert"] = {"name": "transformer", "model": str(tiny_bert_dir), "max_length": 16}
+    toy_config["strategies"]["finetune"] = {"name": "finetune", "head": "linear", "encoders": ["bert"], "seeds": [0],
+                                            "training": {"epochs": 1}}
+    toy_config["strategies"]["dapt"] = {"name": "dapt", "head": "linear", "encoders": ["tfidf"]}
+    with pytest.raises(CapabilityError, match=r"setup tfidf\+dapt: dapt trains the encoder .* encoder 'tfidf' cannot"):
+        run_crossdomain(load_crossdomain_config(toy_config))
+    assert not (tmp_path / "runs").exists()
+    assert loaded == []
+

@@ -234,3 +234,26 @@ def test_length_grouping_is_seeded_per_epoch_and_pads_little():
     assert list(sampler) == batches
     with pytest.raises(ValueError, match="mega_batch_mult"):
         LengthGroupedBatchSampler(lengths, batch_size=32, mega_batch_mult=0)
+
+
+def test_trainable_members_are_found_without_loading_weights(tiny_bert_dir):
+    """The capability check looks members up on the class (a lazy ``module`` property is not
+    evaluated) and on the instance (an encoder that sets ``module`` in ``__init__`` passes)."""
+    from textransfer.strategies.finetune import missing_trainable_members
+
+    enc = textransfer.create_encoder("transformer", model=str(tiny_bert_dir), max_length=16)
+    assert missing_trainable_members(enc) == []
+    assert enc._module is None  # nothing loaded
+
+    class OwnEncoder:
+        name = "own"
+
+        def __init__(self) -> None:
+            self.module = object()
+
+        def collate(self, items): ...
+
+        def forward(self, batch): ...
+
+    assert missing_trainable_members(OwnEncoder()) == ["layer_groups"]
+    assert missing_trainable_members(textransfer.create_encoder("tfidf")) == ["module", "collate", "forward", "layer_groups"]

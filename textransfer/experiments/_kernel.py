@@ -42,7 +42,7 @@ from textransfer.encoders.base import ENCODERS, Encoder, FittableEncoder
 from textransfer.encoders.cache import FeatureCache, encode_cached
 from textransfer.evaluation.scoring import Scored, score_predictions
 from textransfer.heads.base import HEADS, Head
-from textransfer.strategies.base import STRATEGIES, FitContext, Strategy
+from textransfer.strategies.base import STRATEGIES, CapabilityError, FitContext, Strategy
 from textransfer.training import checkpoint as ckpt
 from textransfer.training.args import TrainingArgs, training_args
 
@@ -114,8 +114,9 @@ def training_settings(setup: SetupConfig, seed: int) -> TrainingArgs:
 def build_components(
     setup: SetupConfig, encoders: SharedEncoders | None = None
 ) -> tuple[Encoder, Head, Strategy]:
-    """Fresh encoder, head and strategy of ``setup``; :func:`fit_setup` gives the strategy its
-    fit context.
+    """Fresh encoder, head and strategy of ``setup``, checked to go together
+    (:meth:`Strategy.check <textransfer.strategies.base.Strategy.check>`: loads no weights);
+    :func:`fit_setup` gives the strategy its fit context.
 
     With ``encoders``, a strategy that reads frozen features gets the run's shared encoder of
     that config (:class:`SharedEncoders`) instead of a fresh one.
@@ -127,6 +128,10 @@ def build_components(
     else:
         encoder = ENCODERS.create(setup.encoder.name, **setup.encoder.params())
     head = HEADS.create(setup.strategy.head.name, **setup.strategy.head.params())
+    try:  # a strategy that cannot train this pair fails before any fit of the run
+        strategy.check(encoder, head)
+    except CapabilityError as exc:
+        raise CapabilityError(f"setup {setup.name}: {exc}") from None
     return encoder, head, strategy
 
 

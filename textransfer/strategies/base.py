@@ -352,6 +352,17 @@ class Strategy(ABC):
         ``FitContext.base_model``, and this strategy starts from a copy of it."""
         return None
 
+    def check(self, encoder: Encoder, head: Head) -> None:
+        """Raises :class:`CapabilityError` when this strategy cannot train ``head`` over
+        ``encoder``; the default accepts any pair.
+
+        Cheap: it looks at the components' kinds and loads no weights, so the experiments call
+        it when they build a setup's components, before any setup of a run is trained (a
+        ``finetune`` row on TF-IDF fails at the start, not after the rows before it). ``fit``
+        checks again.
+        """
+        return None
+
     def context(self, given: FitContext | None = None) -> FitContext:
         """``given``, or a context of this strategy's own settings (``training``, ``cache``,
         ``batch_size``; no checkpoints)."""

@@ -60,6 +60,13 @@ DEFAULT_LR = 5e-5  # BERT-style fine-tuning; the loop's own default (1e-3) suits
 _TRAINABLE_MEMBERS = ("module", "collate", "forward", "layer_groups")  # TrainableEncoder
 
 
+def missing_trainable_members(encoder: Any) -> list[str]:
+    """The TrainableEncoder members ``encoder`` lacks, looked up on its class (a property such
+    as a lazy ``module`` is not evaluated: no weights are loaded) and its instance attributes."""
+    own = getattr(encoder, "__dict__", {})
+    return [m for m in _TRAINABLE_MEMBERS if not hasattr(type(encoder), m) and m not in own]
+
+
 def trainable_encoder_names() -> list[str]:
     """Registered encoders whose class provides the TrainableEncoder members."""
     return [n for n in ENCODERS.names() if all(hasattr(ENCODERS.get(n), m) for m in _TRAINABLE_MEMBERS)]
@@ -153,10 +160,11 @@ class FinetuneStrategy(Strategy):
 
     def check(self, encoder: Encoder, head: Head) -> None:
         """Raises :class:`CapabilityError` when ``encoder`` or ``head`` cannot be fine-tuned."""
-        if not isinstance(encoder, TrainableEncoder):
+        missing = missing_trainable_members(encoder)
+        if missing:
             raise CapabilityError(
                 f"finetune needs an encoder whose weights can be trained; {encoder.name!r} cannot "
-                f"(it lacks {', '.join(m for m in _TRAINABLE_MEMBERS if not hasattr(encoder, m))}). "
+                f"(it lacks {', '.join(missing)}). "
                 f"Trainable encoders: {', '.join(trainable_encoder_names())}; or use strategy: frozen"
             )
         if not isinstance(head, TorchHead):

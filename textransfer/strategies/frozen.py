@@ -94,6 +94,14 @@ class FrozenStrategy(Strategy):
     def config(self) -> dict[str, Any]:
         return {"val_fraction": self.val_fraction}
 
+    def check(self, encoder: Encoder, head: Head) -> None:
+        """Raises :class:`CapabilityError` unless ``head`` is fitted on arrays or trained as a
+        torch module."""
+        if not isinstance(head, (ArrayHead, TorchHead)):
+            raise CapabilityError(
+                f"head {head.name!r} can neither be fitted on arrays nor trained as a torch module"
+            )
+
     def features(self, encoder: Encoder, data: LabeledTexts, context: FitContext | None = None) -> np.ndarray:
         """Frozen features of ``data`` (through the context's cache when it has one; default
         context: :meth:`Strategy.context`).
@@ -115,6 +123,7 @@ class FrozenStrategy(Strategy):
         target_unlabeled: LabeledTexts | None = None,
         context: FitContext | None = None,
     ) -> FitResult:
+        self.check(encoder, head)
         ctx = self.context(context)
         label_map = self.label_map_for(train)
         if isinstance(encoder, FittableEncoder):
@@ -142,9 +151,5 @@ class FrozenStrategy(Strategy):
             else:
                 x_val = y_val = None
             info.update(fit_torch_head_on_arrays(head, np.asarray(x), y, x_val, y_val, ctx.training))
-        else:
-            raise CapabilityError(
-                f"head {head.name!r} can neither be fitted on arrays nor trained as a torch module"
-            )
         classifier = Classifier(encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()})
         return FitResult(classifier, info)

@@ -55,7 +55,12 @@ from textransfer.strategies.base import (
     register_strategy,
     require_target_texts,
 )
-from textransfer.strategies.finetune import FinetuneStrategy, mark_trained, trainable_encoder_names
+from textransfer.strategies.finetune import (
+    FinetuneStrategy,
+    mark_trained,
+    missing_trainable_members,
+    trainable_encoder_names,
+)
 from textransfer.training.args import TrainingArgs
 
 logger = logging.getLogger("textransfer.strategies")
@@ -171,7 +176,7 @@ class DAPTStrategy(FinetuneStrategy):
     def check(self, encoder: Encoder, head: Head) -> None:
         """Raises :class:`CapabilityError` unless ``encoder`` is a trainable text encoder (then
         finetune's checks of the head)."""
-        if getattr(encoder, "modality", "text") != "text" or not isinstance(encoder, TrainableEncoder):
+        if getattr(encoder, "modality", "text") != "text" or missing_trainable_members(encoder):
             raise CapabilityError(
                 f"{self.name} trains the encoder as a masked language model on target texts; encoder "
                 f"{encoder.name!r} cannot (it is not a trainable text transformer with a tokenizer). "

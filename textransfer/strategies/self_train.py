@@ -497,6 +497,11 @@ class SelfTrainStrategy(Strategy):
             return None
         return self.base_name, {**self.base.config(), "max_train_rows": self.max_train_rows}
 
+    def check(self, encoder: Encoder, head: Head) -> None:
+        """The base's checks (``frozen``: a head fitted on arrays or a torch head; ``finetune``
+        and ``dapt``: a trainable encoder and a torch head)."""
+        self.base.check(encoder, head)
+
     def fraction_at(self, round_: int) -> float:
         """The kept share of target rows in round ``round_`` (1-based)."""
         return self.keep_fraction[min(round_, len(self.keep_fraction)) - 1]

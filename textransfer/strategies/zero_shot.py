@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -104,6 +104,14 @@ class ZeroShotStrategy(Strategy):
         labels = [*by_str.values(), *extra]  # described labels absent from the data still compete
         return LabelMap.from_labels(labels), extra
 
+    def check(self, encoder: Encoder, head: Head) -> None:
+        """Raises :class:`CapabilityError` unless ``head`` is the cosine (prototype) head."""
+        if not isinstance(head, PrototypeHead):
+            raise CapabilityError(
+                f"zero_shot compares embeddings with label descriptions; head {head.name!r} cannot hold "
+                "them: use head: cosine"
+            )
+
     def fit_with_context(
         self,
         encoder: Encoder,
@@ -115,11 +123,7 @@ class ZeroShotStrategy(Strategy):
         context: FitContext | None = None,
     ) -> FitResult:
         ctx = self.context(context)
-        if not isinstance(head, PrototypeHead):
-            raise CapabilityError(
-                f"zero_shot compares embeddings with label descriptions; head {head.name!r} cannot hold "
-                "them: use head: cosine"
-            )
+        self.check(encoder, head)
         label_map, extra = self.label_map_of(train)
         if extra:
             logger.info(
@@ -135,7 +139,7 @@ class ZeroShotStrategy(Strategy):
             emb = encoder.encode(self.descriptions[str(lab)], batch_size=ctx.batch_size)
             protos.append(np.asarray(emb, dtype=np.float32).mean(axis=0))
         head.build(encoder.dim, len(label_map))
-        head.set_prototypes(np.stack(protos))
+        cast(PrototypeHead, head).set_prototypes(np.stack(protos))  # check() passed
         info = {"train_rows": 0, "labels": [str(lab) for lab in label_map.labels]}
         classifier = Classifier(
             encoder, head, label_map, strategy={"name": self.name, "kwargs": self.config()}
