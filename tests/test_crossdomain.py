@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +357,21 @@ def test_a_strategy_that_cannot_train_a_setup_fails_before_any_row_runs(
     assert not (tmp_path / "runs").exists()
     assert loaded == []
 
+
+def test_a_target_too_small_for_the_a_distance_gets_a_note_not_a_crash(
+    toy_config: dict[str, Any], tmp_path: Path, toy_products: LabeledTexts
+) -> None:
+    """14 labeled target rows leave a 3-row test split: the A-distance needs 4 per domain. The run
+    finishes and the report says why that pair has none (it used to stop with an error after
+    training)."""
+    labels = list(toy_products.labels or [])
+    rows = [i for lab in sorted(set(labels)) for i in [j for j, x in enumerate(labels) if x == lab][:7]]
+    toy_config["domains"]["products"] = write_domain(tmp_path / "small.csv", toy_products.subset(rows))
+    toy_config["seeds"] = [0]
+    toy_config["strategies"] = {"frozen": {"name": "frozen", "head": "logreg"}}
+    result = run_crossdomain(load_crossdomain_config(toy_config))
+    report = (result.run_dir / "report.md").read_text(encoding="utf-8")
+    assert "No proxy A-distance for movies → products: products's test split has 3 row(s); it needs at least 4" in report
+    assert re.search(r"\bnan\b", report, re.IGNORECASE) is None
+    metrics = json.loads((result.run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["a_distance"] == []

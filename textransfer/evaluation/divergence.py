@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+# Rows per domain below which no proxy A-distance is measured (half of them train the domain
+# classifier, the other half measure its error).
+A_DISTANCE_MIN_ROWS = 4
+
 
 def proxy_a_distance(
     source: np.ndarray,
@@ -51,8 +55,9 @@ def proxy_a_distance(
     if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
         raise ValueError(f"source and target must be (n, dim) with the same dim, got {source.shape} and {target.shape}")
     n = min(len(source), len(target), max_rows or len(source) + len(target))
-    if n < 4:
-        raise ValueError(f"proxy A-distance needs at least 4 rows per domain, got {len(source)} and {len(target)}")
+    if n < A_DISTANCE_MIN_ROWS:
+        raise ValueError(f"proxy A-distance needs at least {A_DISTANCE_MIN_ROWS} rows per domain, "
+                         f"got {len(source)} and {len(target)}")
     rng = np.random.default_rng(seed)
     xs = source[rng.choice(len(source), n, replace=False)]
     xt = target[rng.choice(len(target), n, replace=False)]

@@ -339,16 +339,17 @@ def _entropic_transport(p: np.ndarray, mix: np.ndarray, eps_final: float = 1e-3,
 
 def too_small(n_source_val: int, n_target: int, min_rows: int = MIN_ROWS) -> str | None:
     """Why an estimate cannot be trusted with these sizes (None when both are large enough)."""
-    small = [
-        f"{what} has {n} rows"
-        for what, n in (("the source validation set", n_source_val), ("the target", n_target))
-        if n < min_rows
-    ]
+    sides = (
+        ("the source validation set", n_source_val,
+         "more source validation rows (source_val_size of a crossdomain config, the --source-val file of evaluate)"),
+        ("the target", n_target, "more target texts"),
+    )
+    small = [(f"{what} has {n} rows", fix) for what, n, fix in sides if n < min_rows]
     if not small:
         return None
     return (
-        f"{' and '.join(small)}, fewer than the {min_rows} a label-free estimate needs: no estimate "
-        "(use more data, or a larger source_val_size)"
+        f"{' and '.join(s for s, _ in small)}, fewer than the {min_rows} a label-free estimate needs. "
+        f"Fix: {' and '.join(f for _, f in small)}"
     )
 
 

@@ -340,16 +340,23 @@ class CrossDomainRun:
 
     def measure_proxy_a_distance(self, ename: str, enc: Component, doms: dict[str, DomainSplit], seed: int) -> None:
         """Proxy A-distance of each (source, target) pair on this encoder's frozen features."""
-        from textransfer.evaluation.divergence import proxy_a_distance
+        from textransfer.evaluation.divergence import A_DISTANCE_MIN_ROWS, proxy_a_distance
 
         pairs = [(s, t) for s, t in self.config.pairs() if not self.config.same_domain(s, t)]
         for source, target in progress(pairs, desc=f"A-distance ({ename})", unit="pair"):
             src, tgt = doms[source], doms[target]
+            assert src.test is not None
+            tgt_part, tgt_rows = ("test split", tgt.test) if tgt.test is not None else ("texts", tgt.unlabeled)
+            small = [f"{name}'s {part} has {len(rows)}" for name, part, rows in
+                     ((source, "test split", src.test), (target, tgt_part, tgt_rows)) if len(rows) < A_DISTANCE_MIN_ROWS]
+            if small:
+                self._note(f"No proxy A-distance for {source} → {target}: {' and '.join(small)} row(s); it needs at "
+                           f"least {A_DISTANCE_MIN_ROWS} per domain (more data, or a larger test_size)")
+                continue
             encoder = self.encoders.get(enc)  # a fresh one when it is fitted on the source
             if isinstance(encoder, FittableEncoder):
                 assert src.train is not None
                 encoder.fit(src.train.texts)
-            tgt_rows = tgt.test if tgt.test is not None else tgt.unlabeled
             self.store.warm(encoder, src.full, src.train, src.test, src.unlabeled)
             self.store.warm(encoder, tgt.full, tgt.train, tgt.test, tgt.unlabeled)
             xs = encode_cached(encoder, src.test, self.cache, self.config.batch_size)
