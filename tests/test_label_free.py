@@ -421,3 +421,36 @@ def test_evaluate_cli_source_val_without_labels_is_an_error(
         ]
     )
     assert code == 2 and "has no labels" in capsys.readouterr().err
+
+
+def test_source_val_file_with_its_own_column_names(toy_model, tmp_path: Path, capsys) -> None:
+    """An unlabeled target file (column ``review``) and a labeled source file (``sentence`` /
+    ``sentiment``): the source file's columns are named on their own (the input has no label
+    column to share). Naming the source's label column as --label-column fails on the input and
+    the error points at the option."""
+    import textransfer
+    from textransfer.cli import main
+
+    model_dir = toy_model.save(tmp_path / "model")
+    val = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=7)
+    target = make_toy("products", ["phone", "battery", "camera", "screen"], n=60, seed=2)
+    src = tmp_path / "source.csv"
+    with src.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["sentence", "sentiment"], *zip(val.texts, val.labels or [], strict=True)])
+    tgt = tmp_path / "target.csv"
+    with tgt.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["review"], *[[t] for t in target.texts]])
+    expected = textransfer.estimate_target_accuracy(toy_model, source_val=val, target=(target.texts, None))
+    got = textransfer.estimate_target_accuracy(
+        toy_model, source_val=src, target=tgt, text_column="review",
+        source_val_text_column="sentence", source_val_label_column="sentiment",
+    )
+    assert got["estimates"] == pytest.approx(expected["estimates"])
+    res = textransfer.evaluate(model_dir, tgt, text_column="review", source_val=src,
+                               source_val_text_column="sentence", source_val_label_column="sentiment")
+    assert res.metrics["label_free"]["estimates"] == pytest.approx(expected["estimates"])
+    base = ["evaluate", str(model_dir), "--input", str(tgt), "--text-column", "review", "--source-val", str(src)]
+    assert main([*base, "--source-val-text-column", "sentence", "--source-val-label-column", "sentiment"]) == 0
+    assert f"estimated acc  {expected['estimate']:.4f}  COT" in capsys.readouterr().out
+    assert main([*base, "--source-val-text-column", "sentence", "--label-column", "sentiment"]) == 2
+    assert "--source-val-label-column" in capsys.readouterr().err

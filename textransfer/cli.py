@@ -86,9 +86,13 @@ def _parser() -> argparse.ArgumentParser:
                     "written by evaluate before); default: print the summary only")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--source-val", metavar="FILE",
-                    help="labeled source-domain rows the model was not trained on (same --text-column; label "
-                         "column --label-column or label): also estimate the accuracy without the input's labels "
-                         "(COT, COTT, DoC, ATC-NE, ATC-MC, AC), the only accuracy figure for unlabeled input")
+                    help="labeled source-domain rows the model was not trained on: also estimate the accuracy "
+                         "without the input's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), the only accuracy "
+                         "figure for unlabeled input")
+    ev.add_argument("--source-val-text-column", metavar="NAME",
+                    help="the --source-val file's text column (default: --text-column)")
+    ev.add_argument("--source-val-label-column", metavar="NAME",
+                    help="the --source-val file's label column (default: --label-column, else label)")
     ev.add_argument("--trust-remote-code", action="store_true",
                     help="allow Python code shipped in the model folder to run (only for a model you trust)")
     ev.add_argument("--precision", choices=PRECISIONS, help=_PRECISION_HELP)
@@ -195,7 +199,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.model_dir, args.input, text_column=args.text_column, label_column=args.label_column,
                       output_dir=args.output_dir, batch_size=args.batch_size,
                       trust_remote_code=args.trust_remote_code, source_val=args.source_val,
-                      precision=args.precision)
+                      source_val_text_column=args.source_val_text_column,
+                      source_val_label_column=args.source_val_label_column, precision=args.precision)
     print("\n".join(summary_lines(result.metrics)))
     if result.output_dir is not None:
         print(f"\nwritten to {result.output_dir}: " + ", ".join(f.name for f in result.files))

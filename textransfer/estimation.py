@@ -63,7 +63,8 @@ def _source_val(
     if y is None:
         raise ValueError(
             f"source validation data {name} has no labels: it must be labeled source-domain rows the model "
-            "was not trained on (a file with a `label` column, or pass its label column)"
+            "was not trained on (a file with a `label` column, or name its label column: "
+            "source_val_label_column, --source-val-label-column)"
         )
     return name, y, proba
 
@@ -122,6 +123,8 @@ def estimate_target_accuracy(
     method: Method = DEFAULT_METHOD,
     text_column: str = "text",
     label_column: str | None = None,
+    source_val_text_column: str | None = None,
+    source_val_label_column: str | None = None,
     batch_size: int = 32,
     chunk_size: int = 10_000,
     min_rows: int = MIN_ROWS,
@@ -141,6 +144,10 @@ def estimate_target_accuracy(
             ``"average"`` for ``"estimate"``; all of them are returned.
         text_column: the files' text column.
         label_column: the files' label column (default ``label``); required in ``source_val``.
+        source_val_text_column: the ``source_val`` file's text column when it is named
+            otherwise than the target file's (default: ``text_column``).
+        source_val_label_column: the ``source_val`` file's label column (default:
+            ``label_column``, else ``label``).
         batch_size: encoder batch size.
         chunk_size: rows read and predicted at a time.
         min_rows: fewer source validation or target rows than this is an error.
@@ -174,8 +181,8 @@ def estimate_target_accuracy(
         proba,
         y,
         method=method,
-        text_column=text_column,
-        label_column=label_column,
+        text_column=source_val_text_column or text_column,
+        label_column=source_val_label_column or label_column,
         batch_size=batch_size,
         chunk_size=chunk_size,
         min_rows=min_rows,

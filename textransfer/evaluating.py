@@ -346,6 +346,8 @@ def evaluate(
     seed: int = 0,
     trust_remote_code: bool = False,
     source_val: str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any]] | None = None,
+    source_val_text_column: str | None = None,
+    source_val_label_column: str | None = None,
     precision: str | None = None,
 ) -> EvaluationResult:
     """Scores a model on labeled data (or describes its predictions on unlabeled data).
@@ -368,9 +370,12 @@ def evaluate(
         seed: seeds the bootstrap.
         trust_remote_code: allow Python code shipped in a model folder to run (a model you trust).
         source_val: labeled source-domain data the model was not trained on (file, LabeledTexts
-            or ``(texts, labels)``; a file is read with ``text_column`` and ``label_column`` or
-            ``label``): adds ``metrics["label_free"]``, the accuracy estimated without the
+            or ``(texts, labels)``): adds ``metrics["label_free"]``, the accuracy estimated without the
             data's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), beside the true accuracy when there are labels.
+        source_val_text_column: the ``source_val`` file's text column, when it is named
+            otherwise than ``data``'s (default: ``text_column``).
+        source_val_label_column: the ``source_val`` file's label column (default:
+            ``label_column``, else ``label``); an unlabeled ``data`` has no label column to share.
         precision: with a model directory, run its encoder at this precision instead of the
             saved one (see :func:`textransfer.load`); ``metrics["encoder_precision"]`` records the one used.
 
@@ -421,8 +426,8 @@ def evaluate(
         from textransfer.estimation import label_free_metrics
 
         metrics["label_free"] = label_free_metrics(
-            model, source_val, proba, y, text_column=text_column, label_column=label_column,
-            batch_size=batch_size, chunk_size=chunk_size,
+            model, source_val, proba, y, text_column=source_val_text_column or text_column,
+            label_column=source_val_label_column or label_column, batch_size=batch_size, chunk_size=chunk_size,
         )
     result = EvaluationResult(metrics)
     if output_dir is not None and is_main_process():

@@ -91,7 +91,8 @@ def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_s
                 raise ValueError(
                     f"{path}: no label column {label_column!r}; columns found: "
                     f"{', '.join(map(str, chunk.columns))}. Pass --label-column NAME, or leave it out "
-                    "to evaluate without labels"
+                    "to evaluate without labels (a --source-val file's own label column: "
+                    "--source-val-label-column)"
                 )
         texts = chunk.column(text_column)
         for i, t in enumerate(texts):
