@@ -210,6 +210,19 @@ def test_predict_first_row_with_extra_separator_is_an_error_naming_the_line(clf,
     assert [(r["id"], r["text"]) for r in _rows(tmp_path / "out.csv")] == [("1", "a good film"), ("2", "an awful plot")]
 
 
+def test_predict_input_with_another_separator_names_it(clf, tmp_path):
+    src = _write(tmp_path / "export.csv", 'text;id\n"a good, fine film";1\nbad;2\n')
+    with pytest.raises(ValueError, match=r"export\.csv: the header line 'text;id' is separated by semicolons, "
+                                         r"not by ',' as \.csv expects\. Fix: save it comma-separated"):
+        predict_file(clf, src, tmp_path / "out.csv")
+    src = _write(tmp_path / "tabs.csv", "text\tid\ngood\t1\n")
+    with pytest.raises(ValueError, match=r"separated by tabs.*Fix: rename it \.tsv"):
+        predict_file(clf, src, tmp_path / "out.csv")
+    # One column named like that, and it is the text column: read as it is.
+    src = _write(tmp_path / "one.csv", "text;id\ngood\n")
+    assert predict_file(clf, src, tmp_path / "out.csv", text_column="text;id") == 1
+
+
 def test_predict_ragged_row_after_quoted_line_breaks_names_the_file_line(clf, tmp_path):
     src = _write(tmp_path / "in.tsv", 'id\ttext\n1\t"two\nlines"\n\n2\tbad\textra\n')
     with pytest.raises(ValueError, match=r"in\.tsv: cannot parse as TSV: line 5 has 3 fields"):

@@ -42,6 +42,10 @@ def test_parse_accepts_string_dict_and_model():
         ({"source": "a.csv", "text_column": "t", "label_column": "t"}, ["two different"]),
         ({"source": "hf:"}, ["hf:imdb"]),
         ({"source": "  "}, ["source", "empty"]),
+        ({"source": "a.csv", "delimiter": ";;"}, ["delimiter", "one separator character"]),
+        ({"source": "a.csv", "delimiter": '"'}, ["delimiter", "one separator character"]),
+        ({"source": "a.jsonl", "delimiter": ";"}, ["delimiter applies to CSV/TSV", "a.jsonl"]),
+        ({"source": "movies", "delimiter": ";"}, ["delimiter applies to CSV/TSV", "movies"]),
     ],
 )
 def test_invalid_specs_raise_clear_value_errors(spec, words):
@@ -191,6 +195,26 @@ def test_csv_parse_error_names_file_and_fix(tmp_path):
         load(str(path))
     msg = str(err.value)
     assert "ragged.csv" in msg and "cannot parse as CSV" in msg and "quote fields" in msg
+
+
+def test_semicolon_csv_reads_with_delimiter_and_without_it_says_so(tmp_path):
+    """Spreadsheet exports in many locales separate fields with semicolons (and texts hold commas):
+    without `delimiter:` the error names the separator found and the setting, with it the file loads."""
+    path = tmp_path / "export.csv"
+    path.write_text("text;label\na good, fine film;pos\nbad;neg\nfine;pos\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"export\.csv: the header line 'text;label' is separated by semicolons, "
+                                         r"not by ',' as CSV expects\. Fix: set `delimiter: ';'`"):
+        load(str(path))
+    no_commas = tmp_path / "plain.csv"
+    no_commas.write_text("text;label\ngood;pos\nbad;neg\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="Fix: set `delimiter: ';'`"):
+        load(str(no_commas))
+    data = load(DataSource(source=str(path), delimiter=";"))
+    assert data.texts == ["a good, fine film", "bad", "fine"] and data.labels == ["pos", "neg", "pos"]
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("text\tlabel\ngood\tpos\nbad\tneg\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="separated by tabs.*Fix: set `format: tsv`"):
+        load(str(tabs))
 
 
 def test_gzip_and_json_array(tmp_path, good_rows):

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from textransfer._progress import progress
 from textransfer.classifier import Classifier
-from textransfer.data.files import delimited_rows, ragged_row_error
+from textransfer.data.files import delimited_rows, other_separator, ragged_row_error
 from textransfer.data.sources import only_numbers
 from textransfer.encoders.base import check_batch_size
 from textransfer.encoders.cache import check_chunk_size
@@ -322,6 +322,16 @@ def _delimited_chunks(
                 f"{text_column}) and one row per text"
             )
         columns = header[1]
+        found = other_separator(sep.join(columns), sep) if text_column not in columns else None
+        if found is not None:
+            if {found[0], sep} == {",", "\t"}:
+                fix = f"rename it {'.tsv' if found[0] == chr(9) else '.csv'}"
+            else:
+                fix = f"save it {'comma-separated (.csv)' if sep == ',' else 'tab-separated (.tsv)'}"
+            raise ValueError(
+                f"{path}: the header line {sep.join(columns)[:80]!r} is separated by {found[1]}, not by {sep!r} "
+                f"as {path.suffix.lower()} expects. Fix: {fix}"
+            )
         rows: list[list[Any]] = []
         lines: list[int] = []
         width = len(columns)

@@ -152,7 +152,7 @@ def ragged_row_error(
     where: str, line: int, n_fields: int, n_header: int, sep: str, extra_fix: str = ""
 ) -> ValueError:
     """The one message for a row with more fields than the header (never silently re-aligned)."""
-    fmt = "CSV" if sep == "," else "TSV"
+    fmt = "TSV" if sep == "\t" else "CSV"
     return ValueError(
         f"{where}: cannot parse as {fmt}: line {line} has {n_fields} fields but the header has "
         f"{n_header}. Fix: quote fields that contain the separator {sep!r} or line breaks, or "
@@ -234,9 +234,12 @@ def _table_from_frame(path: Path, df: Any, src: DataSource, lines: list[int] | N
 def _read_delimited(path: Path, text: str, fmt: str, src: DataSource) -> RawTable:
     import pandas as pd
 
-    sep = "," if fmt == "csv" else "\t"
+    sep = src.delimiter or ("," if fmt == "csv" else "\t")
     other = "tsv" if fmt == "csv" else "csv"
-    other_fix = f", or set `format: {other}` if the file uses the other separator"
+    other_fix = "" if src.delimiter is not None else f", or set `format: {other}` if the file uses the other separator"
+    # The header names no column with `sep` but holds another separator: a parse error or a
+    # missing column then says that first (a semicolon CSV reads as one column of commas).
+    other_sep = None if src.delimiter is not None else _header_separator(text, sep, fmt, path)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -257,6 +260,8 @@ def _read_delimited(path: Path, text: str, fmt: str, src: DataSource) -> RawTabl
             f"{path}: the file is empty. Fix: point `source:` at a file with data rows"
         ) from None
     except pd.errors.ParserError as exc:
+        if other_sep is not None:
+            raise ValueError(other_sep) from None
         ragged = _first_ragged_row(text, sep, str(path), empty_extras=True)
         if ragged is not None:
             raise ragged_row_error(str(path), *ragged, sep, other_fix) from None
@@ -269,12 +274,40 @@ def _read_delimited(path: Path, text: str, fmt: str, src: DataSource) -> RawTabl
         # data row is longer than the header: a row with data there is as ragged as any other.
         ragged = _first_ragged_row(text, sep, str(path), empty_extras=False)
         if ragged is not None:
-            raise ragged_row_error(str(path), *ragged, sep, other_fix)
+            raise ValueError(other_sep) if other_sep is not None else ragged_row_error(str(path), *ragged, sep, other_fix)
     # Row r sits on line r + 1 (after the header) unless quoted fields span lines or blank lines
     # were skipped; only then are line numbers exact enough to print.
     n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     lines = list(range(2, len(df) + 2)) if n_lines == len(df) + 1 else None
+    if other_sep is not None and src.text_column not in df.columns:
+        raise ValueError(other_sep)
     return _table_from_frame(path, df, src, lines)
+
+
+# Separators files use besides the format's own, in the order they are looked for.
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars", ",": "commas"}
+
+
+def _header_separator(text: str, sep: str, fmt: str, path: Path) -> str | None:
+    """The error for a file whose header line has no ``sep`` but another separator (the fix:
+    ``delimiter:``, or ``format:`` for the other of csv/tsv); None when it has ``sep`` or none."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    found = other_separator(header, sep)
+    if found is None:
+        return None
+    other = "tsv" if fmt == "csv" else "csv"
+    fix = f"`format: {other}`" if found[0] == {"tsv": "\t", "csv": ","}[other] else f"`delimiter: {found[0]!r}`"
+    return (
+        f"{path}: the header line {header[:80]!r} is separated by {found[1]}, not by {sep!r} as "
+        f"{fmt.upper()} expects. Fix: set {fix} in the data config"
+    )
+
+
+def other_separator(header: str, sep: str) -> tuple[str, str] | None:
+    """``(separator, its name)`` when the header line has no ``sep`` but another separator."""
+    if sep in header:
+        return None
+    return next(((c, name) for c, name in _OTHER_SEPARATORS.items() if c != sep and c in header), None)
 
 
 def _read_jsonl(path: Path, text: str, src: DataSource) -> RawTable:

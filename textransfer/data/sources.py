@@ -82,6 +82,9 @@ class DataSource(BaseModel):
         limit: keep a seeded, stratified subsample of this many rows.
         sample_seed: the seed of that subsample.
         encoding: text encoding of CSV/TSV/JSONL files.
+        delimiter: the field separator of a CSV/TSV file (one character), for files that use
+            another one than the format's (``,`` for csv, tab for tsv and .txt), e.g. ``";"``
+            for the semicolon CSVs of spreadsheet exports in many locales.
         domain: a short name for reports; defaults to the packaged name or the file stem.
         label_map: renames labels, keys matched against ``str(label)``, e.g.
             ``{"1": "positive", "0": "negative"}``. Labels spelled as missing values (``NaN``,
@@ -105,6 +108,7 @@ class DataSource(BaseModel):
     limit: int | None = None
     sample_seed: Seed = 0
     encoding: str = "utf-8"
+    delimiter: str | None = None
     domain: str | None = None
     label_map: dict[str, str] | None = None
     keep_labels: list[str | int] | None = None
@@ -145,6 +149,16 @@ class DataSource(BaseModel):
             ) from None
         return value
 
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in "\"\r\n" or value.isalnum() or value == " "):
+            raise ValueError(
+                f"delimiter must be one separator character such as ';', '|' or a tab (\"\\t\" in YAML), "
+                f"got {value!r}"
+            )
+        return value
+
     @field_validator("label_map", mode="before")
     @classmethod
     def _label_map_keys(cls, value: Any) -> Any:
@@ -168,6 +182,14 @@ class DataSource(BaseModel):
         if self.label_column is not None and self.label_column == self.text_column:
             raise ValueError(
                 f"text_column and label_column are both {self.text_column!r}: name two different columns"
+            )
+        if self.delimiter is not None and (
+            self.format in ("jsonl", "parquet")
+            or (self.format == "auto" and self.source.lower().removesuffix(".gz").endswith((".jsonl", ".json", ".parquet")))
+            or self.kind != "file"
+        ):
+            raise ValueError(
+                f"delimiter applies to CSV/TSV files; {self.source!r} is not one (remove `delimiter:`)"
             )
         if self.source.startswith("hf:") and not self.source[3:].strip():
             raise ValueError("`source: hf:` needs a dataset name, e.g. hf:imdb")
