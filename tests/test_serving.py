@@ -76,6 +76,10 @@ def test_predict_returns_the_models_own_answer(server, model_dir):
     assert body["classes"] == clf.labels == ["negative", "positive"]
     assert body["labels"] == clf.predict(TEXTS)
     assert np.allclose(body["probabilities"], clf.predict_proba(TEXTS), atol=1e-6)
+    # The empty text is scored, as `predict --input` does, and named in a warning.
+    assert body["warnings"] == ["1 empty text(s) (texts[3]) scored as empty strings: the model's answer for no "
+                                "text; leave them out if that is not meant"]
+    assert "warnings" not in _predict(server, {"texts": TEXTS[:3]})[1]
     assert _predict(server, {"texts": []}) == (200, {"labels": [], "probabilities": [], "classes": clf.labels})
 
 

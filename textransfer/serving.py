@@ -4,6 +4,7 @@ Routes::
 
     POST /predict    {"texts": ["...", ...]}
                      -> {"labels": [...], "probabilities": [[...], ...], "classes": [...]}
+                        (+ "warnings": [...] when some texts are empty or blank)
     GET  /health     {"status": "ok"}
     GET  /metadata   labels, encoder, head, strategy, metrics and versions of the saved model,
                      and the server's limits
@@ -210,7 +211,13 @@ class ModelServer(ThreadingHTTPServer):
         if any(not math.isfinite(p) for row in rows for p in row):
             raise RuntimeError("the model returned non-finite probabilities")
         labels = [self.classes[max(range(len(row)), key=row.__getitem__)] for row in rows]
-        return {"labels": labels, "probabilities": rows, "classes": self.classes}
+        out: dict[str, Any] = {"labels": labels, "probabilities": rows, "classes": self.classes}
+        empty = [i for i, text in enumerate(texts) if not text.strip()]
+        if empty:  # as `predict --input` warns: an answer for no text at all is rarely meant
+            shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+            out["warnings"] = [f"{len(empty)} empty text(s) (texts[{shown}]) scored as empty strings: the model's "
+                               "answer for no text; leave them out if that is not meant"]
+        return out
 
 
 class _Handler(BaseHTTPRequestHandler):
