@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="allow Python code shipped in the model folder to run (only for a model you trust)")
     pr.add_argument("--precision", choices=PRECISIONS, help=_PRECISION_HELP)
 
-    ev = sub.add_parser("evaluate", help="score a saved model on a labeled file: accuracy, F1, confusion, calibration")
+    ev = sub.add_parser("evaluate", help="score a saved model on a file: accuracy, F1, confusion, calibration when it has labels; "
+                        "predictions and (with --source-val) a label-free accuracy estimate when not")
     ev.add_argument("model_dir", help="model directory (runs/<name>/model)")
     ev.add_argument("--input", required=True, help="data file (.csv .tsv .jsonl .parquet .txt), read in chunks")
     ev.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
