@@ -176,6 +176,32 @@ def test_unknown_labels_are_named_with_the_model_labels(model_dir: Path, tmp_pat
     assert "the first is at row 2 (line 3)" in err
 
 
+def test_label_map_renames_the_files_labels_to_the_models(model_dir: Path, small_csv: Path, tmp_path: Path, capsys) -> None:
+    """A test file labeled 1/0 scores like the same file labeled positive/negative once mapped;
+    the map is recorded, and a map onto a label the model lacks, or a malformed one, is refused."""
+    import textransfer
+
+    numeric = _write(tmp_path / "n.csv", [[t, int(lab == "positive")] for t, lab in zip(TEXTS, LABELS, strict=True)],
+                     ["text", "label"])
+    expected = textransfer.evaluate(model_dir, small_csv).metrics
+    got = textransfer.evaluate(model_dir, numeric, label_map={1: "positive", 0: "negative"}).metrics
+    assert got["accuracy"] == expected["accuracy"] == 5 / 6 and got["confusion_matrix"] == expected["confusion_matrix"]
+    assert got["label_map"] == {"1": "positive", "0": "negative"}
+    # Only the labels it names are renamed: a half map leaves 0 unknown, and says how to map.
+    assert main(["evaluate", str(model_dir), "--input", str(numeric), "--label-map", "1=positive"]) == 2
+    assert "labels not known to the model: '0'" in capsys.readouterr().err
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(model_dir), "--input", str(numeric), "--label-map", "0=negative, 1=positive",
+                 "--output-dir", str(out)]) == 0
+    assert "accuracy       0.8333" in capsys.readouterr().out
+    assert "The data's labels were renamed: `0` → `negative`, `1` → `positive`." in (out / "report.md").read_text()
+    with pytest.raises(ValueError, match="label_map maps to 'pos', not a label of the model"):
+        textransfer.evaluate(model_dir, numeric, label_map={1: "pos", 0: "negative"})
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(model_dir), "--input", str(numeric), "--label-map", "1:positive"])
+    assert "'1:positive' is not FROM=TO" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [

@@ -44,6 +44,17 @@ _PRECISION_HELP = ("run the model's encoder at this precision instead of the one
                    "(transformer and sentence encoders; auto: this machine's best, see `textransfer list precision`)")
 
 
+def _label_map_arg(value: str) -> dict[str, str]:
+    """``--label-map 0=negative,1=positive`` -> ``{"0": "negative", "1": "positive"}``."""
+    pairs = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
+    if not pairs or bad:
+        raise argparse.ArgumentTypeError(
+            f"{(bad or [value])[0]!r} is not FROM=TO: write the renames as 0=negative,1=positive"
+        )
+    return {k.strip(): v.strip() for k, v in (p.split("=") for p in pairs)}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="textransfer", description="Transfer learning for text classification.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -90,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="labeled source-domain rows the model was not trained on: also estimate the accuracy "
                          "without the input's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), the only accuracy "
                          "figure for unlabeled input")
+    ev.add_argument("--label-map", metavar="FROM=TO,...", type=_label_map_arg,
+                    help="rename the file's labels to the model's, e.g. 0=negative,1=positive (labels it "
+                         "does not name are kept; applies to --source-val too)")
     ev.add_argument("--source-val-text-column", metavar="NAME",
                     help="the --source-val file's text column (default: --text-column)")
     ev.add_argument("--source-val-label-column", metavar="NAME",
@@ -201,7 +215,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                       output_dir=args.output_dir, batch_size=args.batch_size,
                       trust_remote_code=args.trust_remote_code, source_val=args.source_val,
                       source_val_text_column=args.source_val_text_column,
-                      source_val_label_column=args.source_val_label_column, precision=args.precision)
+                      source_val_label_column=args.source_val_label_column, label_map=args.label_map,
+                      precision=args.precision)
     print("\n".join(summary_lines(result.metrics)))
     if result.output_dir is not None:
         print(f"\nwritten to {result.output_dir}: " + ", ".join(f.name for f in result.files))

@@ -51,6 +51,7 @@ def _source_val(
     label_column: str | None,
     batch_size: int,
     chunk_size: int,
+    label_map: dict[Any, Any] | None = None,
 ) -> tuple[str, np.ndarray, np.ndarray]:
     name, y, proba = model_probabilities(
         model,
@@ -59,6 +60,7 @@ def _source_val(
         label_column=label_column,
         batch_size=batch_size,
         chunk_size=chunk_size,
+        label_map=label_map,
     )
     if y is None:
         raise ValueError(
@@ -82,8 +84,10 @@ def label_free_metrics(
     chunk_size: int = 10_000,
     min_rows: int = MIN_ROWS,
     calibration: Calibration = "temperature",
+    label_map: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """The label-free estimates of a model whose target probabilities are already computed.
+    """The label-free estimates of a model whose target probabilities are already computed
+    (``label_map``: renames ``source_val``'s labels to the model's, as in :func:`textransfer.evaluate`).
 
     Returns:
         :func:`~textransfer.evaluation.label_free.label_free_estimates`' dict plus ``"method"``,
@@ -98,7 +102,7 @@ def label_free_metrics(
             f"unknown calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}"
         )
     name, y_val, p_val = _source_val(
-        model, source_val, text_column, label_column, batch_size, chunk_size
+        model, source_val, text_column, label_column, batch_size, chunk_size, label_map
     )
     out: dict[str, Any] = {
         "method": method,

@@ -39,7 +39,7 @@ import numpy as np
 
 from textransfer.classifier import Classifier
 from textransfer.data.labeled import LabeledTexts
-from textransfer.model_outputs import model_probabilities
+from textransfer.model_outputs import check_label_map, model_probabilities
 
 if TYPE_CHECKING:
     from textransfer.onnx_classifier import OnnxClassifier
@@ -228,6 +228,8 @@ def report_markdown(m: dict[str, Any]) -> str:
     lines.append(
         f"{m['n']} rows; model labels: {', '.join(m['labels'])}; encoder `{m['encoder']}`"
         + (f" at {m['encoder_precision']}" if m.get("encoder_precision") else "") + f", head `{m['head']}`."
+        + (" The data's labels were renamed: " + ", ".join(f"`{k}` → `{v}`" for k, v in m["label_map"].items()) + "."
+           if m.get("label_map") else "")
     )
     lines.append("")
     if not m["labeled"]:
@@ -348,6 +350,7 @@ def evaluate(
     source_val: str | os.PathLike[str] | LabeledTexts | tuple[Sequence[str], Sequence[Any]] | None = None,
     source_val_text_column: str | None = None,
     source_val_label_column: str | None = None,
+    label_map: dict[Any, Any] | None = None,
     precision: str | None = None,
 ) -> EvaluationResult:
     """Scores a model on labeled data (or describes its predictions on unlabeled data).
@@ -376,6 +379,9 @@ def evaluate(
             otherwise than ``data``'s (default: ``text_column``).
         source_val_label_column: the ``source_val`` file's label column (default:
             ``label_column``, else ``label``); an unlabeled ``data`` has no label column to share.
+        label_map: renames the data's labels (and ``source_val``'s) to the model's, matched
+            by their string form, e.g. ``{0: "negative", 1: "positive"}`` for a file labeled 0/1;
+            labels it does not name are kept.
         precision: with a model directory, run its encoder at this precision instead of the
             saved one (see :func:`textransfer.load`); ``metrics["encoder_precision"]`` records the one used.
 
@@ -404,7 +410,7 @@ def evaluate(
     source = Path(data) if isinstance(data, (str, os.PathLike)) else None  # a file, not in memory
     name, y, proba = model_probabilities(
         model, data, text_column=text_column, label_column=label_column, batch_size=batch_size,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size, label_map=label_map,
     )
     labels = model.labels
     base = {
@@ -414,6 +420,7 @@ def evaluate(
         "data": name,
         **_describe(model),
         "labeled": y is not None,
+        **({"label_map": check_label_map(label_map, model.labels)} if label_map else {}),
     }
     if y is not None:
         metrics = {**base, **_labeled_metrics(y, proba, labels, n_boot, ece_bins, seed)}
@@ -428,6 +435,7 @@ def evaluate(
         metrics["label_free"] = label_free_metrics(
             model, source_val, proba, y, text_column=source_val_text_column or text_column,
             label_column=source_val_label_column or label_column, batch_size=batch_size, chunk_size=chunk_size,
+            label_map=label_map,
         )
     result = EvaluationResult(metrics)
     if output_dir is not None and is_main_process():

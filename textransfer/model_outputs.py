@@ -27,7 +27,7 @@ from textransfer.data.labeled import LabeledTexts
 if TYPE_CHECKING:
     from textransfer.onnx_classifier import OnnxClassifier
 
-__all__ = ["Data", "label_key", "model_probabilities"]
+__all__ = ["Data", "check_label_map", "label_key", "model_probabilities"]
 
 logger = logging.getLogger("textransfer.evaluate")
 
@@ -151,8 +151,26 @@ def _as_source(data: Any) -> tuple[str, LabeledTexts | Path]:
 # -- scoring ---------------------------------------------------------------------------------
 
 
-def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[Any], where: str) -> np.ndarray:
-    """Class ids of a chunk's labels; a clear error for missing labels or unknown ones."""
+def check_label_map(label_map: Any, model_labels: Sequence[Any]) -> dict[str, str]:
+    """``label_map`` (the data's labels -> the model's, matched by their string form) with string
+    keys and values; an error naming a target that is not a model label."""
+    if not isinstance(label_map, dict):
+        raise TypeError(f"label_map must be a dict of the data's labels to the model's, got {type(label_map).__name__}")
+    known = {str(label_key(lab)) for lab in model_labels}
+    out = {str(label_key(k)): str(label_key(v)) for k, v in label_map.items()}
+    wrong = sorted(v for v in set(out.values()) if v not in known)
+    if wrong:
+        raise ValueError(
+            f"label_map maps to {', '.join(map(repr, wrong))}, not a label of the model "
+            f"({', '.join(map(str, model_labels))}): map each of the data's labels to one of those"
+        )
+    return out
+
+
+def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[Any], where: str,
+                   label_map: dict[str, str] | None = None) -> np.ndarray:
+    """Class ids of a chunk's labels (renamed by ``label_map`` first); a clear error for missing
+    labels or unknown ones."""
     keys: list[str] = []
     for i, v in enumerate(chunk.labels or []):
         k = label_key(v)
@@ -161,7 +179,7 @@ def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[
                 f"{where}: {_row_note(chunk.lines, i, chunk.offset)} has no label. Fix: fill or remove "
                 "it (or evaluate without the label column)"
             )
-        keys.append(k)
+        keys.append(label_map.get(k, k) if label_map else k)
     unknown = sorted({k for k in keys if k not in index})
     if unknown:
         first = _row_note(chunk.lines, next(i for i, k in enumerate(keys) if k not in index), chunk.offset)
@@ -169,13 +187,15 @@ def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[
         raise ValueError(
             f"{where}: labels not known to the model: {shown} (model labels: "
             f"{', '.join(map(str, model_labels))}); the first is at {first}. Fix: map them to the "
-            "model's labels or drop those rows"
+            f"model's labels (--label-map {unknown[0]}={model_labels[0]},...; API: label_map={{...}}) "
+            "or drop those rows"
         )
     return np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
 
 
 def _collect(
-    clf: Classifier | OnnxClassifier, chunks: Iterator[_Chunk], where: str, batch_size: int
+    clf: Classifier | OnnxClassifier, chunks: Iterator[_Chunk], where: str, batch_size: int,
+    label_map: dict[str, str] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Runs the model chunk by chunk; returns ``(y_true or None, proba (n, k) float32)``."""
     from textransfer.distributed import sharded
@@ -190,7 +210,7 @@ def _collect(
         for chunk in chunks:
             labeled = chunk.labels is not None if labeled is None else labeled
             if labeled:  # before predicting: a bad label fails fast, not after an hour of encoding
-                ys.append(_encode_labels(chunk, index, clf.labels, where))
+                ys.append(_encode_labels(chunk, index, clf.labels, where, label_map))
             probas.append(np.asarray(proba_of(chunk.texts), dtype=np.float32))
             n += len(chunk.texts)
             bar.update(len(chunk.texts))
@@ -208,14 +228,17 @@ def model_probabilities(
     label_column: str | None = None,
     batch_size: int = 32,
     chunk_size: int = 10_000,
+    label_map: dict[Any, Any] | None = None,
 ) -> tuple[str, np.ndarray | None, np.ndarray]:
     """``(name of the data, class ids or None, (n, k) float32 probabilities)`` of ``model`` on
     ``data``: a file path, LabeledTexts or a ``(texts, labels)`` pair. A file's labels are read
-    from ``label_column``, else from a ``label`` column when there is one."""
+    from ``label_column``, else from a ``label`` column when there is one; ``label_map`` renames
+    them to the model's (``{"0": "negative", "1": "positive"}``; labels it does not name are kept)."""
+    mapping = None if label_map is None else check_label_map(label_map, model.labels)
     name, source = _as_source(data)
     if isinstance(source, Path):
         chunks = _file_chunks(source, text_column, label_column, chunk_size)
     else:
         chunks = _memory_chunks(source, chunk_size)
-    y, proba = _collect(model, chunks, name, batch_size)
+    y, proba = _collect(model, chunks, name, batch_size, mapping)
     return name, y, proba
