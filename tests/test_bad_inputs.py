@@ -213,11 +213,22 @@ def test_predict_first_row_with_extra_separator_is_an_error_naming_the_line(clf,
 def test_predict_input_with_another_separator_names_it(clf, tmp_path):
     src = _write(tmp_path / "export.csv", 'text;id\n"a good, fine film";1\nbad;2\n')
     with pytest.raises(ValueError, match=r"export\.csv: the header line 'text;id' is separated by semicolons, "
-                                         r"not by ',' as \.csv expects\. Fix: save it comma-separated"):
+                                         r"not by ',' as \.csv expects\. Fix: pass --delimiter ';'"):
         predict_file(clf, src, tmp_path / "out.csv")
+    # With the delimiter: the same predictions as the comma file, written with semicolons.
+    assert predict_file(clf, src, tmp_path / "semi_out.csv", delimiter=";") == 2
+    comma = _write(tmp_path / "comma.csv", 'text,id\n"a good, fine film",1\nbad,2\n')
+    predict_file(clf, comma, tmp_path / "comma_out.csv")
+    semi_rows = list(csv.reader((tmp_path / "semi_out.csv").open(newline="", encoding="utf-8"), delimiter=";"))
+    assert semi_rows == list(csv.reader((tmp_path / "comma_out.csv").open(newline="", encoding="utf-8")))
     src = _write(tmp_path / "tabs.csv", "text\tid\ngood\t1\n")
-    with pytest.raises(ValueError, match=r"separated by tabs.*Fix: rename it \.tsv"):
+    with pytest.raises(ValueError, match=r"separated by tabs.*Fix: rename it \.tsv, or pass --delimiter '\\t'"):
         predict_file(clf, src, tmp_path / "out.csv")
+    jsonl = _write(tmp_path / "in.jsonl", '{"text": "good"}\n')
+    with pytest.raises(ValueError, match=r"in\.jsonl: a delimiter applies to \.csv and \.tsv files, not '\.jsonl'"):
+        predict_file(clf, jsonl, tmp_path / "out.csv", delimiter=";")
+    with pytest.raises(ValueError, match="one separator character"):
+        predict_file(clf, src, tmp_path / "out.csv", delimiter=";;")
     # One column named like that, and it is the text column: read as it is.
     src = _write(tmp_path / "one.csv", "text;id\ngood\n")
     assert predict_file(clf, src, tmp_path / "out.csv", text_column="text;id") == 1

@@ -202,6 +202,20 @@ def test_label_map_renames_the_files_labels_to_the_models(model_dir: Path, small
     assert "'1:positive' is not FROM=TO" in capsys.readouterr().err
 
 
+def test_semicolon_files_with_delimiter(model_dir: Path, small_csv: Path, tmp_path: Path, capsys) -> None:
+    """A semicolon CSV scores as the comma one with --delimiter ';' (a tab given as \\t on the
+    command line too); without it the error names the separator and the option."""
+    semi = _write(tmp_path / "semi.csv", [[t, lab] for t, lab in zip(TEXTS, LABELS, strict=True)], ["text", "label"], sep=";")
+    tabs = _write(tmp_path / "tabs.csv", [[t, lab] for t, lab in zip(TEXTS, LABELS, strict=True)], ["text", "label"], sep="\t")
+    assert main(["evaluate", str(model_dir), "--input", str(small_csv)]) == 0
+    expected = capsys.readouterr().out.splitlines()[:3]
+    for path, sep in ((semi, ";"), (tabs, "\\t")):
+        assert main(["evaluate", str(model_dir), "--input", str(path), "--delimiter", sep]) == 0
+        assert capsys.readouterr().out.splitlines()[:3] == expected
+    assert main(["evaluate", str(model_dir), "--input", str(semi)]) == 2
+    assert "separated by semicolons, not by ',' as .csv expects. Fix: pass --delimiter ';'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [

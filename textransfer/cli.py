@@ -55,6 +55,18 @@ def _label_map_arg(value: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (p.split("=") for p in pairs)}
 
 
+def _delimiter_arg(value: str) -> str:
+    """``--delimiter``: one character; a backslash-t (as a shell passes it) or ``tab`` is a tab."""
+    from textransfer.data.files import check_delimiter
+
+    value = "\t" if value in ("\\t", "tab") else value
+    try:
+        check_delimiter(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="textransfer", description="Transfer learning for text classification.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -77,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", help="file of inputs (.csv .tsv .jsonl .parquet .txt)")
     pr.add_argument("--output", help="CSV to write (with --input; default: stdout for texts)")
     pr.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
+    pr.add_argument("--delimiter", metavar="CHAR", type=_delimiter_arg,
+                    help="with --input: field separator of a .csv/.tsv that uses another one, e.g. ';' "
+                         "(the --output is written with it too)")
     pr.add_argument("--prediction-column", metavar="NAME",
                     help="with --input: name of the predicted-label column (default: label, with "
                          "probabilities in proba_<label>; NAME puts them in NAME_proba_<label>); "
@@ -104,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--label-map", metavar="FROM=TO,...", type=_label_map_arg,
                     help="rename the file's labels to the model's, e.g. 0=negative,1=positive (labels it "
                          "does not name are kept; applies to --source-val too)")
+    ev.add_argument("--delimiter", metavar="CHAR", type=_delimiter_arg,
+                    help="field separator of a .csv/.tsv --input (and --source-val) that uses another one, e.g. ';'")
     ev.add_argument("--source-val-text-column", metavar="NAME",
                     help="the --source-val file's text column (default: --text-column)")
     ev.add_argument("--source-val-label-column", metavar="NAME",
@@ -189,13 +206,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         clf = load(args.model_dir, trust_remote_code=args.trust_remote_code, precision=args.precision)
         report = predict_file_with_report(clf, args.input, args.output, text_column=args.text_column,
                                           batch_size=args.batch_size,
-                                          prediction_column=args.prediction_column or "label")
+                                          prediction_column=args.prediction_column or "label",
+                                          delimiter=args.delimiter)
         if is_main_process():  # under torchrun every process predicts; one wrote the file
             empty = f"; {report.empty_note()} scored as empty strings" if report.empty_texts else ""
             print(f"{report.rows} predictions written to {args.output}{empty}")
         return 0
     if args.prediction_column is not None:
         raise ValueError("--prediction-column names a column of the --output file: use it with --input")
+    if args.delimiter is not None:
+        raise ValueError("--delimiter is the field separator of an --input file: use it with --input")
     clf = load(args.model_dir, trust_remote_code=args.trust_remote_code, precision=args.precision)
     proba = clf.predict_proba(args.texts, batch_size=args.batch_size)
     labels = clf.label_map.decode(proba.argmax(axis=1))
@@ -216,7 +236,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                       trust_remote_code=args.trust_remote_code, source_val=args.source_val,
                       source_val_text_column=args.source_val_text_column,
                       source_val_label_column=args.source_val_label_column, label_map=args.label_map,
-                      precision=args.precision)
+                      delimiter=args.delimiter, precision=args.precision)
     print("\n".join(summary_lines(result.metrics)))
     if result.output_dir is not None:
         print(f"\nwritten to {result.output_dir}: " + ", ".join(f.name for f in result.files))

@@ -52,6 +52,7 @@ def _source_val(
     batch_size: int,
     chunk_size: int,
     label_map: dict[Any, Any] | None = None,
+    delimiter: str | None = None,
 ) -> tuple[str, np.ndarray, np.ndarray]:
     name, y, proba = model_probabilities(
         model,
@@ -61,6 +62,7 @@ def _source_val(
         batch_size=batch_size,
         chunk_size=chunk_size,
         label_map=label_map,
+        delimiter=delimiter,
     )
     if y is None:
         raise ValueError(
@@ -85,9 +87,10 @@ def label_free_metrics(
     min_rows: int = MIN_ROWS,
     calibration: Calibration = "temperature",
     label_map: dict[Any, Any] | None = None,
+    delimiter: str | None = None,
 ) -> dict[str, Any]:
     """The label-free estimates of a model whose target probabilities are already computed
-    (``label_map``: renames ``source_val``'s labels to the model's, as in :func:`textransfer.evaluate`).
+    (``label_map``, ``delimiter``: for ``source_val``, as in :func:`textransfer.evaluate`).
 
     Returns:
         :func:`~textransfer.evaluation.label_free.label_free_estimates`' dict plus ``"method"``,
@@ -102,7 +105,7 @@ def label_free_metrics(
             f"unknown calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}"
         )
     name, y_val, p_val = _source_val(
-        model, source_val, text_column, label_column, batch_size, chunk_size, label_map
+        model, source_val, text_column, label_column, batch_size, chunk_size, label_map, delimiter
     )
     out: dict[str, Any] = {
         "method": method,

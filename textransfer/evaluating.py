@@ -351,6 +351,7 @@ def evaluate(
     source_val_text_column: str | None = None,
     source_val_label_column: str | None = None,
     label_map: dict[Any, Any] | None = None,
+    delimiter: str | None = None,
     precision: str | None = None,
 ) -> EvaluationResult:
     """Scores a model on labeled data (or describes its predictions on unlabeled data).
@@ -382,6 +383,8 @@ def evaluate(
         label_map: renames the data's labels (and ``source_val``'s) to the model's, matched
             by their string form, e.g. ``{0: "negative", 1: "positive"}`` for a file labeled 0/1;
             labels it does not name are kept.
+        delimiter: the field separator of a ``.csv``/``.tsv`` file (``data`` and a
+            ``source_val`` file) that uses another one, e.g. ``";"``.
         precision: with a model directory, run its encoder at this precision instead of the
             saved one (see :func:`textransfer.load`); ``metrics["encoder_precision"]`` records the one used.
 
@@ -410,7 +413,7 @@ def evaluate(
     source = Path(data) if isinstance(data, (str, os.PathLike)) else None  # a file, not in memory
     name, y, proba = model_probabilities(
         model, data, text_column=text_column, label_column=label_column, batch_size=batch_size,
-        chunk_size=chunk_size, label_map=label_map,
+        chunk_size=chunk_size, label_map=label_map, delimiter=delimiter,
     )
     labels = model.labels
     base = {
@@ -435,7 +438,7 @@ def evaluate(
         metrics["label_free"] = label_free_metrics(
             model, source_val, proba, y, text_column=source_val_text_column or text_column,
             label_column=source_val_label_column or label_column, batch_size=batch_size, chunk_size=chunk_size,
-            label_map=label_map,
+            label_map=label_map, delimiter=delimiter,
         )
     result = EvaluationResult(metrics)
     if output_dir is not None and is_main_process():

@@ -74,7 +74,8 @@ def _check_file(path: Path) -> None:
     raise ValueError(f"{path}: the file is empty. Fix: pass a file with a header line and data rows")
 
 
-def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_size: int) -> Iterator[_Chunk]:
+def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_size: int,
+                 delimiter: str | None = None) -> Iterator[_Chunk]:
     """Chunks of a file read by ``predict --input``'s reader; ``label_column`` None: use
     ``label`` when the file has it, else read the file as unlabeled."""
     from textransfer.prediction import read_chunks
@@ -83,7 +84,7 @@ def _file_chunks(path: Path, text_column: str, label_column: str | None, chunk_s
     wanted = label_column or "label"
     labeled: bool | None = None
     offset = 0
-    for chunk in read_chunks(path, text_column, chunk_size):
+    for chunk in read_chunks(path, text_column, chunk_size, delimiter):
         if labeled is None:
             _check_text_column(path, chunk.columns, text_column)
             labeled = wanted in chunk.columns
@@ -229,15 +230,19 @@ def model_probabilities(
     batch_size: int = 32,
     chunk_size: int = 10_000,
     label_map: dict[Any, Any] | None = None,
+    delimiter: str | None = None,
 ) -> tuple[str, np.ndarray | None, np.ndarray]:
     """``(name of the data, class ids or None, (n, k) float32 probabilities)`` of ``model`` on
     ``data``: a file path, LabeledTexts or a ``(texts, labels)`` pair. A file's labels are read
     from ``label_column``, else from a ``label`` column when there is one; ``label_map`` renames
-    them to the model's (``{"0": "negative", "1": "positive"}``; labels it does not name are kept)."""
+    them to the model's (``{"0": "negative", "1": "positive"}``; labels it does not name are kept);
+    ``delimiter`` is the separator of a ``.csv``/``.tsv`` file that uses another one (other formats
+    ignore it, so one setting serves a CSV input and a JSONL source validation file)."""
     mapping = None if label_map is None else check_label_map(label_map, model.labels)
     name, source = _as_source(data)
     if isinstance(source, Path):
-        chunks = _file_chunks(source, text_column, label_column, chunk_size)
+        delimited = source.suffix.lower() in (".csv", ".tsv")
+        chunks = _file_chunks(source, text_column, label_column, chunk_size, delimiter if delimited else None)
     else:
         chunks = _memory_chunks(source, chunk_size)
     y, proba = _collect(model, chunks, name, batch_size, mapping)

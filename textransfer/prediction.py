@@ -24,7 +24,12 @@ from typing import IO, Any
 
 from textransfer._progress import progress
 from textransfer.classifier import Classifier
-from textransfer.data.files import delimited_rows, other_separator, ragged_row_error
+from textransfer.data.files import (
+    check_delimiter,
+    delimited_rows,
+    other_separator,
+    ragged_row_error,
+)
 from textransfer.data.sources import only_numbers
 from textransfer.encoders.base import check_batch_size
 from textransfer.encoders.cache import check_chunk_size
@@ -233,7 +238,7 @@ def _utf8_error(path: Path) -> ValueError:
 
 
 def read_chunks(
-    path: str | Path, text_column: str = "text", chunk_size: int = 10_000
+    path: str | Path, text_column: str = "text", chunk_size: int = 10_000, delimiter: str | None = None
 ) -> Iterator[InputChunk]:
     """Reads a ``.csv``/``.tsv``/``.jsonl``/``.parquet``/``.txt`` file in chunks of at most
     ``chunk_size`` rows (memory stays flat). Errors name the file, the line and the fix: bad
@@ -246,11 +251,14 @@ def read_chunks(
         path: the file; its suffix picks the format.
         text_column: the column of texts (the name of the one column of a ``.txt`` file).
         chunk_size: rows per chunk.
+        delimiter: the field separator of a ``.csv``/``.tsv`` file that uses another one than
+            its suffix says (``;`` for a semicolon CSV); an error for the other formats.
     """
     path = Path(path)
     check_chunk_size(chunk_size)
+    check_delimiter(delimiter)
     checked = False
-    for chunk in _format_chunks(path, text_column, chunk_size):
+    for chunk in _format_chunks(path, text_column, chunk_size, delimiter):
         if not checked and chunk.rows and text_column in chunk.columns:
             texts = chunk.column(text_column)
             # Missing and non-string cells are the callers' errors (they name the row).
@@ -260,15 +268,18 @@ def read_chunks(
         yield chunk
 
 
-def _format_chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[InputChunk]:
+def _format_chunks(path: Path, text_column: str, chunk_size: int, delimiter: str | None = None) -> Iterator[InputChunk]:
     """:func:`read_chunks` without the check of the text column: the reader of each format."""
     suffix = path.suffix.lower()
+    if delimiter is not None and suffix not in (".csv", ".tsv"):
+        raise ValueError(f"{path}: a delimiter applies to .csv and .tsv files, not {suffix or '(no suffix)'!r}: "
+                         "leave it out for this file")
     try:
         if suffix == ".txt":
             yield from _txt_chunks(path, text_column, chunk_size)
         elif suffix in (".csv", ".tsv"):
             yield from _delimited_chunks(
-                path, "," if suffix == ".csv" else "\t", text_column, chunk_size
+                path, delimiter or ("," if suffix == ".csv" else "\t"), text_column, chunk_size, delimiter is not None
             )
         elif suffix in (".jsonl", ".json"):
             yield from _jsonl_chunks(path, text_column, chunk_size)
@@ -309,7 +320,7 @@ def _txt_chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[Input
 
 
 def _delimited_chunks(
-    path: Path, sep: str, text_column: str, chunk_size: int
+    path: Path, sep: str, text_column: str, chunk_size: int, chosen: bool = False
 ) -> Iterator[InputChunk]:
     # The csv module, not pandas: no index column is ever inferred, every row keeps its exact
     # line number, and cells stay the strings they are ("NA" is a text, "007" keeps its zeros).
@@ -322,12 +333,11 @@ def _delimited_chunks(
                 f"{text_column}) and one row per text"
             )
         columns = header[1]
-        found = other_separator(sep.join(columns), sep) if text_column not in columns else None
+        found = other_separator(sep.join(columns), sep) if text_column not in columns and not chosen else None
         if found is not None:
+            fix = f"pass --delimiter {found[0]!r} (API: delimiter={found[0]!r})"
             if {found[0], sep} == {",", "\t"}:
-                fix = f"rename it {'.tsv' if found[0] == chr(9) else '.csv'}"
-            else:
-                fix = f"save it {'comma-separated (.csv)' if sep == ',' else 'tab-separated (.tsv)'}"
+                fix = f"rename it {'.tsv' if found[0] == chr(9) else '.csv'}, or {fix}"
             raise ValueError(
                 f"{path}: the header line {sep.join(columns)[:80]!r} is separated by {found[1]}, not by {sep!r} "
                 f"as {path.suffix.lower()} expects. Fix: {fix}"
@@ -503,12 +513,14 @@ def predict_file_with_report(
     batch_size: int = 32,
     chunk_size: int = 10_000,
     prediction_column: str = "label",
+    delimiter: str | None = None,
 ) -> PredictionReport:
     """Like :func:`predict_file`, and returns a :class:`PredictionReport` (rows, empty texts)."""
     from textransfer.distributed import is_main_process, sharded, wait_for_everyone
 
     check_batch_size(batch_size)
     check_chunk_size(chunk_size)
+    check_delimiter(delimiter)
     new_columns = prediction_columns(clf.labels, prediction_column)
     src, target = check_paths(input_path, output_path)
     proba_of = sharded(partial(clf.predict_proba, batch_size=batch_size))
@@ -516,9 +528,10 @@ def predict_file_with_report(
     report = PredictionReport(output=target)
     bar = progress(desc=f"predicting {src.name}", unit="row")
     with bar, _atomic_output(target) if main else nullcontext() as out:
-        writer = csv.writer(out) if out is not None else None  # out: a file on the main process only
+        # out: a file on the main process only; the output keeps a separator the input was read with
+        writer = csv.writer(out, delimiter=delimiter or ",") if out is not None else None
         text_at = -1
-        for chunk in read_chunks(src, text_column, chunk_size):
+        for chunk in read_chunks(src, text_column, chunk_size, delimiter):
             if text_at < 0:
                 text_at = _check_columns(src, chunk.columns, text_column, new_columns)
                 if writer is not None:
@@ -557,6 +570,7 @@ def predict_file(
     batch_size: int = 32,
     chunk_size: int = 10_000,
     prediction_column: str = "label",
+    delimiter: str | None = None,
 ) -> int:
     """Predicts every row of ``input_path`` and writes a CSV with the input columns plus the
     prediction columns. Reads and writes in chunks, so memory stays flat.
@@ -580,11 +594,13 @@ def predict_file(
             probabilities in ``proba_<label>``; any other name ``NAME`` puts them in
             ``NAME_proba_<label>``). An input column of the same name is an error, never
             overwritten.
+        delimiter: the field separator of a ``.csv``/``.tsv`` input that uses another one
+            (``";"``); the output is written with it too.
 
     Returns:
         The number of rows written. Empty texts are scored and logged as a warning (see
         :func:`predict_file_with_report` for their count).
     """
     return predict_file_with_report(
-        clf, input_path, output_path, text_column, batch_size, chunk_size, prediction_column
+        clf, input_path, output_path, text_column, batch_size, chunk_size, prediction_column, delimiter
     ).rows

@@ -303,6 +303,15 @@ def _header_separator(text: str, sep: str, fmt: str, path: Path) -> str | None:
     )
 
 
+def check_delimiter(value: str | None, setting: str = "delimiter") -> str | None:
+    """``value`` when it is one separator character (None: the format's own), else a ValueError."""
+    if value is not None and (len(value) != 1 or value in "\"\r\n " or value.isalnum()):
+        raise ValueError(
+            f"{setting} must be one separator character such as ';', '|' or a tab, got {value!r}"
+        )
+    return value
+
+
 def other_separator(header: str, sep: str) -> tuple[str, str] | None:
     """``(separator, its name)`` when the header line has no ``sep`` but another separator."""
     if sep in header:

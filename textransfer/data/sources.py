@@ -152,12 +152,9 @@ class DataSource(BaseModel):
     @field_validator("delimiter")
     @classmethod
     def _delimiter(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) != 1 or value in "\"\r\n" or value.isalnum() or value == " "):
-            raise ValueError(
-                f"delimiter must be one separator character such as ';', '|' or a tab (\"\\t\" in YAML), "
-                f"got {value!r}"
-            )
-        return value
+        from textransfer.data.files import check_delimiter
+
+        return check_delimiter(value, 'delimiter (a tab: "\\t" in YAML)')
 
     @field_validator("label_map", mode="before")
     @classmethod
