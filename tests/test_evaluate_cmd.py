@@ -214,6 +214,18 @@ def test_semicolon_files_with_delimiter(model_dir: Path, small_csv: Path, tmp_pa
         assert capsys.readouterr().out.splitlines()[:3] == expected
     assert main(["evaluate", str(model_dir), "--input", str(semi)]) == 2
     assert "separated by semicolons, not by ',' as .csv expects. Fix: pass --delimiter ';'" in capsys.readouterr().err
+    # A JSONL input with a delimiter is refused; a JSONL --source-val beside a semicolon input ignores it.
+    import textransfer
+
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in zip(TEXTS, LABELS, strict=True)))
+    with pytest.raises(ValueError, match="a delimiter applies to .csv and .tsv files, not '.jsonl'"):
+        textransfer.evaluate(model_dir, jsonl, delimiter=";")
+    val = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=7)
+    val_jsonl = tmp_path / "val.jsonl"
+    val_jsonl.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in zip(val.texts, val.labels or [], strict=True)))
+    est = textransfer.estimate_target_accuracy(model_dir, source_val=val_jsonl, target=semi, delimiter=";", min_rows=5)
+    assert est["n_source_val"] == 40 and est["n_target"] == 6 and est["true_accuracy"] == 5 / 6
 
 
 @pytest.mark.parametrize(

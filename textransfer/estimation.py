@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +55,8 @@ def _source_val(
     label_map: dict[Any, Any] | None = None,
     delimiter: str | None = None,
 ) -> tuple[str, np.ndarray, np.ndarray]:
+    # One delimiter serves a CSV target and a CSV source file; a JSONL / Parquet source ignores it.
+    delimited = isinstance(source_val, (str, os.PathLike)) and Path(source_val).suffix.lower() in (".csv", ".tsv")
     name, y, proba = model_probabilities(
         model,
         source_val,
@@ -62,7 +65,7 @@ def _source_val(
         batch_size=batch_size,
         chunk_size=chunk_size,
         label_map=label_map,
-        delimiter=delimiter,
+        delimiter=delimiter if delimited else None,
     )
     if y is None:
         raise ValueError(
@@ -132,6 +135,8 @@ def estimate_target_accuracy(
     label_column: str | None = None,
     source_val_text_column: str | None = None,
     source_val_label_column: str | None = None,
+    label_map: dict[Any, Any] | None = None,
+    delimiter: str | None = None,
     batch_size: int = 32,
     chunk_size: int = 10_000,
     min_rows: int = MIN_ROWS,
@@ -155,6 +160,8 @@ def estimate_target_accuracy(
             otherwise than the target file's (default: ``text_column``).
         source_val_label_column: the ``source_val`` file's label column (default:
             ``label_column``, else ``label``).
+        label_map: renames the files' labels to the model's (see :func:`textransfer.evaluate`).
+        delimiter: the field separator of ``.csv``/``.tsv`` files that use another one.
         batch_size: encoder batch size.
         chunk_size: rows read and predicted at a time.
         min_rows: fewer source validation or target rows than this is an error.
@@ -181,6 +188,8 @@ def estimate_target_accuracy(
         label_column=label_column,
         batch_size=batch_size,
         chunk_size=chunk_size,
+        label_map=label_map,
+        delimiter=delimiter,
     )
     out = label_free_metrics(
         model,
@@ -194,6 +203,8 @@ def estimate_target_accuracy(
         chunk_size=chunk_size,
         min_rows=min_rows,
         calibration=calibration,
+        label_map=label_map,
+        delimiter=delimiter,
     )
     if "missing" in out:
         raise ValueError(out["missing"])

@@ -236,13 +236,11 @@ def model_probabilities(
     ``data``: a file path, LabeledTexts or a ``(texts, labels)`` pair. A file's labels are read
     from ``label_column``, else from a ``label`` column when there is one; ``label_map`` renames
     them to the model's (``{"0": "negative", "1": "positive"}``; labels it does not name are kept);
-    ``delimiter`` is the separator of a ``.csv``/``.tsv`` file that uses another one (other formats
-    ignore it, so one setting serves a CSV input and a JSONL source validation file)."""
+    ``delimiter`` is the separator of a ``.csv``/``.tsv`` file that uses another one."""
     mapping = None if label_map is None else check_label_map(label_map, model.labels)
     name, source = _as_source(data)
     if isinstance(source, Path):
-        delimited = source.suffix.lower() in (".csv", ".tsv")
-        chunks = _file_chunks(source, text_column, label_column, chunk_size, delimiter if delimited else None)
+        chunks = _file_chunks(source, text_column, label_column, chunk_size, delimiter)
     else:
         chunks = _memory_chunks(source, chunk_size)
     y, proba = _collect(model, chunks, name, batch_size, mapping)
