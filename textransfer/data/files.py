@@ -291,8 +291,7 @@ _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars", ",":
 def _header_separator(text: str, sep: str, fmt: str, path: Path) -> str | None:
     """The error for a file whose header line has no ``sep`` but another separator (the fix:
     ``delimiter:``, or ``format:`` for the other of csv/tsv); None when it has ``sep`` or none."""
-    header = next((line for line in text.splitlines() if line.strip()), "")
-    found = other_separator(header, sep)
+    found = other_separator(header := _first_line(text), sep)
     if found is None:
         return None
     other = "tsv" if fmt == "csv" else "csv"
@@ -301,6 +300,18 @@ def _header_separator(text: str, sep: str, fmt: str, path: Path) -> str | None:
         f"{path}: the header line {header[:80]!r} is separated by {found[1]}, not by {sep!r} as "
         f"{fmt.upper()} expects. Fix: set {fix} in the data config"
     )
+
+
+def _first_line(text: str) -> str:
+    """The first non-blank line of ``text`` (without copying the rest of it)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
+        if line.strip() or end < 0:
+            return line.rstrip("\r")
+        start = end + 1
+    return ""
 
 
 def check_delimiter(value: str | None, setting: str = "delimiter") -> str | None:
