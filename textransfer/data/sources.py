@@ -283,12 +283,15 @@ def load(spec: str | dict[str, Any] | DataSource | Path | Any, **options: Any) -
         **options: :class:`DataSource` fields, overriding those of ``spec``: ``text_column``
             (default ``"text"``), ``label_column`` (default ``"label"``; None for unlabeled
             data), ``domain``, ``on_invalid``, ``label_map``, ``keep_labels``, ``limit``,
-            ``sample_seed``; for files also ``format`` and ``encoding``, for ``hf:`` sources
-            ``split`` and ``hf_config``.
+            ``sample_seed``; for files also ``format``, ``encoding`` and ``delimiter``, for
+            ``hf:`` sources ``split`` and ``hf_config``.
 
     Returns:
-        The rows as LabeledTexts; ids are the source's own ``id`` column where it has one, else
-        1-based data row numbers.
+        The rows as LabeledTexts, in the source's own order; ids are the source's own ``id``
+        column where it has one, else 1-based data row numbers. A source may come grouped by
+        label (297 of the first 300 packaged movie sentences are positive): take a subset with
+        ``limit`` (seeded, stratified) or :func:`~textransfer.data.stratified_subsample`, not a
+        slice.
 
     Raises:
         FileNotFoundError, ValueError, UnknownNameError: with the file, column or row at fault
