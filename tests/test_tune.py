@@ -108,6 +108,12 @@ def test_a_rerun_proposes_the_same_trials(tune_config: dict[str, Any], tmp_path:
         ({"strategy.head.CC": {"low": 0.1, "high": 1}}, "CC"),
         ({"seed": {"choices": [0, 1]}}, "search: seed: this key cannot be searched"),
         ({"data.val_size": {"low": 0.1, "high": 0.3}}, "search: data.val_size: this key cannot be searched"),
+        # Ends whose components refuse them: before the first trial, not when a trial draws them.
+        ({"strategy.head.C": {"low": -1, "high": 1}},
+         "search: strategy.head.C = -1 does not make a setup that runs: logreg: C must be > 0, got -1"),
+        ({"strategy.name": {"choices": ["frozen", "finetune"]}},
+         "search: strategy.name = 'finetune' does not make a setup that runs: setup toy_tune: finetune needs an "
+         "encoder whose weights can be trained; 'tfidf' cannot"),
     ],
 )
 def test_bad_search_ranges_fail_at_load(tune_config: dict[str, Any], search: dict[str, Any], message: str) -> None:

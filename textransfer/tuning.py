@@ -195,13 +195,20 @@ def load_search(
     if not isinstance(search, dict):
         raise ConfigError(f"{source}: `search:` must map dotted keys to ranges, got {type(search).__name__}")
     params = [_parse_param(k, v) for k, v in search.items()]
+    from textransfer.experiments._kernel import check_buildable
+    from textransfer.strategies.base import CapabilityError
+
     for p in params:  # every end of every range must give a valid config (catches unknown keys)
         for value in p.ends():
             try:
-                load_config(_with_values(tree, {p.key: value}))
+                # ...whose components build and go together (a constructor's range, a strategy
+                # that cannot train that encoder): before the first trial, not in the middle.
+                check_buildable(load_config(_with_values(tree, {p.key: value})).resolved_setups())
             except ConfigError as exc:
                 detail = str(exc).removeprefix("invalid config (dict):").strip()
                 raise ConfigError(f"{source}: search: {p.key} = {value!r} does not make a valid config: {detail}") from None
+            except (CapabilityError, ValueError) as exc:
+                raise ConfigError(f"{source}: search: {p.key} = {value!r} does not make a setup that runs: {exc}") from None
     if len(base.resolved_setups()) > 1:
         raise ConfigError(
             f"{source}: tune searches one setup, this config has {len(base.setups)} (`setups:`); keep one "
