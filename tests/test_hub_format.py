@@ -9,6 +9,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -211,6 +212,41 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
     monkeypatch.setattr(huggingface_hub, "HfApi", fake.api_class())
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
     return fake
+
+
+class ConnectError(Exception):
+    """Named like the transport errors of httpx and its forks (DNS failure, refused connection)."""
+
+
+@pytest.mark.parametrize(
+    ("where", "error", "message"),
+    [
+        ("create_repo", huggingface_hub.errors.OfflineModeIsEnabled("offline"),
+         "pushing to the hub repo 'me/m' needs the network, and downloads and uploads are off (HF_HUB_OFFLINE=1)"),
+        ("create_repo", ConnectError("[Errno -2] Name or service not known"),
+         "cannot reach the Hugging Face hub to push 'me/m' ([Errno -2] Name or service not known)"),
+        ("upload_folder", TimeoutError("timed out"),
+         "the connection to the Hugging Face hub failed while uploading to 'me/m' (timed out)"),
+    ],
+)
+def test_push_without_the_network_is_one_clear_error(
+    clf: Classifier, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, where: str, error: Exception, message: str
+) -> None:
+    from textransfer.hub import HubError
+
+    api = huggingface_hub.HfApi
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(api, where, fail)
+    with pytest.raises(HubError, match=re.escape(message)):
+        clf.push_to_hub("me/m")
+    assert hub.uploads == []
+    # Other errors are not dressed up as network trouble.
+    monkeypatch.setattr(api, where, lambda *a, **k: (_ for _ in ()).throw(KeyError("bug")))
+    with pytest.raises(KeyError):
+        clf.push_to_hub("me/m")
 
 
 def test_push_to_hub_uploads_the_model_folder(clf: Classifier, hub: FakeHub) -> None:

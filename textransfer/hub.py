@@ -513,8 +513,21 @@ def push_to_hub(
     api = huggingface_hub.HfApi(token=token)
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    except huggingface_hub.errors.OfflineModeIsEnabled:
+        raise HubError(
+            f"pushing to the hub repo {repo_id!r} needs the network, and downloads and uploads are off "
+            "(HF_HUB_OFFLINE=1): unset HF_HUB_OFFLINE where there is internet, or save the model "
+            "(save_pretrained) and upload the folder from there"
+        ) from None
     except huggingface_hub.errors.HfHubHTTPError as exc:
         raise HubError(_push_error(repo_id, exc)) from None
+    except Exception as exc:
+        if not _network_error(exc):
+            raise
+        raise HubError(
+            f"cannot reach the Hugging Face hub to push {repo_id!r} ({_first_line(exc)}): check the "
+            "network connection (and HF_ENDPOINT if you set it); nothing was uploaded"
+        ) from None
     repo = getattr(url, "repo_id", None) or repo_id
     with tempfile.TemporaryDirectory(prefix="textransfer-push-") as tmp:
         folder = Path(tmp) / "model"
@@ -529,10 +542,34 @@ def push_to_hub(
             )
         except huggingface_hub.errors.HfHubHTTPError as exc:
             raise HubError(_push_error(repo, exc)) from None
+        except Exception as exc:
+            if not _network_error(exc):
+                raise
+            raise HubError(
+                f"the connection to the Hugging Face hub failed while uploading to {repo!r} "
+                f"({_first_line(exc)}): check the network and push again (the upload is one commit: "
+                "nothing half-written is left in the repo)"
+            ) from None
+
+
+# Transport errors of the HTTP clients huggingface_hub has used (requests, httpx and its forks),
+# matched by name so that no client has to be imported here.
+_NETWORK_ERRORS = {"TransportError", "NetworkError", "ConnectError", "ConnectTimeout", "TimeoutException"}
+
+
+def _network_error(exc: BaseException) -> bool:
+    """A failure to reach the hub (DNS, refused connection, timeout), whichever client raised it."""
+    return isinstance(exc, (ConnectionError, TimeoutError)) or any(
+        cls.__name__ in _NETWORK_ERRORS for cls in type(exc).__mro__
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _push_error(repo_id: str, exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = _first_line(exc)
     return (
         f"pushing to the hub repo {repo_id!r} failed ({first}); check that you are logged in with "
         "write access (`hf auth login`, or token=) and that the repo id is yours"
