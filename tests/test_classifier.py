@@ -51,6 +51,10 @@ def test_save_overwrites_atomically(clf, tmp_path):
 def test_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model directory"):
         textransfer.load(tmp_path / "nope")
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood,positive\n")
+    with pytest.raises(FileNotFoundError, match=r"reviews\.csv is a file, not a model directory"):
+        textransfer.load(data)
 
 
 def test_missing_meta_file(clf, tmp_path):

@@ -333,8 +333,9 @@ class Classifier:
         d = Path(directory)
         meta_path = d / META_FILE
         if not d.is_dir():
+            what = f"{d} is a file, not a model directory" if d.is_file() else f"no model directory at {d}"
             raise FileNotFoundError(
-                f"no model directory at {d} (cwd: {Path.cwd()}): pass the `model/` folder written by "
+                f"{what} (cwd: {Path.cwd()}): pass the `model/` folder written by "
                 "`textransfer run`, e.g. runs/<name>/model"
             )
         if not meta_path.exists():
