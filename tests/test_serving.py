@@ -83,6 +83,35 @@ def test_predict_returns_the_models_own_answer(server, model_dir):
     assert _predict(server, {"texts": []}) == (200, {"labels": [], "probabilities": [], "classes": clf.labels})
 
 
+def test_hugging_face_inference_client_gets_its_answer_form(server, model_dir, monkeypatch):
+    """huggingface_hub's InferenceClient pointed at the server (it posts to the URL itself, in
+    the Hugging Face text-classification form) gets the model's classes, best first."""
+    import huggingface_hub
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # a local URL: no network
+    clf = textransfer.load(model_dir)
+    proba = clf.predict_proba(TEXTS[:2])
+    client = huggingface_hub.InferenceClient(model=server.url)
+    out = client.text_classification(TEXTS[0])
+    assert [e.label for e in out] == [clf.labels[i] for i in np.argsort(-proba[0])]
+    assert out[0].score == pytest.approx(proba[0].max(), abs=1e-6)
+    assert [e.label for e in client.text_classification(TEXTS[1], top_k=1)] == [clf.predict(TEXTS[1:2])[0]]
+    # A list of inputs, on /predict too: one best-first list per text.
+    status, body = _predict(server, {"inputs": TEXTS[:2], "parameters": {"top_k": 1}})
+    assert status == 200 and [row[0]["label"] for row in body] == clf.predict(TEXTS[:2])
+    for payload, match in [
+        ({"inputs": 3}, '"inputs" must be a string or a list of strings'),
+        ({"inputs": ["ok", 3]}, '"inputs"[1] is int'),
+        ({"inputs": "ok", "parameters": {"top_k": 0}}, '"top_k" must be a whole number >= 1'),
+        ({"inputs": "ok", "parameters": {"function_to_apply": "none"}}, "class probabilities"),
+        ({"inputs": "ok", "parameters": {"truncation": True}}, "unknown parameter(s) truncation"),
+    ]:
+        status, body = _predict(server, payload)
+        assert status == 400 and match in body["error"], (payload, body)
+
+
 def test_health_and_metadata(server):
     status, headers, body = _call(server.url + "/health")
     assert (status, body) == (200, {"status": "ok"})

@@ -5,6 +5,10 @@ Routes::
     POST /predict    {"texts": ["...", ...]}
                      -> {"labels": [...], "probabilities": [[...], ...], "classes": [...]}
                         (+ "warnings": [...] when some texts are empty or blank)
+    POST /predict    the Hugging Face text-classification form, also on POST / (where
+    POST /           huggingface_hub's InferenceClient(model="http://host:port") sends it):
+                     {"inputs": "..." or ["...", ...], "parameters": {"top_k": k}}
+                     -> [[{"label": ..., "score": ...}, ...], ...] (per text, best first)
     GET  /health     {"status": "ok"}
     GET  /metadata   labels, encoder, head, strategy, metrics and versions of the saved model,
                      and the server's limits
@@ -32,6 +36,7 @@ import json
 import logging
 import math
 import threading
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,7 +46,66 @@ logger = logging.getLogger("textransfer.serving")
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB
 DEFAULT_MAX_TEXTS = 256
-_ROUTES = {"/predict": ("POST",), "/health": ("GET", "HEAD"), "/metadata": ("GET", "HEAD")}
+# POST / takes the Hugging Face text-classification request too, where an Inference Endpoint's
+# URL points (huggingface_hub's InferenceClient(model=URL) posts to the URL itself).
+_ROUTES = {"/predict": ("POST",), "/": ("POST",), "/health": ("GET", "HEAD"), "/metadata": ("GET", "HEAD")}
+_PREDICT_PATHS = ("/predict", "/")
+
+
+@dataclass
+class PredictRequest:
+    """What a prediction request asks for.
+
+    Attributes:
+        texts: the texts, in order.
+        hf: the request came in the Hugging Face text-classification form (``{"inputs": ...}``)
+            and gets its answer form: one list of ``{"label", "score"}`` per text, best first.
+        single: ``inputs`` was one string, not a list.
+        top_k: Hugging Face form: keep the ``top_k`` best classes (None: all).
+    """
+
+    texts: list[str]
+    hf: bool = False
+    single: bool = False
+    top_k: int | None = None
+
+
+def parse_request(body: bytes, max_texts: int) -> PredictRequest:
+    """A prediction request: ``{"texts": [...]}`` (textransfer's form) or the Hugging Face
+    text-classification form ``{"inputs": "text" | [...], "parameters": {"top_k": k}}``; a
+    :class:`RequestError` (400 / 413) naming the problem otherwise."""
+    payload = _json_body(body)
+    if isinstance(payload, dict) and "inputs" in payload and "texts" not in payload:
+        return _hf_request(payload, max_texts)
+    return PredictRequest(parse_predict_body(body, max_texts, payload))
+
+
+def _hf_request(payload: dict[str, Any], max_texts: int) -> PredictRequest:
+    inputs = payload["inputs"]
+    single = isinstance(inputs, str)
+    texts = [inputs] if single else inputs
+    if not isinstance(texts, list):
+        raise RequestError(HTTPStatus.BAD_REQUEST,
+                           f'"inputs" must be a string or a list of strings, got {type(inputs).__name__}')
+    _check_texts(texts, max_texts, "inputs")
+    params = payload.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f'"parameters" must be an object, got {type(params).__name__}')
+    params = {k: v for k, v in params.items() if v is not None}
+    unknown = sorted(set(params) - {"top_k", "function_to_apply"})
+    if unknown:
+        raise RequestError(HTTPStatus.BAD_REQUEST,
+                           f"unknown parameter(s) {', '.join(unknown)}: text classification here takes top_k and function_to_apply")
+    top_k = params.get("top_k")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f'"top_k" must be a whole number >= 1, got {json.dumps(top_k)}')
+    if params.get("function_to_apply", "softmax") != "softmax":
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST,
+            f"function_to_apply {json.dumps(params['function_to_apply'])}: this server answers with the model's "
+            'class probabilities ("softmax"); leave it out',
+        )
+    return PredictRequest(texts, hf=True, single=single, top_k=top_k)
 
 
 class RequestError(Exception):
@@ -53,13 +117,7 @@ class RequestError(Exception):
         self.message = message
 
 
-def parse_predict_body(body: bytes, max_texts: int) -> list[str]:
-    """The texts of a ``/predict`` body, or a :class:`RequestError` (400 / 413) naming the problem.
-
-    Args:
-        body: the raw request body (UTF-8 JSON).
-        max_texts: the most texts one request may hold.
-    """
+def _json_body(body: bytes) -> Any:
     try:
         payload = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -70,6 +128,18 @@ def parse_predict_body(body: bytes, max_texts: int) -> list[str]:
             f"the body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
             'send {"texts": ["first text", "second text"]}',
         ) from None
+    return payload
+
+
+def parse_predict_body(body: bytes, max_texts: int, payload: Any = None) -> list[str]:
+    """The texts of a ``{"texts": [...]}`` body, or a :class:`RequestError` (400 / 413) naming the problem.
+
+    Args:
+        body: the raw request body (UTF-8 JSON).
+        max_texts: the most texts one request may hold.
+        payload: ``body`` already parsed (then it is not parsed again).
+    """
+    payload = _json_body(body) if payload is None else payload
     if not isinstance(payload, dict) or "texts" not in payload:
         raise RequestError(HTTPStatus.BAD_REQUEST, 'the body must be a JSON object with a "texts" list, e.g. {"texts": ["a great phone"]}')
     texts = payload["texts"]
@@ -78,6 +148,11 @@ def parse_predict_body(body: bytes, max_texts: int) -> list[str]:
             HTTPStatus.BAD_REQUEST,
             f'"texts" must be a list of strings, got {type(texts).__name__}: wrap a single text in a list',
         )
+    _check_texts(texts, max_texts, "texts")
+    return texts
+
+
+def _check_texts(texts: list[Any], max_texts: int, key: str) -> None:
     if len(texts) > max_texts:
         raise RequestError(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -88,9 +163,21 @@ def parse_predict_body(body: bytes, max_texts: int) -> list[str]:
         if not isinstance(text, str):
             raise RequestError(
                 HTTPStatus.BAD_REQUEST,
-                f'"texts"[{i}] is {type(text).__name__} ({json.dumps(text)[:40]}), not a string: send every text as a JSON string',
+                f'"{key}"[{i}] is {type(text).__name__} ({json.dumps(text)[:40]}), not a string: send every text as a JSON string',
             )
-    return texts
+
+
+def hf_answer(answer: dict[str, Any], request: PredictRequest) -> list[list[dict[str, Any]]]:
+    """A ``/predict`` answer in the Hugging Face text-classification form: per text, its classes
+    as ``{"label", "score"}``, best first (``top_k`` of them). A single-string ``inputs`` gets
+    one such list inside a list, as Hugging Face Inference Endpoints answer it."""
+    rows = []
+    for probs in answer["probabilities"]:
+        ranked = sorted(zip(answer["classes"], probs, strict=True), key=lambda pair: -pair[1])
+        rows.append([{"label": label, "score": score} for label, score in ranked[: request.top_k]])
+    if answer.get("warnings"):  # the form has no place for them: the log keeps them
+        logger.warning("%s", "; ".join(answer["warnings"]))
+    return rows
 
 
 def model_metadata(model: Any, model_dir: str | Path | None) -> dict[str, Any]:
@@ -232,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses ---------------------------------------------------------------------------
 
-    def _send_json(self, status: HTTPStatus, payload: dict[str, Any], close: bool = False) -> None:
+    def _send_json(self, status: HTTPStatus, payload: Any, close: bool = False) -> None:
         body = json.dumps(payload, allow_nan=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -263,20 +350,21 @@ class _Handler(BaseHTTPRequestHandler):
         methods = _ROUTES.get(path)
         self._unread_body = False
         try:
-            if path != "/predict" or self.command != "POST":
+            if path not in _PREDICT_PATHS or self.command != "POST":
                 self._drain_small_body()  # the connection stays usable for the next request
             if methods is None:
                 raise RequestError(
-                    HTTPStatus.NOT_FOUND, f"no route {path!r}: use POST /predict, GET /health or GET /metadata"
+                    HTTPStatus.NOT_FOUND, f"no route {path!r}: use POST /predict (or POST /), GET /health or GET /metadata"
                 )
             if self.command not in methods:
                 self._allow = ", ".join(methods)
                 raise RequestError(
                     HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {' or '.join(methods)}, not {self.command}"
                 )
-            if path == "/predict":
-                texts = parse_predict_body(self._read_body(), self.server.max_texts)
-                self._send_json(HTTPStatus.OK, self.server.predict(texts))
+            if path in _PREDICT_PATHS:
+                request = parse_request(self._read_body(), self.server.max_texts)
+                answer = self.server.predict(request.texts)
+                self._send_json(HTTPStatus.OK, hf_answer(answer, request) if request.hf else answer)
             elif path == "/health":
                 self._send_json(HTTPStatus.OK, {"status": "ok"})
             else:
