@@ -87,7 +87,6 @@ def test_hugging_face_inference_client_gets_its_answer_form(server, model_dir, m
     """huggingface_hub's InferenceClient pointed at the server (it posts to the URL itself, in
     the Hugging Face text-classification form) gets the model's classes, best first."""
     import huggingface_hub
-
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # a local URL: no network
