@@ -255,3 +255,33 @@ def test_missing_file_and_a_folder_that_is_not_a_model(model_dir: Path, small_cs
     assert "input file not found" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path), "--input", str(small_csv)]) == 2
     assert "is not a textransfer model" in capsys.readouterr().err
+
+
+def test_texts_longer_than_the_token_limit_are_counted(tmp_path: Path, tiny_bert_dir: Path, tiny_sentence_dir: Path, capsys) -> None:
+    """A transformer encoder with max_length 8 reads the first 8 tokens of a longer text: evaluate
+    and predict --input say how many texts that was; TF-IDF has no such limit and says nothing."""
+    import textransfer
+
+    train = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=1)
+    long_text = " ".join(["a good film , really good"] * 3)  # 18 words + [CLS] [SEP]
+    texts = [TEXTS[0], long_text, TEXTS[3], long_text]
+    path = _write(tmp_path / "t.csv", [[t, lab] for t, lab in zip(texts, ["positive", "positive", "negative", "positive"], strict=True)],
+                  ["text", "label"])
+    for name, kwargs, limit in (("transformer", {"model": str(tiny_bert_dir), "max_length": 8}, 8),
+                                ("sentence", {"model": str(tiny_sentence_dir), "max_length": 8}, 8)):
+        clf = textransfer.create_strategy("frozen").fit(textransfer.create_encoder(name, **kwargs),
+                                                         textransfer.create_head("logreg"), train)
+        assert clf.truncated(texts) == (2, limit)
+        model = clf.save(tmp_path / name)
+        metrics = textransfer.evaluate(model, path).metrics
+        assert metrics["truncated"] == {"texts": 2, "limit": limit}
+        assert main(["evaluate", str(model), "--input", str(path)]) == 0
+        assert (f"truncated      2 of 4 texts (50.0%) are longer than the encoder's {limit} tokens: the model "
+                f"read their first {limit} only") in capsys.readouterr().out
+        assert main(["predict", str(model), "--input", str(path), "--output", str(tmp_path / f"{name}.csv"),
+                     "--prediction-column", "pred"]) == 0
+        assert f"; 2 texts longer than the encoder's {limit} tokens (read up to there)" in capsys.readouterr().out
+    tfidf = textransfer.create_strategy("frozen").fit(textransfer.create_encoder("tfidf", min_df=1),
+                                                      textransfer.create_head("logreg"), train)
+    assert tfidf.truncated(texts) is None
+    assert "truncated" not in textransfer.evaluate(tfidf, path).metrics

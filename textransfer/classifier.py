@@ -143,6 +143,13 @@ class Classifier:
         items = check_inputs(inputs, self.encoder.modality)
         return self.predict_proba_features(self.encoder.encode(items, batch_size=batch_size))
 
+    def truncated(self, inputs: Sequence[Any]) -> tuple[int, int] | None:
+        """``(inputs longer than the encoder's token limit, the limit)``: the texts the model saw
+        only the beginning of; None for an encoder without a token limit (TF-IDF, word vectors,
+        images)."""
+        count = getattr(self.encoder, "truncated", None)
+        return count(check_inputs(inputs, self.encoder.modality)) if callable(count) else None
+
     def predict(self, inputs: Sequence[Any], batch_size: int = 32) -> list[Label]:
         """The most probable label of each input; an empty list gives an empty list."""
         proba = self.predict_proba(inputs, batch_size=batch_size)

@@ -210,7 +210,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                           delimiter=args.delimiter)
         if is_main_process():  # under torchrun every process predicts; one wrote the file
             empty = f"; {report.empty_note()} scored as empty strings" if report.empty_texts else ""
-            print(f"{report.rows} predictions written to {args.output}{empty}")
+            cut = f"; {report.truncated_note()}" if report.truncated else ""
+            print(f"{report.rows} predictions written to {args.output}{empty}{cut}")
         return 0
     if args.prediction_column is not None:
         raise ValueError("--prediction-column names a column of the --output file: use it with --input")

@@ -232,6 +232,9 @@ def report_markdown(m: dict[str, Any]) -> str:
            if m.get("label_map") else "")
     )
     lines.append("")
+    lines += [line.replace("truncated      ", "**Truncated:** ", 1) + "." for line in _truncated_lines(m)]
+    if _truncated_lines(m):
+        lines.append("")
     if not m["labeled"]:
         lines += [
             f"**No labels** ({m['label_note']}): predictions only. Nothing below is an accuracy; it is "
@@ -301,6 +304,7 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
         return [
             f"no labels ({m['label_note']}): predictions only, not an accuracy",
             f"{m['n']} rows predicted: {shares}; mean confidence {m['mean_confidence']:.3f}",
+            *_truncated_lines(m),
             *_estimate_line(m),
         ]
     lines = [
@@ -312,9 +316,19 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
         "per class      " + "; ".join(
             f"{lab}: P {pc['precision']:.3f} R {pc['recall']:.3f} (n={pc['support']})" for lab, pc in m["per_class"].items()
         ),
+        *_truncated_lines(m),
         *_estimate_line(m),
     ]
     return lines
+
+
+def _truncated_lines(m: dict[str, Any]) -> list[str]:
+    """One line when some texts were longer than the encoder's token limit (none otherwise)."""
+    t = m.get("truncated")
+    if not t or not t["texts"]:
+        return []
+    return [f"truncated      {t['texts']} of {m['n']} texts ({t['texts'] / max(m['n'], 1):.1%}) are longer than the "
+            f"encoder's {t['limit']} tokens: the model read their first {t['limit']} only"]
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -411,9 +425,10 @@ def evaluate(
         raise ValueError("precision applies when evaluate loads a model directory; for a loaded Classifier, "
                          "load it with textransfer.load(..., precision=...)")
     source = Path(data) if isinstance(data, (str, os.PathLike)) else None  # a file, not in memory
+    stats: dict[str, Any] = {}
     name, y, proba = model_probabilities(
         model, data, text_column=text_column, label_column=label_column, batch_size=batch_size,
-        chunk_size=chunk_size, label_map=label_map, delimiter=delimiter,
+        chunk_size=chunk_size, label_map=label_map, delimiter=delimiter, stats=stats,
     )
     labels = model.labels
     base = {
@@ -424,6 +439,7 @@ def evaluate(
         **_describe(model),
         "labeled": y is not None,
         **({"label_map": check_label_map(label_map, model.labels)} if label_map else {}),
+        **stats,  # "truncated": texts longer than the encoder's token limit
     }
     if y is not None:
         metrics = {**base, **_labeled_metrics(y, proba, labels, n_boot, ece_bins, seed)}

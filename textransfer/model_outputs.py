@@ -197,8 +197,10 @@ def _encode_labels(chunk: _Chunk, index: dict[str, int], model_labels: Sequence[
 def _collect(
     clf: Classifier | OnnxClassifier, chunks: Iterator[_Chunk], where: str, batch_size: int,
     label_map: dict[str, str] | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    """Runs the model chunk by chunk; returns ``(y_true or None, proba (n, k) float32)``."""
+    """Runs the model chunk by chunk; returns ``(y_true or None, proba (n, k) float32)``; fills
+    ``stats["truncated"]`` (see :func:`model_probabilities`)."""
     from textransfer.distributed import sharded
 
     proba_of = sharded(partial(clf.predict_proba, batch_size=batch_size))
@@ -213,12 +215,22 @@ def _collect(
             if labeled:  # before predicting: a bad label fails fast, not after an hour of encoding
                 ys.append(_encode_labels(chunk, index, clf.labels, where, label_map))
             probas.append(np.asarray(proba_of(chunk.texts), dtype=np.float32))
+            if stats is not None:
+                _count_truncated(clf, chunk.texts, stats)
             n += len(chunk.texts)
             bar.update(len(chunk.texts))
             logger.debug("%d rows evaluated", n)  # the bar shows it; a line per chunk would repeat
     k = len(clf.labels)
     proba = np.concatenate(probas) if probas else np.zeros((0, k), dtype=np.float32)
     return (np.concatenate(ys) if labeled else None), proba
+
+
+def _count_truncated(clf: Any, texts: list[str], stats: dict[str, Any]) -> None:
+    count = getattr(clf, "truncated", None)
+    found = count(texts) if callable(count) else None
+    if found is not None:
+        seen = stats.setdefault("truncated", {"texts": 0, "limit": found[1]})
+        seen["texts"] += found[0]
 
 
 def model_probabilities(
@@ -231,17 +243,20 @@ def model_probabilities(
     chunk_size: int = 10_000,
     label_map: dict[Any, Any] | None = None,
     delimiter: str | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[str, np.ndarray | None, np.ndarray]:
     """``(name of the data, class ids or None, (n, k) float32 probabilities)`` of ``model`` on
     ``data``: a file path, LabeledTexts or a ``(texts, labels)`` pair. A file's labels are read
     from ``label_column``, else from a ``label`` column when there is one; ``label_map`` renames
     them to the model's (``{"0": "negative", "1": "positive"}``; labels it does not name are kept);
-    ``delimiter`` is the separator of a ``.csv``/``.tsv`` file that uses another one."""
+    ``delimiter`` is the separator of a ``.csv``/``.tsv`` file that uses another one. A ``stats``
+    dict gets ``"truncated": {"texts": n, "limit": tokens}``, the texts longer than the encoder's
+    token limit (which it saw the beginning of), when the encoder has one."""
     mapping = None if label_map is None else check_label_map(label_map, model.labels)
     name, source = _as_source(data)
     if isinstance(source, Path):
         chunks = _file_chunks(source, text_column, label_column, chunk_size, delimiter)
     else:
         chunks = _memory_chunks(source, chunk_size)
-    y, proba = _collect(model, chunks, name, batch_size, mapping)
+    y, proba = _collect(model, chunks, name, batch_size, mapping, stats)
     return name, y, proba

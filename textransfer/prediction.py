@@ -60,12 +60,23 @@ class PredictionReport:
         rows: rows predicted and written.
         empty_texts: rows whose text was empty or only spaces (scored as such).
         empty_rows: how the first few of them are named (``row 3 (line 4)``).
+        truncated: texts longer than the encoder's token limit (the model read their beginning).
+        token_limit: that limit; None for an encoder without one (TF-IDF, word vectors, images).
     """
 
     output: Path
     rows: int = 0
     empty_texts: int = 0
     empty_rows: list[str] = field(default_factory=list)
+    truncated: int = 0
+    token_limit: int | None = None
+
+    def truncated_note(self) -> str:
+        """``12 texts longer than the encoder's 128 tokens (read up to there)``; "" for none."""
+        if not self.truncated:
+            return ""
+        plural = "s" if self.truncated > 1 else ""
+        return f"{self.truncated} text{plural} longer than the encoder's {self.token_limit} tokens (read up to there)"
 
     def empty_note(self) -> str:
         """``3 empty texts at row 2 (line 3), row 5 (line 6), ...``; "" when there were none."""
@@ -540,6 +551,9 @@ def predict_file_with_report(
                 continue
             texts = _texts_of(chunk, src, text_at, text_column, report)
             proba = proba_of(texts)
+            cut = clf.truncated(texts) if callable(getattr(clf, "truncated", None)) else None
+            if cut is not None:
+                report.truncated, report.token_limit = report.truncated + cut[0], cut[1]
             report.rows += len(texts)
             bar.update(len(texts))
             if writer is None:

@@ -60,6 +60,16 @@ def length_sorted_batches(
         yield idx, pad_token_rows(columns, pad_id, left=left)
 
 
+def count_over_limit(tokenizer: Any, items: Sequence[str], limit: int | None) -> int:
+    """How many of ``items`` have more tokens (special tokens included) than ``limit``: the
+    texts an encoder truncated to it. 0 without a limit."""
+    if not limit or not len(items):
+        return 0
+    enc = tokenizer(list(items), truncation=False, padding=False, verbose=False,
+                    return_attention_mask=False, return_token_type_ids=False)
+    return sum(len(ids) > limit for ids in enc["input_ids"])
+
+
 def pad_token_rows(columns: dict[str, list[list[int]]], pad_id: int, left: bool = False) -> dict[str, Any]:
     """Pads unpadded token columns (``{"input_ids": [[...], ...], ...}``) into int64 tensors.
 

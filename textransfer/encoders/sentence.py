@@ -16,7 +16,12 @@ from textransfer._modelfolder import (
     resolve_inside,
 )
 from textransfer._progress import progress
-from textransfer.encoders._fast import LowPrecisionCache, length_sorted_batches, runner_for
+from textransfer.encoders._fast import (
+    LowPrecisionCache,
+    count_over_limit,
+    length_sorted_batches,
+    runner_for,
+)
 from textransfer.encoders.base import Encoder, register_encoder
 from textransfer.encoders.transformer import (
     PretrainedFolderMixin,
@@ -137,6 +142,15 @@ class SentenceEncoder(PretrainedFolderMixin, Encoder):
         return transformer_layer_groups(self._backbone(), root=self.module)
 
     # -- encoding ------------------------------------------------------------------------------
+
+    def truncated(self, items: list[str]) -> tuple[int, int] | None:
+        """``(texts of items longer than the model's token limit, that limit)``; None when the
+        model has no tokenizer or no limit."""
+        module = self.module
+        tokenizer, limit = getattr(module, "tokenizer", None), module.max_seq_length or None
+        if not callable(tokenizer) or not limit:
+            return None
+        return count_over_limit(tokenizer, items, limit), int(limit)
 
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
         """Batches of similar token length through the model's own modules, under

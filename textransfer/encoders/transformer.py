@@ -23,6 +23,7 @@ from textransfer._modelfolder import (
 from textransfer._progress import progress
 from textransfer.encoders._fast import (
     LowPrecisionCache,
+    count_over_limit,
     length_sorted_batches,
     pad_token_rows,
     precision_digest,
@@ -486,6 +487,10 @@ class TransformerEncoder(PretrainedFolderMixin, Encoder):
         return transformer_layer_groups(self.module)
 
     # -- encoding ------------------------------------------------------------------------------
+
+    def truncated(self, items: list[str]) -> tuple[int, int]:
+        """``(texts of items longer than max_length tokens, max_length)``: what encoding cut."""
+        return count_over_limit(self.tokenizer, items, self.max_length), self.max_length
 
     def _encode(self, items: list[str], batch_size: int) -> np.ndarray:
         """Tokenises once, runs length-sorted batches under ``inference_mode`` (no autograd
