@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import make_toy
 from textransfer.cli import main
+from textransfer.serving import ModelServer
 
 # Texts whose prediction is certain for a model trained on the toy corpus (its own sentence
 # pattern), with true labels chosen so that one of six is wrong: the third is a positive text
@@ -281,6 +282,13 @@ def test_texts_longer_than_the_token_limit_are_counted(tmp_path: Path, tiny_bert
         assert main(["predict", str(model), "--input", str(path), "--output", str(tmp_path / f"{name}.csv"),
                      "--prediction-column", "pred"]) == 0
         assert f"; 2 texts longer than the encoder's {limit} tokens (read up to there)" in capsys.readouterr().out
+        server = ModelServer(textransfer.load(model), "127.0.0.1", 0)
+        try:
+            assert server.predict(texts)["warnings"] == [
+                f"2 of 4 text(s) longer than the encoder's {limit} tokens: the model read their first {limit} only"]
+            assert "warnings" not in server.predict(texts[:1])
+        finally:
+            server.server_close()
     tfidf = textransfer.create_strategy("frozen").fit(textransfer.create_encoder("tfidf", min_df=1),
                                                       textransfer.create_head("logreg"), train)
     assert tfidf.truncated(texts) is None

@@ -4,7 +4,8 @@ Routes::
 
     POST /predict    {"texts": ["...", ...]}
                      -> {"labels": [...], "probabilities": [[...], ...], "classes": [...]}
-                        (+ "warnings": [...] when some texts are empty or blank)
+                        (+ "warnings": [...] when some texts are empty or blank, or
+                        longer than the encoder's token limit)
     POST /predict    the Hugging Face text-classification form, also on POST / (where
     POST /           huggingface_hub's InferenceClient(model="http://host:port") sends it):
                      {"inputs": "..." or ["...", ...], "parameters": {"top_k": k}}
@@ -299,11 +300,19 @@ class ModelServer(ThreadingHTTPServer):
             raise RuntimeError("the model returned non-finite probabilities")
         labels = [self.classes[max(range(len(row)), key=row.__getitem__)] for row in rows]
         out: dict[str, Any] = {"labels": labels, "probabilities": rows, "classes": self.classes}
+        warnings = []
         empty = [i for i, text in enumerate(texts) if not text.strip()]
         if empty:  # as `predict --input` warns: an answer for no text at all is rarely meant
             shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
-            out["warnings"] = [f"{len(empty)} empty text(s) (texts[{shown}]) scored as empty strings: the model's "
-                               "answer for no text; leave them out if that is not meant"]
+            warnings.append(f"{len(empty)} empty text(s) (texts[{shown}]) scored as empty strings: the model's "
+                            "answer for no text; leave them out if that is not meant")
+        count = getattr(self.model, "truncated", None)
+        cut = count(texts) if callable(count) else None
+        if cut is not None and cut[0]:
+            warnings.append(f"{cut[0]} of {len(texts)} text(s) longer than the encoder's {cut[1]} tokens: "
+                            f"the model read their first {cut[1]} only")
+        if warnings:
+            out["warnings"] = warnings
         return out
 
 
