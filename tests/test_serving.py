@@ -155,6 +155,8 @@ def test_routes_and_methods(server):
     assert status == 404 and "POST /predict" in body["error"]
     status, headers, body = _call(server.url + "/predict")
     assert status == 405 and headers["Allow"] == "POST" and "not GET" in body["error"]
+    status, headers, body = _call(server.url + "/")  # a browser on the server's address
+    assert status == 405 and body["error"] == "/ takes POST, not GET; the server's state: GET /health or GET /metadata"
     status, headers, body = _call(server.url + "/health", "DELETE")
     assert status == 405 and headers["Allow"] == "GET, HEAD"
     status, _, body = _call(server.url + "/health", "BREW")

@@ -367,8 +367,9 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if self.command not in methods:
                 self._allow = ", ".join(methods)
+                hint = "; the server's state: GET /health or GET /metadata" if path in _PREDICT_PATHS else ""
                 raise RequestError(
-                    HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {' or '.join(methods)}, not {self.command}"
+                    HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {' or '.join(methods)}, not {self.command}{hint}"
                 )
             if path in _PREDICT_PATHS:
                 request = parse_request(self._read_body(), self.server.max_texts)
