@@ -108,6 +108,13 @@ def test_saved_models_predict_and_a_distance_is_limited_to_the_named_encoders(
     saved = sorted(p.relative_to(models).as_posix() for p in models.glob("*/*"))
     assert saved == [f"{e}+{s}/movies_to_products" for e in ("tfidf", "tfidf-small") for s in ("coral", "frozen")]
     clf = textransfer.load(models / "tfidf+frozen" / "movies_to_products")
+    # Its outputs on the held-out source validation rows travel with it, for later estimates.
+    assert clf.calibration is not None and clf.calibration["source"].endswith(
+        "rows of movies's train split held out of training (source_val_size 0.1, seed 0)")
+    n_val = len(clf.calibration["labels"])
+    estimate = textransfer.estimate_target_accuracy(clf, source_val=None, target=(toy_products.texts, None),
+                                                    min_rows=n_val)  # the toy source keeps few rows back
+    assert estimate["n_source_val"] == n_val and 0.0 <= estimate["estimate"] <= 1.0
     seed0 = next(r for r in result.metrics["rows"] if r["setup"] == "tfidf+frozen")
     acc = float(np.mean(np.array(clf.predict(toy_products.texts)) == np.array(toy_products.labels)))
     assert acc > 0.5 and seed0["cross_domain"]["accuracy"]["mean"] > 0.5

@@ -454,3 +454,45 @@ def test_source_val_file_with_its_own_column_names(toy_model, tmp_path: Path, ca
     assert f"estimated acc  {expected['estimate']:.4f}  COT" in capsys.readouterr().out
     assert main([*base, "--source-val-text-column", "sentence", "--label-column", "sentiment"]) == 2
     assert "--source-val-label-column" in capsys.readouterr().err
+
+
+def test_source_validation_outputs_saved_with_the_model(toy_model, tmp_path: Path, capsys) -> None:
+    """set_calibration keeps the model's outputs on held-out source rows; they are saved (checked
+    by the folder's checksums) and evaluate / estimate_target_accuracy use them when no
+    source_val is given, with the same numbers as passing those rows."""
+    import copy
+
+    import textransfer
+    from textransfer.classifier import ModelFormatError
+    from textransfer.cli import main
+
+    val = make_toy("movies", ["film", "movie", "plot", "actor"], n=40, seed=7)
+    target = make_toy("products", ["phone", "battery", "camera", "screen"], n=60, seed=2)
+    clf = copy.deepcopy(toy_model)
+    clf.set_calibration(clf.predict_proba(val.texts), clf.label_map.encode(val.labels), "40 held-out movie rows")
+    model_dir = clf.save(tmp_path / "model")
+    loaded = textransfer.load(model_dir)
+    assert loaded.calibration is not None and loaded.calibration["source"] == "40 held-out movie rows"
+    assert np.allclose(loaded.calibration["probabilities"], clf.calibration["probabilities"])
+    expected = textransfer.estimate_target_accuracy(toy_model, source_val=val, target=target)
+    saved = textransfer.estimate_target_accuracy(model_dir, source_val=None, target=target)
+    assert saved["estimates"] == pytest.approx(expected["estimates"])
+    assert saved["source_val"] == "saved with the model: 40 held-out movie rows"
+    tgt_csv = _csv(tmp_path / "t.csv", target.texts, None)
+    assert main(["evaluate", str(model_dir), "--input", str(tgt_csv)]) == 0
+    out = capsys.readouterr().out
+    assert f"estimated acc  {expected['estimate']:.4f}  COT (no labels: an estimate)" in out
+    assert "calibrated on the 40 source validation rows saved with the model" in out
+    # A model saved without them: evaluate gives no estimate, estimate_target_accuracy says how to get one.
+    plain = toy_model.save(tmp_path / "plain")
+    assert "label_free" not in textransfer.evaluate(plain, tgt_csv).metrics
+    with pytest.raises(ValueError, match="saved without source validation outputs.*--source-val FILE"):
+        textransfer.estimate_target_accuracy(plain, source_val=None, target=target)
+    # The file is covered by the folder's checksums.
+    (model_dir / "calibration" / "source_val.safetensors").write_bytes(b"x" * 100)
+    with pytest.raises(ModelFormatError, match="does not match the sha256"):
+        textransfer.load(model_dir)
+    with pytest.raises(ValueError, match=r"calibration needs \(3, 2\) probabilities"):
+        clf.set_calibration(np.ones((3, 3)), np.zeros(3, dtype=int), "x")
+    with pytest.raises(ValueError, match="class ids in"):
+        clf.set_calibration(np.full((2, 2), 0.5), np.array([0, 2]), "x")

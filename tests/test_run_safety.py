@@ -507,3 +507,13 @@ def test_unusable_output_or_cache_folders_are_one_clear_error(case, message, fro
     assert taken.read_text() == "a user's file"
     if case in ("cache_dir_is_a_file", "no_permission"):
         assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_with_a_validation_split_saves_its_outputs_for_label_free_estimates(frozen_cfg):
+    """With data.val_size the saved model carries its outputs on those rows; without, it does not."""
+    import textransfer
+
+    clf = textransfer.load(run(frozen_cfg, ["data.val_size=0.25"]).run_dir / "model")
+    assert clf.calibration is not None
+    assert clf.calibration["source"] == f"{len(clf.calibration['labels'])} validation rows of movies (data.val_size 0.25)"
+    assert textransfer.load(run(frozen_cfg, ["name=plain"]).run_dir / "model").calibration is None

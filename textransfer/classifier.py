@@ -47,6 +47,7 @@ from textransfer._modelfolder import (
     new_tmp_dir,
     read_json_object,
     remove_stale,
+    resolve_inside,
     sha256_file,
     side_folder,
     verify_digests,
@@ -62,6 +63,9 @@ from textransfer.heads.base import HEADS, Head
 FORMAT_VERSION = 2
 CARD_FILE = "README.md"
 _PARTS = ("encoder", "head")
+# Written when the model carries its source validation outputs (Classifier.calibration).
+_OPTIONAL_PARTS = ("calibration",)
+CALIBRATION_FILE = "calibration/source_val.safetensors"
 _PACKAGES = ("textransfer", "torch", "transformers", "sentence-transformers", "gensim", "scikit-learn", "numpy")
 
 
@@ -119,6 +123,33 @@ class Classifier:
         # The registered resource or hub model the encoder came from, kept across save and load
         # (a portable or fine-tuned encoder's config names "." instead): the card's base_model.
         self.base_model: str | None = None
+        # The model's outputs on labeled source rows it was not trained on, saved with it, so that
+        # its accuracy on unlabeled data can be estimated later without them (set_calibration).
+        self.calibration: dict[str, Any] | None = None
+
+    def set_calibration(self, probabilities: Any, labels: Any, source: str) -> None:
+        """Keeps the model's probabilities on labeled source rows it was not trained on, and
+        their class ids, to be saved with it: :func:`textransfer.evaluate` and
+        :func:`textransfer.estimate_target_accuracy` then estimate its accuracy on unlabeled
+        data from them when no ``source_val`` is given.
+
+        Args:
+            probabilities: ``(n, k)`` float class probabilities, columns in :attr:`labels` order.
+            labels: ``(n,)`` int class ids (positions in :attr:`labels`).
+            source: what the rows are, for reports (``"806 rows of movies held out of training"``).
+
+        Raises:
+            ValueError: shapes that do not fit the model, ids out of range, non-finite values.
+        """
+        p = np.asarray(probabilities, dtype=np.float32)
+        y = np.asarray(labels)
+        k = len(self.label_map)
+        if p.ndim != 2 or p.shape[1] != k or y.shape != (len(p),) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"calibration needs ({len(p)}, {k}) probabilities and ({len(p)},) int labels, "
+                             f"got {p.shape} and {y.shape} {y.dtype}")
+        if len(y) and (y.min() < 0 or y.max() >= k) or not np.isfinite(p).all():
+            raise ValueError(f"calibration labels must be class ids in [0, {k}) and probabilities finite")
+        self.calibration = {"probabilities": p, "labels": y.astype(np.int64), "source": str(source)}
 
     @property
     def labels(self) -> list[Label]:
@@ -253,6 +284,12 @@ class Classifier:
         try:
             self._save_encoder(tmp / "encoder", portable)
             self.head.save(tmp / "head")
+            if self.calibration is not None:
+                from safetensors.numpy import save_file
+
+                (tmp / CALIBRATION_FILE).parent.mkdir()
+                save_file({"probabilities": self.calibration["probabilities"], "labels": self.calibration["labels"]},
+                          str(tmp / CALIBRATION_FILE))
             # Hugging Face tools read the label names from config.json; set before the checksums.
             _write_hf_labels(tmp / "encoder", self.label_map.labels)
             meta = {
@@ -270,6 +307,8 @@ class Classifier:
                 "label2id": {str(label): i for i, label in enumerate(self.label_map.labels)},
                 "metrics": self.metrics,
                 "training_data": self.training_data,
+                **({"calibration": {"rows": len(self.calibration["labels"]), "source": self.calibration["source"]}}
+                   if self.calibration is not None else {}),
                 "versions": _versions(),
                 "files": file_digests(tmp),
             }
@@ -356,7 +395,7 @@ class Classifier:
                 raise ModelFormatError(f"{d} is incomplete: the {part}/ folder is missing; re-run training")
         check_received_tree(d)
         if "files" in meta:  # folders saved before checksums were recorded load unchecked
-            verify_digests(d, meta["files"], meta_path, _PARTS)
+            verify_digests(d, meta["files"], meta_path, (*_PARTS, *_OPTIONAL_PARTS))
         encoder_cls = _registered(ENCODERS, meta["encoder"]["name"], meta_path)
         head_cls = _registered(HEADS, meta["head"]["name"], meta_path)
         if precision is not None and "precision" not in inspect.signature(encoder_cls.load).parameters:
@@ -381,7 +420,17 @@ class Classifier:
         )
         resource = meta["encoder"].get("resource")
         clf.base_model = resource if isinstance(resource, str) else None
+        if isinstance(meta.get("calibration"), dict):
+            _load_part(d / "calibration", lambda: _load_calibration(clf, d, meta_path, meta["calibration"]))
         return clf
+
+
+def _load_calibration(clf: Classifier, d: Path, meta_path: Path, info: dict[str, Any]) -> None:
+    """The saved source validation outputs (a safetensors file: arrays only, no code)."""
+    from safetensors.numpy import load_file
+
+    arrays = load_file(str(resolve_inside(d, CALIBRATION_FILE, "calibration", meta_path)))
+    clf.set_calibration(arrays["probabilities"], arrays["labels"], str(info.get("source", "")))
 
 
 def _load_encoder(encoder_cls: Any, d: Path, trust_remote_code: bool, precision: str | None) -> Any:
@@ -498,10 +547,10 @@ def _foreign_files(target: Path, entries: list[str]) -> list[Path]:
     except (ValueError, AttributeError, OSError):  # unreadable meta: the parts count as ours
         record, card = None, None
     # The card is ours while it is as saved; edited, it is the user's and is not replaced.
-    ours = (META_FILE, *_PARTS, *((CARD_FILE,) if _card_unchanged(target, card) else ()))
+    ours = (META_FILE, *_PARTS, *_OPTIONAL_PARTS, *((CARD_FILE,) if _card_unchanged(target, card) else ()))
     foreign = [target / e for e in entries if e not in ours]
     if isinstance(record, dict):
-        for part in _PARTS:
+        for part in (*_PARTS, *_OPTIONAL_PARTS):
             foreign += [p for p in walk_files(target / part) if p.relative_to(target).as_posix() not in record]
     return foreign
 
@@ -541,7 +590,7 @@ def _read_meta(meta_path: Path) -> dict[str, Any]:
         or len(set(labels)) != len(labels)
     ):
         raise ModelFormatError(f"{meta_path}: labels must be a list of distinct strings or integers; {fix}")
-    for key in ("strategy", "metrics", "training_data"):
+    for key in ("strategy", "metrics", "training_data", "calibration"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise ModelFormatError(f"{meta_path}: {key} must be an object; {fix}")
     files = meta.get("files")

@@ -115,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--source-val", metavar="FILE",
                     help="labeled source-domain rows the model was not trained on: also estimate the accuracy "
                          "without the input's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), the only accuracy "
-                         "figure for unlabeled input")
+                         "figure for unlabeled input (default: the source validation rows' outputs saved with "
+                         "the model, when it has them)")
     ev.add_argument("--label-map", metavar="FROM=TO,...", type=_label_map_arg,
                     help="rename the file's labels to the model's, e.g. 0=negative,1=positive (labels it "
                          "does not name are kept; applies to --source-val too)")

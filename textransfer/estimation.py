@@ -76,9 +76,22 @@ def _source_val(
     return name, y, proba
 
 
+def saved_source_val(model: Any) -> tuple[str, np.ndarray, np.ndarray]:
+    """``(description, labels, probabilities)`` of the source validation outputs saved with
+    ``model``; a ValueError saying how to give them when it has none."""
+    saved = getattr(model, "calibration", None)
+    if saved is None:
+        raise ValueError(
+            "this model was saved without source validation outputs (models trained by `textransfer run` "
+            "with a validation split, or saved by `textransfer crossdomain`, carry them): pass source_val, "
+            "labeled source-domain rows it was not trained on (CLI: --source-val FILE)"
+        )
+    return f"saved with the model: {saved['source']}", saved["labels"], saved["probabilities"]
+
+
 def label_free_metrics(
     model: Classifier | OnnxClassifier,
-    source_val: Data,
+    source_val: Data | None,
     target_proba: np.ndarray,
     target_labels: np.ndarray | None = None,
     *,
@@ -94,6 +107,8 @@ def label_free_metrics(
 ) -> dict[str, Any]:
     """The label-free estimates of a model whose target probabilities are already computed
     (``label_map``, ``delimiter``: for ``source_val``, as in :func:`textransfer.evaluate`).
+    ``source_val`` None: the source validation outputs saved with the model
+    (:meth:`Classifier.set_calibration <textransfer.classifier.Classifier.set_calibration>`).
 
     Returns:
         :func:`~textransfer.evaluation.label_free.label_free_estimates`' dict plus ``"method"``,
@@ -107,9 +122,12 @@ def label_free_metrics(
         raise ValueError(
             f"unknown calibration {calibration!r}: use one of {', '.join(CALIBRATIONS)}"
         )
-    name, y_val, p_val = _source_val(
-        model, source_val, text_column, label_column, batch_size, chunk_size, label_map, delimiter
-    )
+    if source_val is None:
+        name, y_val, p_val = saved_source_val(model)
+    else:
+        name, y_val, p_val = _source_val(
+            model, source_val, text_column, label_column, batch_size, chunk_size, label_map, delimiter
+        )
     out: dict[str, Any] = {
         "method": method,
         "source_val": name,
@@ -127,7 +145,7 @@ def label_free_metrics(
 
 def estimate_target_accuracy(
     model: Classifier | OnnxClassifier | str | os.PathLike[str],
-    source_val: Data,
+    source_val: Data | None,
     target: Data,
     *,
     method: Method = DEFAULT_METHOD,
@@ -150,6 +168,8 @@ def estimate_target_accuracy(
             :func:`textransfer.load`, or a folder of either.
         source_val: labeled source-domain rows the model was not trained on (a file with a label
             column, a LabeledTexts, or a ``(texts, labels)`` pair): they calibrate the estimate.
+            None: the source validation outputs saved with the model (``textransfer run`` with a
+            validation split and ``textransfer crossdomain`` save them).
         target: the target texts (a file, LabeledTexts or ``(texts, None)``); labels, if any,
             are only used to report the true accuracy beside the estimate.
         method: ``"cot"`` (default), ``"cott"``, ``"doc"``, ``"atc-ne"``, ``"atc-mc"``, ``"ac"`` or

@@ -294,7 +294,10 @@ def _estimate_line(m: dict[str, Any]) -> list[str]:
         return [f"estimated acc  none: {lf['missing']}"]
     others = ", ".join(f"{_NAMES.get(k, k)} {v:.4f}" for k, v in lf["estimates"].items() if k != lf["method"])
     err = f", error {lf['abs_error'][lf['method']]:.4f}" if "true_accuracy" in lf else " (no labels: an estimate)"
-    return [f"estimated acc  {lf['estimate']:.4f}  {_NAMES.get(lf['method'], lf['method'])}{err}; {others}"]
+    lines = [f"estimated acc  {lf['estimate']:.4f}  {_NAMES.get(lf['method'], lf['method'])}{err}; {others}"]
+    if str(lf.get("source_val", "")).startswith("saved with the model"):
+        lines.append(f"               calibrated on the {lf['n_source_val']} source validation rows saved with the model")
+    return lines
 
 
 def summary_lines(m: dict[str, Any]) -> list[str]:
@@ -390,6 +393,8 @@ def evaluate(
         source_val: labeled source-domain data the model was not trained on (file, LabeledTexts
             or ``(texts, labels)``): adds ``metrics["label_free"]``, the accuracy estimated without the
             data's labels (COT, COTT, DoC, ATC-NE, ATC-MC, AC), beside the true accuracy when there are labels.
+            None: the source validation outputs saved with the model, when it has them (models of
+            ``textransfer run`` with a validation split and of ``textransfer crossdomain``).
         source_val_text_column: the ``source_val`` file's text column, when it is named
             otherwise than ``data``'s (default: ``text_column``).
         source_val_label_column: the ``source_val`` file's label column (default:
@@ -448,7 +453,8 @@ def evaluate(
             f"no column {label_column or 'label'!r} in the file" if source.suffix.lower() != ".txt" else ".txt: texts only"
         )
         metrics = {**base, **_unlabeled_metrics(proba, labels), "label_note": where}
-    if source_val is not None:
+    if source_val is not None or getattr(model, "calibration", None) is not None:
+        # Without source_val: the source validation outputs saved with the model.
         from textransfer.estimation import label_free_metrics
 
         metrics["label_free"] = label_free_metrics(

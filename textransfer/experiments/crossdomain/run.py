@@ -246,9 +246,11 @@ class CrossDomainRun:
         return {"domain": data.domain, **scored.metrics}
 
     def save_model(self, clf: Any, setup: str, source: str, target: str, seed: int, train: LabeledTexts,
-                   rec: dict[str, Any]) -> None:
+                   rec: dict[str, Any], val: LabeledTexts | None = None) -> None:
         """Saves a source-trained model once per (setup, pair): on the first seed it runs on,
-        with its training data and in-domain / cross-domain scores for the model card."""
+        with its training data and in-domain / cross-domain scores for the model card, and its
+        outputs on the source validation rows ``val`` (held out of training), from which
+        ``textransfer evaluate`` estimates its accuracy on unlabeled data later."""
         if self.model_dir is None or not is_main_process():  # one process writes the run directory
             return
         path = self.model_dir / setup / f"{source}_to_{target}"
@@ -261,6 +263,10 @@ class CrossDomainRun:
             kind: {key: rec[kind][key] for key in ("domain", "accuracy", "macro_f1", "accuracy_ci95") if key in rec[kind]}
             for kind in kinds if "accuracy" in rec.get(kind, {})
         }
+        if val is not None and val.labels is not None and len(val):
+            clf.set_calibration(self.proba(clf, val), clf.label_map.encode(val.labels),
+                                f"{len(val)} rows of {source}'s train split held out of training "
+                                f"(source_val_size {self.config.source_val_size}, seed {seed})")
         # replaces what an earlier run of the same config left there
         clf.save(path, portable=self.config.portable_models)
         self.saved.add(path)
@@ -463,7 +469,7 @@ class CrossDomainRun:
                                    "gap and negative transfer need a labeled target (set `label_column`)"}
         else:
             rec["cross_domain"] = self.score(clf, tgt.test, (*k, "cross_domain"), seed)
-        self.save_model(clf, setup.name, source, target, seed, src.train, rec)
+        self.save_model(clf, setup.name, source, target, seed, src.train, rec, src.val)
         if tgt.train is not None and tgt.test is not None and not same:
             if ev.oracle and self.oracle_of.get(setup.name, True):
                 if target not in oracles:

@@ -256,6 +256,13 @@ def run_setup(
         for k, v in results["eval"].items()
     }
     clf.training_data = training_data_record(splits.train, config.data.train.source)
+    if splits.val is not None and splits.val.labels is not None and len(splits.val):
+        # What `textransfer evaluate` estimates the model's accuracy on unlabeled data from.
+        used = " (the training also scored them each epoch)" if fit.info.get("history") else ""
+        where = "data.val" if config.data.val is not None else f"data.val_size {config.data.val_size}"
+        clf.set_calibration(probabilities(clf, splits.val, cache, config.batch_size),
+                            clf.label_map.encode(splits.val.labels),
+                            f"{len(splits.val)} validation rows of {splits.val.domain} ({where}){used}")
     if is_main_process():
         clf.save(out_dir / "model", portable=config.portable_models)
     return clf, results
