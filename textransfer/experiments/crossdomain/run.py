@@ -246,11 +246,12 @@ class CrossDomainRun:
         return {"domain": data.domain, **scored.metrics}
 
     def save_model(self, clf: Any, setup: str, source: str, target: str, seed: int, train: LabeledTexts,
-                   rec: dict[str, Any], val: LabeledTexts | None = None) -> None:
+                   rec: dict[str, Any], val: LabeledTexts | None = None, val_proba: Any = None) -> None:
         """Saves a source-trained model once per (setup, pair): on the first seed it runs on,
         with its training data and in-domain / cross-domain scores for the model card, and its
-        outputs on the source validation rows ``val`` (held out of training), from which
-        ``textransfer evaluate`` estimates its accuracy on unlabeled data later."""
+        outputs on the source validation rows ``val`` (held out of training; ``val_proba``, when
+        computed already), from which ``textransfer evaluate`` estimates its accuracy on
+        unlabeled data later."""
         if self.model_dir is None or not is_main_process():  # one process writes the run directory
             return
         path = self.model_dir / setup / f"{source}_to_{target}"
@@ -264,7 +265,7 @@ class CrossDomainRun:
             for kind in kinds if "accuracy" in rec.get(kind, {})
         }
         if val is not None and val.labels is not None and len(val):
-            clf.set_calibration(self.proba(clf, val), clf.label_map.encode(val.labels),
+            clf.set_calibration(self.proba(clf, val) if val_proba is None else val_proba, clf.label_map.encode(val.labels),
                                 f"{len(val)} rows of {source}'s train split held out of training "
                                 f"(source_val_size {self.config.source_val_size}, seed {seed})")
         # replaces what an earlier run of the same config left there
@@ -469,7 +470,8 @@ class CrossDomainRun:
                                    "gap and negative transfer need a labeled target (set `label_column`)"}
         else:
             rec["cross_domain"] = self.score(clf, tgt.test, (*k, "cross_domain"), seed)
-        self.save_model(clf, setup.name, source, target, seed, src.train, rec, src.val)
+        val_proba = None if src.val is None else self.proba(clf, src.val)  # the label-free estimates' too
+        self.save_model(clf, setup.name, source, target, seed, src.train, rec, src.val, val_proba)
         if tgt.train is not None and tgt.test is not None and not same:
             if ev.oracle and self.oracle_of.get(setup.name, True):
                 if target not in oracles:
@@ -478,14 +480,15 @@ class CrossDomainRun:
                 rec["oracle"] = oracles[target]
             if ev.target_only:
                 rec["target_only"] = self.target_curve(setup, target, tgt, seed, k)
-        rec["label_free"] = self.label_free(clf, src, tgt, k, same)
+        rec["label_free"] = self.label_free(clf, src, tgt, k, same, val_proba)
         self.records.append(rec)
         logger.info("%s %s->%s seed %d: in %.3f cross %s", setup.name, source, target, seed,
                     rec["in_domain"]["accuracy"], rec["cross_domain"].get("accuracy", "n/a"))
 
     # -- trust: label-free estimates and the target-only curve --------------------------------
 
-    def label_free(self, clf: Any, src: DomainSplit, tgt: DomainSplit, k: tuple[str, ...], same: bool) -> dict[str, Any]:
+    def label_free(self, clf: Any, src: DomainSplit, tgt: DomainSplit, k: tuple[str, ...], same: bool,
+                   val_proba: Any = None) -> dict[str, Any]:
         """COT, COTT, ATC, DoC, AC and their average as estimates of the target accuracy of ``clf`` (no
         target label is read): temperature and thresholds fitted on the source validation rows,
         applied to the target test texts (all texts of an unlabeled target). The target
@@ -498,7 +501,8 @@ class CrossDomainRun:
             proba, rows = self.scores[key][-1].proba, "test split"
         else:
             proba, rows = self.proba(clf, tgt.unlabeled), "all rows (no labels)"
-        return {**label_free_estimates(self.proba(clf, src.val), y_val, proba), "target_rows": rows}
+        val_proba = self.proba(clf, src.val) if val_proba is None else val_proba
+        return {**label_free_estimates(val_proba, y_val, proba), "target_rows": rows}
 
     def target_curve(self, setup: SetupConfig, target: str, tgt: DomainSplit, seed: int, k: tuple[str, ...]) -> dict[str, Any]:
         """This seed's target-only curve of ``setup``'s frozen twin (trained once per twin,
