@@ -294,7 +294,13 @@ def test_hub_weights_are_still_checksummed(clf: Classifier, hub: FakeHub) -> Non
 
 
 def test_push_replaces_files_of_an_older_push(clf: Classifier, hub: FakeHub, tiny_glove_file: Path) -> None:
-    clf.push_to_hub("me/model")
+    import copy
+
+    with_outputs = copy.deepcopy(clf)  # an older push that carried source validation outputs
+    with_outputs.set_calibration(clf.predict_proba(TEXTS), [0] * len(TEXTS), "rows")
+    with_outputs.push_to_hub("me/model")
+    assert (hub.remote / "me" / "model" / "calibration" / "source_val.safetensors").is_file()
+    assert textransfer.from_pretrained("me/model").calibration is not None
     data = make_toy("movies", ["film", "plot"], n=24, seed=3)
     static = textransfer.create_encoder("static", vectors=str(tiny_glove_file))
     head = textransfer.create_head("logreg")
@@ -304,7 +310,9 @@ def test_push_replaces_files_of_an_older_push(clf: Classifier, hub: FakeHub, tin
     other.push_to_hub("me/model")
     remote = hub.remote / "me" / "model"
     assert not (remote / "encoder" / "model.safetensors").exists()  # the transformer's, deleted
-    assert textransfer.from_pretrained("me/model").predict(TEXTS) == other.predict(TEXTS)
+    assert not (remote / "calibration").exists() or not any((remote / "calibration").iterdir())
+    loaded = textransfer.from_pretrained("me/model")
+    assert loaded.predict(TEXTS) == other.predict(TEXTS) and loaded.calibration is None
 
 
 def test_from_pretrained_repo_id_with_a_plain_snapshot(clf: Classifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 CARD_FILE = "README.md"
 # Remote files a push replaces: the parts (a file of an older push left in encoder/ would fail
 # the checksum check) and an ONNX export's markers (load would take the folder for an export).
-_PUSH_DELETES = ["encoder/**", "head/**", "model.onnx", "textransfer-onnx.json"]
+_PUSH_DELETES = ["encoder/**", "head/**", "calibration/**", "model.onnx", "textransfer-onnx.json"]
 # The packaged resources were trained on English text (RESOURCES.md).
 _RESOURCE_LANGUAGE = {"all-MiniLM-L6-v2": "en", "glove-6b-50d": "en"}
 _ADAPTATION = {"coral", "dann"}
