@@ -48,14 +48,14 @@ def record(config: str, overrides: list[str], out: Path) -> None:
         run_pair(self, setup, source, target, doms, seed, oracles)
 
     def label_free(self: Any, clf: Any, src: Any, tgt: Any, k: tuple[str, ...], same: bool,
-                   val_proba: Any = None) -> dict[str, Any]:
+                   val_proba: Any) -> dict[str, Any]:
         result = original(self, clf, src, tgt, k, same, val_proba)
         if same or src.val is None or tgt.test is None:
             return result
         proba, seed = self.scores[(*k, "cross_domain")][-1].proba, self.bench_seed
         np.savez(
             arrays / f"{_safe(k[0])}__{_safe(k[1])}__{_safe(k[2])}__{seed}.npz",
-            source_val_probs=np.asarray(self.proba(clf, src.val) if val_proba is None else val_proba, dtype=np.float64),
+            source_val_probs=np.asarray(val_proba, dtype=np.float64),
             source_val_labels=np.asarray(clf.label_map.encode(src.val.labels or []), dtype=np.int64),
             target_probs=np.asarray(proba, dtype=np.float64),
             target_labels=np.asarray(clf.label_map.encode(tgt.test.labels or []), dtype=np.int64),

@@ -84,7 +84,6 @@ from textransfer.evaluation.label_free import fit_temperature, predicted_mix, te
 from textransfer.heads.base import ArrayHead, Head, TorchHead
 from textransfer.strategies._checks import integer, number
 from textransfer.strategies.base import (
-    CapabilityError,
     FitContext,
     FitResult,
     Strategy,
@@ -231,8 +230,7 @@ class _FrozenRounds:
 
     def __init__(self, base: FrozenStrategy, encoder: Encoder, head: Head, source: SourceRows,
                  target: LabeledTexts, context: FitContext) -> None:
-        if not isinstance(head, (ArrayHead, TorchHead)):
-            raise CapabilityError(f"head {head.name!r} can neither be fitted on arrays nor trained as a torch module")
+        base.check(encoder, head)
         self.base, self.encoder, self.head, self.context = base, encoder, head, context
         if isinstance(encoder, FittableEncoder):  # target words get features too (see module doc)
             encoder.fit(list(source.train.texts) + list(target.texts))
@@ -250,7 +248,7 @@ class _FrozenRounds:
         self.head.build(x.shape[1], k)
         if isinstance(self.head, ArrayHead):
             self.head.fit(x, y, num_classes=k)
-        else:  # __init__ checked: a head that is not an ArrayHead is a TorchHead
+        else:  # base.check in __init__: a head that is not an ArrayHead is a TorchHead
             fit_torch_head_on_arrays(cast(TorchHead, self.head), x, y, self.x_val, y_val, self.context.training)
 
     def proba_val(self) -> np.ndarray:

@@ -246,11 +246,11 @@ class CrossDomainRun:
         return {"domain": data.domain, **scored.metrics}
 
     def save_model(self, clf: Any, setup: str, source: str, target: str, seed: int, train: LabeledTexts,
-                   rec: dict[str, Any], val: LabeledTexts | None = None, val_proba: Any = None) -> None:
+                   rec: dict[str, Any], val: LabeledTexts | None, val_proba: Any) -> None:
         """Saves a source-trained model once per (setup, pair): on the first seed it runs on,
         with its training data and in-domain / cross-domain scores for the model card, and its
-        outputs on the source validation rows ``val`` (held out of training; ``val_proba``, when
-        computed already), from which ``textransfer evaluate`` estimates its accuracy on
+        outputs ``val_proba`` on the source validation rows ``val`` (held out of training; None
+        when there are none), from which ``textransfer evaluate`` estimates its accuracy on
         unlabeled data later."""
         if self.model_dir is None or not is_main_process():  # one process writes the run directory
             return
@@ -265,7 +265,7 @@ class CrossDomainRun:
             for kind in kinds if "accuracy" in rec.get(kind, {})
         }
         if val is not None and val.labels is not None and len(val):
-            clf.set_calibration(self.proba(clf, val) if val_proba is None else val_proba, clf.label_map.encode(val.labels),
+            clf.set_calibration(val_proba, clf.label_map.encode(val.labels),
                                 f"{len(val)} rows of {source}'s train split held out of training "
                                 f"(source_val_size {self.config.source_val_size}, seed {seed})")
         # replaces what an earlier run of the same config left there
@@ -488,11 +488,12 @@ class CrossDomainRun:
     # -- trust: label-free estimates and the target-only curve --------------------------------
 
     def label_free(self, clf: Any, src: DomainSplit, tgt: DomainSplit, k: tuple[str, ...], same: bool,
-                   val_proba: Any = None) -> dict[str, Any]:
+                   val_proba: Any) -> dict[str, Any]:
         """COT, COTT, ATC, DoC, AC and their average as estimates of the target accuracy of ``clf`` (no
         target label is read): temperature and thresholds fitted on the source validation rows,
         applied to the target test texts (all texts of an unlabeled target). The target
-        probabilities are the very ones the cross-domain score used (same rows, same path)."""
+        probabilities are the very ones the cross-domain score used (same rows, same path);
+        ``val_proba`` are ``clf``'s on the source validation rows (None when there are none)."""
         if src.val is None:
             return {"missing": "source_val_size: 0, so no source validation rows: no label-free estimate"}
         y_val = clf.label_map.encode(src.val.labels or [])
@@ -501,7 +502,6 @@ class CrossDomainRun:
             proba, rows = self.scores[key][-1].proba, "test split"
         else:
             proba, rows = self.proba(clf, tgt.unlabeled), "all rows (no labels)"
-        val_proba = self.proba(clf, src.val) if val_proba is None else val_proba
         return {**label_free_estimates(val_proba, y_val, proba), "target_rows": rows}
 
     def target_curve(self, setup: SetupConfig, target: str, tgt: DomainSplit, seed: int, k: tuple[str, ...]) -> dict[str, Any]:
