@@ -425,6 +425,13 @@ class Classifier:
         return clf
 
 
+def truncated_inputs(model: Any, inputs: Sequence[Any]) -> tuple[int, int] | None:
+    """:meth:`Classifier.truncated` of a model that counts its truncated inputs; None for one
+    that does not (an ONNX export, a served stand-in with only ``predict_proba``)."""
+    count = getattr(model, "truncated", None)
+    return count(inputs) if callable(count) else None
+
+
 def _load_calibration(clf: Classifier, d: Path, meta_path: Path, info: dict[str, Any]) -> None:
     """The saved source validation outputs (a safetensors file: arrays only, no code)."""
     from safetensors.numpy import load_file

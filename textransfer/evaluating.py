@@ -232,9 +232,9 @@ def report_markdown(m: dict[str, Any]) -> str:
            if m.get("label_map") else "")
     )
     lines.append("")
-    lines += [line.replace("truncated      ", "**Truncated:** ", 1) + "." for line in _truncated_lines(m)]
-    if _truncated_lines(m):
-        lines.append("")
+    cut = _truncated_sentence(m)
+    if cut is not None:
+        lines += [f"**Truncated:** {cut}.", ""]
     if not m["labeled"]:
         lines += [
             f"**No labels** ({m['label_note']}): predictions only. Nothing below is an accuracy; it is "
@@ -325,13 +325,19 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _truncated_lines(m: dict[str, Any]) -> list[str]:
-    """One line when some texts were longer than the encoder's token limit (none otherwise)."""
+def _truncated_sentence(m: dict[str, Any]) -> str | None:
+    """How many texts were longer than the encoder's token limit; None when none were."""
     t = m.get("truncated")
     if not t or not t["texts"]:
-        return []
-    return [f"truncated      {t['texts']} of {m['n']} texts ({t['texts'] / max(m['n'], 1):.1%}) are longer than the "
-            f"encoder's {t['limit']} tokens: the model read their first {t['limit']} only"]
+        return None
+    return (f"{t['texts']} of {m['n']} texts ({t['texts'] / max(m['n'], 1):.1%}) are longer than the "
+            f"encoder's {t['limit']} tokens: the model read their first {t['limit']} only")
+
+
+def _truncated_lines(m: dict[str, Any]) -> list[str]:
+    """The summary's line for :func:`_truncated_sentence` (none when no text was cut)."""
+    cut = _truncated_sentence(m)
+    return [] if cut is None else [f"truncated      {cut}"]
 
 
 # -- entry point -----------------------------------------------------------------------------

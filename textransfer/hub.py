@@ -441,8 +441,9 @@ def _download(repo_id: str, revision: str | None, token: str | bool | None, patt
             "private repo needs `hf auth login` or token=); check the spelling"
         ) from None
     except errors.HfHubHTTPError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ResourceNotFoundError(f"downloading the hub repo {repo_id!r} failed ({first}); try again later") from None
+        raise ResourceNotFoundError(
+            f"downloading the hub repo {repo_id!r} failed ({_first_line(exc)}); try again later"
+        ) from None
 
 
 def _views_root() -> Path:

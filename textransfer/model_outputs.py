@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textransfer._progress import progress
-from textransfer.classifier import Classifier
+from textransfer.classifier import Classifier, truncated_inputs
 from textransfer.data.labeled import LabeledTexts
 
 if TYPE_CHECKING:
@@ -226,8 +226,7 @@ def _collect(
 
 
 def _count_truncated(clf: Any, texts: list[str], stats: dict[str, Any]) -> None:
-    count = getattr(clf, "truncated", None)
-    found = count(texts) if callable(count) else None
+    found = truncated_inputs(clf, texts)
     if found is not None:
         seen = stats.setdefault("truncated", {"texts": 0, "limit": found[1]})
         seen["texts"] += found[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from textransfer._progress import progress
-from textransfer.classifier import Classifier
+from textransfer.classifier import Classifier, truncated_inputs
 from textransfer.data.files import (
     check_delimiter,
     delimited_rows,
@@ -551,7 +551,7 @@ def predict_file_with_report(
                 continue
             texts = _texts_of(chunk, src, text_at, text_column, report)
             proba = proba_of(texts)
-            cut = clf.truncated(texts) if callable(getattr(clf, "truncated", None)) else None
+            cut = truncated_inputs(clf, texts)
             if cut is not None:
                 report.truncated, report.token_limit = report.truncated + cut[0], cut[1]
             report.rows += len(texts)

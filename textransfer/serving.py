@@ -61,13 +61,11 @@ class PredictRequest:
         texts: the texts, in order.
         hf: the request came in the Hugging Face text-classification form (``{"inputs": ...}``)
             and gets its answer form: one list of ``{"label", "score"}`` per text, best first.
-        single: ``inputs`` was one string, not a list.
         top_k: Hugging Face form: keep the ``top_k`` best classes (None: all).
     """
 
     texts: list[str]
     hf: bool = False
-    single: bool = False
     top_k: int | None = None
 
 
@@ -83,8 +81,7 @@ def parse_request(body: bytes, max_texts: int) -> PredictRequest:
 
 def _hf_request(payload: dict[str, Any], max_texts: int) -> PredictRequest:
     inputs = payload["inputs"]
-    single = isinstance(inputs, str)
-    texts = [inputs] if single else inputs
+    texts = [inputs] if isinstance(inputs, str) else inputs
     if not isinstance(texts, list):
         raise RequestError(HTTPStatus.BAD_REQUEST,
                            f'"inputs" must be a string or a list of strings, got {type(inputs).__name__}')
@@ -106,7 +103,7 @@ def _hf_request(payload: dict[str, Any], max_texts: int) -> PredictRequest:
             f"function_to_apply {json.dumps(params['function_to_apply'])}: this server answers with the model's "
             'class probabilities ("softmax"); leave it out',
         )
-    return PredictRequest(texts, hf=True, single=single, top_k=top_k)
+    return PredictRequest(texts, hf=True, top_k=top_k)
 
 
 class RequestError(Exception):
@@ -306,8 +303,9 @@ class ModelServer(ThreadingHTTPServer):
             shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
             warnings.append(f"{len(empty)} empty text(s) (texts[{shown}]) scored as empty strings: the model's "
                             "answer for no text; leave them out if that is not meant")
-        count = getattr(self.model, "truncated", None)
-        cut = count(texts) if callable(count) else None
+        from textransfer.classifier import truncated_inputs
+
+        cut = truncated_inputs(self.model, texts)
         if cut is not None and cut[0]:
             warnings.append(f"{cut[0]} of {len(texts)} text(s) longer than the encoder's {cut[1]} tokens: "
                             f"the model read their first {cut[1]} only")
