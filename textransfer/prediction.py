@@ -29,6 +29,7 @@ from textransfer.data.files import (
     delimited_rows,
     other_separator,
     ragged_row_error,
+    separator_message,
 )
 from textransfer.data.sources import only_numbers
 from textransfer.encoders.base import check_batch_size
@@ -349,10 +350,7 @@ def _delimited_chunks(
             fix = f"pass --delimiter {found[0]!r} (API: delimiter={found[0]!r})"
             if {found[0], sep} == {",", "\t"}:
                 fix = f"rename it {'.tsv' if found[0] == chr(9) else '.csv'}, or {fix}"
-            raise ValueError(
-                f"{path}: the header line {sep.join(columns)[:80]!r} is separated by {found[1]}, not by {sep!r} "
-                f"as {path.suffix.lower()} expects. Fix: {fix}"
-            )
+            raise ValueError(separator_message(str(path), sep.join(columns), sep, found[1], path.suffix.lower(), fix))
         rows: list[list[Any]] = []
         lines: list[int] = []
         width = len(columns)

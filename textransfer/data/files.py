@@ -296,10 +296,13 @@ def _header_separator(text: str, sep: str, fmt: str, path: Path) -> str | None:
         return None
     other = "tsv" if fmt == "csv" else "csv"
     fix = f"`format: {other}`" if found[0] == {"tsv": "\t", "csv": ","}[other] else f"`delimiter: {found[0]!r}`"
-    return (
-        f"{path}: the header line {header[:80]!r} is separated by {found[1]}, not by {sep!r} as "
-        f"{fmt.upper()} expects. Fix: set {fix} in the data config"
-    )
+    return separator_message(str(path), header, sep, found[1], fmt.upper(), f"set {fix} in the data config")
+
+
+def separator_message(where: str, header: str, sep: str, found: str, expects: str, fix: str) -> str:
+    """The one wording of "this file is separated by something else" (training data and
+    ``predict`` / ``evaluate`` inputs give different fixes)."""
+    return f"{where}: the header line {header[:80]!r} is separated by {found}, not by {sep!r} as {expects} expects. Fix: {fix}"
 
 
 def _first_line(text: str) -> str:
