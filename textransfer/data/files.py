@@ -75,13 +75,18 @@ def check_columns(where: str, columns: Sequence[str], src: DataSource) -> None:
             )
 
 
-def _format_of(src: DataSource, path: Path) -> str:
-    if src.format != "auto":
-        return src.format
+def suffix_format(path: Path) -> str | None:
+    """The format a file's suffix names (``.gz`` looked through); None for an unknown one."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    fmt = _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "")
+    return _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "")
+
+
+def _format_of(src: DataSource, path: Path) -> str:
+    if src.format != "auto":
+        return src.format
+    fmt = suffix_format(path)
     if fmt is None:
         raise ValueError(
             f"{path}: cannot tell the format from the suffix {''.join(path.suffixes) or '(none)'!r}: "

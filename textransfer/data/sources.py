@@ -180,17 +180,19 @@ class DataSource(BaseModel):
             raise ValueError(
                 f"text_column and label_column are both {self.text_column!r}: name two different columns"
             )
-        if self.delimiter is not None and (
-            self.format in ("jsonl", "parquet")
-            or (self.format == "auto" and self.source.lower().removesuffix(".gz").endswith((".jsonl", ".json", ".parquet")))
-            or self.kind != "file"
-        ):
+        if self.delimiter is not None and (self.kind != "file" or self._file_format() in ("jsonl", "parquet")):
             raise ValueError(
                 f"delimiter applies to CSV/TSV files; {self.source!r} is not one (remove `delimiter:`)"
             )
         if self.source.startswith("hf:") and not self.source[3:].strip():
             raise ValueError("`source: hf:` needs a dataset name, e.g. hf:imdb")
         return self
+
+    def _file_format(self) -> str | None:
+        """The format a file source is read as: ``format``, else its suffix's (None: unknown)."""
+        from textransfer.data.files import suffix_format
+
+        return self.format if self.format != "auto" else suffix_format(Path(self.source))
 
     @classmethod
     def parse(cls, spec: str | dict[str, Any] | DataSource | Path) -> DataSource:
